@@ -1,0 +1,39 @@
+# 大城管 joint city-management platform.  `make run` runs it; `make test` tests it.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+STORE_PYTHON ?= $(shell p=$$(pyenv root 2>/dev/null)/versions/3.13.0/bin/python; [ -x "$$p" ] && echo $$p || command -v python3.13)
+VENV := .venv
+STORE_VENV := .venv-store
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test venv store-venv broker topology bench chaos clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+store-venv: $(STORE_VENV)/.installed
+$(STORE_VENV)/.installed: requirements-store.txt
+	@if [ -z "$$MONGO_URI" ] && [ -z "$(STORE_PYTHON)" ]; then \
+	  echo "The embedded store needs Python >= 3.13 (pyenv install 3.13.0), or set MONGO_URI." >&2; exit 1; fi
+	@if [ -n "$(STORE_PYTHON)" ]; then \
+	  $(STORE_PYTHON) -m venv $(STORE_VENV) && \
+	  $(STORE_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-store.txt && touch $@; fi
+
+broker:
+	@deploy/ensure_broker.sh
+
+topology: venv broker
+	$(VENV)/bin/python -m shared.cli topology apply
+
+run: venv store-venv broker
+	$(VENV)/bin/python deploy/run_platform.py
+
+test: venv store-venv broker
+	@set +e; $(VENV)/bin/python -m pytest -q tests; rc=$$?; \
+	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) $(STORE_VENV) var artifacts

@@ -1,0 +1,115 @@
+"""``make run``: the whole platform on one machine, each service and department its own process.
+
+Starts the embedded store unless MONGO_URI is set, applies the topology, starts intake,
+dispatch, coordination, scoring, the gateway and the department programs, prints where to
+look, and stays in the foreground. Ctrl-C stops everything cleanly.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+STORE_PYTHON = ROOT / ".venv-store" / "bin" / "python"
+
+SERVICES = ["intake", "dispatch", "enforcement_coordination", "scoring", "gateway"]
+DEPARTMENTS = ["police", "environment", "transport", "construction"]
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_for(check, what: str, seconds: float = 60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"{what} did not come up in {seconds:.0f}s")
+
+
+def main():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    logs = ROOT / "var" / "log"
+    logs.mkdir(parents=True, exist_ok=True)
+    children: list[tuple[str, subprocess.Popen]] = []
+
+    def spawn(name, argv, extra_env=None):
+        log_file = open(logs / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, cwd=ROOT, env={**env, **(extra_env or {})},
+                                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        children.append((name, proc))
+        return proc
+
+    def stop_all(*_):
+        print("\n正在停止 … stopping", flush=True)
+        for name, proc in reversed(children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in reversed(children):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        print("已停止 stopped.", flush=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+
+    if not env.get("MONGO_URI"):
+        port = int(env.get("EMBEDDED_STORE_PORT", 27017))
+        if not port_open("127.0.0.1", port):
+            spawn("store", [str(STORE_PYTHON), "deploy/embedded_store.py", "--port", str(port),
+                            "--data", str(ROOT / "var" / "mongo")])
+            wait_for(lambda: port_open("127.0.0.1", port), "the embedded store")
+        env["MONGO_URI"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        store_note = f"embedded store (mongoeco emulator, one machine only), data in var/mongo"
+    else:
+        store_note = "MongoDB at MONGO_URI"
+
+    sys.path.insert(0, str(ROOT))
+    from shared.config import load_config
+    from shared.messaging import topology
+    config = load_config(environ=env)
+    topology.apply(config)
+
+    for service in SERVICES:
+        spawn(service, [PYTHON, "-m", f"services.{service}"])
+    for dept in DEPARTMENTS:
+        spawn(f"dept-{dept}", [PYTHON, "-m", f"departments.{dept}"])
+
+    gateway = f"http://{config['GATEWAY_HOST']}:{config['GATEWAY_PORT']}"
+    wait_for(lambda: port_open(config["GATEWAY_HOST"], int(config["GATEWAY_PORT"])), "the gateway")
+    print(f"""
+大城管联合指挥平台 已启动 — the platform is running
+  网关 gateway          {gateway}      (health: {gateway}/health)
+  RabbitMQ 管理界面      {config['RABBIT_MANAGEMENT_URL']}   (guest / guest)
+  存储 store            {store_note}
+  日志 logs             var/log/<process>.log
+按 Ctrl-C 停止 — press Ctrl-C to stop.
+""", flush=True)
+    while True:
+        for name, proc in children:
+            if proc.poll() is not None:
+                print(f"进程 {name} 已退出 (exit {proc.returncode}); see var/log/{name}.log — restarting",
+                      flush=True)
+                children.remove((name, proc))
+                argv = proc.args
+                spawn(name, argv)
+                break
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

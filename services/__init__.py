@@ -1,0 +1,1 @@
+"""The platform's nameko services: one package each."""

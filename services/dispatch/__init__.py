@@ -1,0 +1,1 @@
+"""dispatch: routes each case to its owning unit, starts the deadline clock, notifies the owner."""

@@ -1,0 +1,1 @@
+"""enforcement-coordination (城管+N): joint operations fanned out to department systems."""

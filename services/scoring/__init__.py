@@ -1,0 +1,1 @@
+"""scoring: consumes every lifecycle event and keeps the indicators."""

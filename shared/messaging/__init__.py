@@ -1,0 +1,1 @@
+"""Reliable messaging for nameko services: topology, consuming, outbox relay."""

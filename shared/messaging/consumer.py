@@ -1,0 +1,205 @@
+"""A nameko entrypoint that never acks-and-drops.
+
+``@consume_reliably("dispatch.case-registered")`` on a service method:
+
+1. decodes the body (JSON; a body sent without a content type is parsed too);
+2. validates it with the queue's marshmallow loader: invalid → straight to the dead-letter
+   queue with the field errors as reason (retrying cannot fix it);
+3. runs the handler in a worker; on success the message is acked;
+4. on an unexpected error the message is republished to a delay queue (``platform.retry.*``)
+   with its attempt count, and comes back to its queue after the delay; once the delays are
+   used up it goes to ``<queue>.dlq`` with the error, the exception type and its origin;
+5. the original is acked only after the retry or dead-letter copy is confirmed by the broker.
+   If that publish fails, the original is requeued instead. Nothing is lost either way.
+
+Handlers must be idempotent (delivery is at least once): see shared.storage.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+from functools import partial
+
+from kombu import Consumer as KombuConsumer
+from marshmallow import ValidationError
+from nameko.exceptions import ContainerBeingKilled
+from nameko.extensions import Entrypoint, SharedExtension
+from nameko.messaging import QueueConsumer
+
+from ..config import retry_delays
+from ..contracts.events import load_event
+from . import topology
+from .publisher import ConfirmedPublisher
+
+log = logging.getLogger(__name__)
+
+
+class PermanentError(Exception):
+    """Raised by a handler for a message that can never succeed: dead-letter at once."""
+
+
+def decode_body(body):
+    """JSON object from whatever kombu handed us (dict, or str/bytes without content type)."""
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise ValidationError({"_body": [f"消息体不是合法 JSON (body is not JSON): {exc}"]}) from exc
+    if not isinstance(body, dict):
+        raise ValidationError({"_body": ["消息体必须是 JSON 对象 (body must be a JSON object)"]})
+    return body
+
+
+class FailureRouter(SharedExtension):
+    """Publishes failed messages to a delay queue or to the consumer's dead-letter queue."""
+
+    def setup(self):
+        self.publisher = ConfirmedPublisher(self.container.config["AMQP_URI"])
+        self.delays = retry_delays(self.container.config)
+
+    def stop(self):
+        self.publisher.close()
+
+    kill = stop
+
+    def _origin_headers(self, message, queue_name):
+        info = message.delivery_info or {}
+        headers = dict(message.headers or {})
+        headers.setdefault("x-origin-queue", queue_name)
+        headers.setdefault("x-origin-exchange", info.get("exchange", ""))
+        headers.setdefault("x-origin-routing-key", info.get("routing_key", ""))
+        return headers
+
+    def _republish(self, message, exchange, routing_key, headers):
+        props = message.properties or {}
+        self.publisher.publish(
+            exchange, routing_key, message.body, headers=headers,
+            message_id=props.get("message_id"), correlation_id=props.get("correlation_id"),
+            content_type=message.content_type or "application/octet-stream",
+            content_encoding=message.content_encoding or "binary")
+
+    def dead_letter(self, message, queue_name, reason, error_type, details=""):
+        headers = self._origin_headers(message, queue_name)
+        headers.update({
+            "x-dead-letter-reason": str(reason)[:4000],
+            "x-error-type": error_type,
+            "x-error-details": str(details)[-4000:],
+            "x-failed-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "x-failed-by": f"{socket.gethostname()}:{os.getpid()}",
+        })
+        self._republish(message, topology.DEAD_LETTER_EXCHANGE, queue_name, headers)
+        log.error("dead-lettered a message from %s: %s", queue_name, reason,
+                  extra={"queue": queue_name, "reason": str(reason)})
+
+    def retry_or_dead_letter(self, message, queue_name, exc, details):
+        headers = self._origin_headers(message, queue_name)
+        attempt = int(headers.get("x-attempt", 0) or 0)
+        if attempt < len(self.delays):
+            delay = self.delays[attempt]
+            headers["x-attempt"] = attempt + 1
+            headers["x-last-error"] = f"{type(exc).__name__}: {exc}"[:2000]
+            self._republish(message, topology.retry_queue_name(delay), queue_name, headers)
+            log.warning("handler on %s failed (%s); retry %d in %d ms", queue_name, exc,
+                        attempt + 1, delay)
+            return "retried"
+        self.dead_letter(message, queue_name,
+                         f"{type(exc).__name__}: {exc} (after {attempt + 1} attempts)",
+                         "handler_error", details)
+        return "dead_lettered"
+
+
+class ReliableQueueConsumer(QueueConsumer):
+    """nameko's QueueConsumer, but a body kombu cannot decode is dead-lettered, not fatal."""
+
+    def get_consumers(self, consumer_cls, channel):
+        for provider in self._providers:
+            consumer = consumer_cls(
+                queues=[provider.queue],
+                callbacks=[partial(self.handle_message, provider)],
+                accept=["json"],
+                on_decode_error=partial(self._undecodable, provider),
+            )
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+    def _undecodable(self, provider, message, exc):
+        provider.reject_undecodable(message, exc)
+
+
+class ReliableConsumer(Entrypoint):
+    queue_consumer = ReliableQueueConsumer()
+    failures = FailureRouter()
+
+    def __init__(self, queue_name: str, loader=load_event, **kwargs):
+        self.queue_name = queue_name
+        self.loader = loader
+        super().__init__(**kwargs)
+
+    def setup(self):
+        self.spec = topology.queue_spec(self.queue_name)
+        self.queue = topology.kombu_queue(self.container.config, self.spec)
+        self.queue_consumer.register_provider(self)
+
+    def stop(self):
+        self.queue_consumer.unregister_provider(self)
+
+    # -- messages that never reach a worker
+    def reject_undecodable(self, message, exc):
+        self._dead_letter_then_ack(message, f"无法解码的消息 (undecodable body): {exc}", "decode_error")
+
+    def _dead_letter_then_ack(self, message, reason, error_type, details=""):
+        try:
+            self.failures.dead_letter(message, self.queue_name, reason, error_type, details)
+        except Exception:  # noqa: BLE001 - could not park it: give it back to the broker
+            log.exception("could not dead-letter a message from %s; requeueing", self.queue_name)
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
+
+    def handle_message(self, body, message):
+        try:
+            loaded = self.loader(decode_body(body))
+        except ValidationError as exc:
+            reason = json.dumps(exc.messages, ensure_ascii=False)
+            self._dead_letter_then_ack(message, f"校验失败 (validation failed): {reason}", "validation")
+            return
+        context_data = {}
+        if isinstance(loaded, dict):
+            for key in ("correlation_id", "incident_id"):
+                if loaded.get(key):
+                    context_data["correlation_id"] = loaded[key]
+                    break
+        try:
+            self.container.spawn_worker(self, (loaded,), {}, context_data=context_data,
+                                        handle_result=partial(self.handle_result, message))
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        exc = exc_info[1]
+        details = "".join(traceback.format_exception(*exc_info))
+        try:
+            if isinstance(exc, (PermanentError, ValidationError)):
+                self.failures.dead_letter(message, self.queue_name, f"{type(exc).__name__}: {exc}",
+                                          "permanent", details)
+            else:
+                self.failures.retry_or_dead_letter(message, self.queue_name, exc, details)
+        except Exception:  # noqa: BLE001
+            log.exception("could not route a failed message from %s; requeueing", self.queue_name)
+            self.queue_consumer.requeue_message(message)
+            return result, exc_info
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+consume_reliably = ReliableConsumer.decorator

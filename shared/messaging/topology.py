@@ -1,0 +1,156 @@
+"""Every exchange, queue, binding, retry and dead-letter queue of the platform, in one place.
+
+Naming says who owns what:
+- ``<service>.events``            topic exchange a service publishes its lifecycle events on;
+- ``<owner>.<purpose>``           a consumer's queue (``dispatch.case-registered``);
+- ``<queue>.dlq``                 that consumer's dead-letter queue;
+- ``platform.retry.<ms>ms``       delay queues; after the delay a message returns to its queue;
+- ``departments.requests``        platform → department systems, routing key ``<dept>.<kind>``;
+- ``departments.replies``         department systems → platform, routing key ``<dept>.<kind>``;
+- ``dept.<id>.inbox``             one inbox per department.
+
+``apply()`` declares all of it idempotently. It runs before services start and before tests,
+so no event is ever published to an exchange with no queue bound.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kombu import Connection, Exchange, Queue
+
+from ..config import retry_delays
+from ..departments import department_ids
+
+DEAD_LETTER_EXCHANGE = "platform.dead-letter"
+INBOUND_EXCHANGE = "intake.inbound"
+DEPT_REQUESTS = "departments.requests"
+DEPT_REPLIES = "departments.replies"
+
+SERVICE_EXCHANGES = {
+    "intake": "intake.events",
+    "dispatch": "dispatch.events",
+    "coordination": "coordination.events",
+    "scoring": "scoring.events",
+}
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    owner: str
+    bindings: tuple = ()           # (exchange, routing_key) pairs
+    description: str = ""
+    dead_letter: bool = True
+    extra_arguments: dict = field(default_factory=dict)
+
+
+def consumer_queues() -> list[QueueSpec]:
+    """The platform's own consumer queues (each with a DLQ)."""
+    lifecycle = tuple((exchange, "#") for exchange in SERVICE_EXCHANGES.values()
+                      if exchange != "scoring.events")
+    return [
+        QueueSpec("intake.inbound-reports", "intake",
+                  ((INBOUND_EXCHANGE, "report.#"),),
+                  "reports from the 12345 hotline bridge, sensors, inspectors, road-office notes"),
+        QueueSpec("dispatch.case-registered", "dispatch",
+                  (("intake.events", "case_registered"),),
+                  "new cases to route to their owning unit"),
+        QueueSpec("coordination.case-registered", "coordination",
+                  (("intake.events", "case_registered"),),
+                  "new cases whose class needs joint enforcement"),
+        QueueSpec("coordination.department-replies", "coordination",
+                  ((DEPT_REPLIES, "#"),),
+                  "Ack / Update / Error from department systems"),
+        QueueSpec("scoring.lifecycle-events", "scoring", lifecycle,
+                  "every lifecycle event, for the indicators"),
+    ]
+
+
+def department_inbox(dept_id: str) -> QueueSpec:
+    return QueueSpec(f"dept.{dept_id}.inbox", f"dept.{dept_id}",
+                     ((DEPT_REQUESTS, f"{dept_id}.#"),),
+                     f"requests from the platform to the {dept_id} department")
+
+
+def all_queues() -> list[QueueSpec]:
+    return consumer_queues() + [department_inbox(dept) for dept in department_ids()]
+
+
+def queue_spec(name: str) -> QueueSpec:
+    for spec in all_queues():
+        if spec.name == name:
+            return spec
+    raise KeyError(f"no queue named {name!r} in the topology")
+
+
+def retry_queue_name(delay_ms: int) -> str:
+    return f"platform.retry.{delay_ms}ms"
+
+
+def exchanges() -> list[Exchange]:
+    names = list(SERVICE_EXCHANGES.values()) + [INBOUND_EXCHANGE, DEPT_REQUESTS, DEPT_REPLIES]
+    result = [Exchange(name, type="topic", durable=True) for name in names]
+    result.append(Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True))
+    return result
+
+
+def _queue_arguments(config: dict, spec: QueueSpec) -> dict:
+    arguments = {}
+    if config.get("QUEUE_TYPE", "classic") == "quorum":
+        arguments["x-queue-type"] = "quorum"
+    if spec.dead_letter:
+        arguments["x-dead-letter-exchange"] = DEAD_LETTER_EXCHANGE
+        arguments["x-dead-letter-routing-key"] = spec.name
+    arguments.update(spec.extra_arguments)
+    return arguments
+
+
+def kombu_queue(config: dict, spec: QueueSpec) -> Queue:
+    """The kombu Queue for a spec, with exactly the arguments ``apply`` declares."""
+    by_name = {exchange.name: exchange for exchange in exchanges()}
+    bindings = [kombu_binding(by_name[exchange], key) for exchange, key in spec.bindings]
+    return Queue(spec.name, bindings=bindings, durable=True,
+                 queue_arguments=_queue_arguments(config, spec))
+
+
+def kombu_binding(exchange, routing_key):
+    from kombu import binding
+    return binding(exchange, routing_key=routing_key)
+
+
+def declarations(config: dict) -> list:
+    """Everything to declare, in order: exchanges, queues (with bindings), DLQs, retry queues."""
+    items: list = list(exchanges())
+    dead_letter = Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True)
+    for spec in all_queues():
+        items.append(kombu_queue(config, spec))
+        if spec.dead_letter:
+            dlq_arguments = {"x-queue-type": "quorum"} if config.get("QUEUE_TYPE") == "quorum" else {}
+            items.append(Queue(f"{spec.name}.dlq", exchange=dead_letter, routing_key=spec.name,
+                               durable=True, queue_arguments=dlq_arguments or None))
+    for delay in retry_delays(config):
+        retry_exchange = Exchange(retry_queue_name(delay), type="fanout", durable=True)
+        items.append(retry_exchange)
+        # After the delay the broker dead-letters the message to the default exchange with
+        # its own routing key, which is the name of the queue it came from.
+        items.append(Queue(retry_queue_name(delay), exchange=retry_exchange, durable=True,
+                           queue_arguments={"x-message-ttl": int(delay),
+                                            "x-dead-letter-exchange": ""}))
+    return items
+
+
+def apply(config: dict, connection: Connection | None = None) -> list[str]:
+    """Declare the whole topology (idempotent). Returns the names declared."""
+    own = connection is None
+    connection = connection or Connection(config["AMQP_URI"])
+    declared = []
+    try:
+        with connection.channel() as channel:
+            for item in declarations(config):
+                item.maybe_bind(channel)
+                item.declare()
+                declared.append(item.name)
+    finally:
+        if own:
+            connection.release()
+    return declared

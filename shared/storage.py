@@ -1,0 +1,167 @@
+"""MongoDB for nameko services: a connection per container, a database per service, and
+aggregates that keep their state change, their outgoing events and the ids of the messages
+they have applied in ONE document, changed by ONE atomic update.
+
+That single update is what makes the platform lose nothing and do nothing twice:
+- ``_outbox``  events waiting to be published; the relay publishes them with confirms and
+               pulls them out afterwards (a crash in between publishes them again: at least once);
+- ``_applied`` ids of the messages already applied; a redelivered message matches nothing;
+- ``_version`` optimistic concurrency: an update made from a stale read is refused.
+
+Everything here is plain pymongo, so it runs the same on MongoDB and on the embedded store.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+
+from nameko.extensions import DependencyProvider, SharedExtension
+from pymongo import MongoClient
+from pymongo.errors import DuplicateKeyError
+
+from .config import database_name
+
+log = logging.getLogger(__name__)
+
+APPLIED_KEEP = 500          # how many applied message ids an aggregate remembers
+_wake_relays = threading.Event()   # green under eventlet: wakes the relay after a save
+
+
+class Conflict(Exception):
+    """The aggregate changed since it was read (optimistic concurrency)."""
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def mongo_client(uri: str) -> MongoClient:
+    return MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False)
+
+
+def outbox_entry(exchange: str, routing_key: str, body: dict, headers: dict | None = None) -> dict:
+    message_id = body.get("event_id") or body.get("distribution_id")
+    return {"id": message_id, "exchange": exchange, "routing_key": routing_key,
+            "body": body, "headers": headers or {}}
+
+
+def wake_relays():
+    _wake_relays.set()
+
+
+def create(collection, document: dict, events=(), applied: str | None = None) -> bool:
+    """Insert a new aggregate with its first events. False if it exists already (a retry)."""
+    doc = dict(document)
+    doc["_version"] = 1
+    doc["_outbox"] = list(events)
+    doc["_pending"] = bool(events)
+    doc["_applied"] = [applied] if applied else []
+    try:
+        collection.insert_one(doc)
+    except DuplicateKeyError:
+        return False
+    if events:
+        wake_relays()
+    return True
+
+
+def update(collection, aggregate_id, version: int, *, set_fields: dict | None = None,
+           push: dict | None = None, inc: dict | None = None, events=(),
+           applied: str | None = None) -> bool:
+    """Apply one change to an aggregate read at ``version``.
+
+    Returns False when ``applied`` was already applied (a duplicate delivery: no effect).
+    Raises Conflict when someone else changed the aggregate first.
+    """
+    query = {"_id": aggregate_id, "_version": version}
+    if applied:
+        query["_applied"] = {"$ne": applied}
+    change: dict = {"$inc": {"_version": 1, **(inc or {})}}
+    sets = dict(set_fields or {})
+    pushes = {key: {"$each": list(values)} for key, values in (push or {}).items()}
+    if events:
+        sets["_pending"] = True
+        pushes["_outbox"] = {"$each": list(events)}
+    if applied:
+        pushes["_applied"] = {"$each": [applied], "$slice": -APPLIED_KEEP}
+    if sets:
+        change["$set"] = sets
+    if pushes:
+        change["$push"] = pushes
+    result = collection.update_one(query, change)
+    if result.matched_count == 1:
+        if events:
+            wake_relays()
+        return True
+    current = collection.find_one({"_id": aggregate_id}, {"_version": 1, "_applied": 1})
+    if current is None:
+        raise KeyError(aggregate_id)
+    if applied and applied in current.get("_applied", []):
+        return False
+    raise Conflict(f"{aggregate_id} is at version {current['_version']}, not {version}")
+
+
+def retry_on_conflict(change, attempts: int = 8):
+    """Run ``change`` (which reads, then updates) again when another worker won the race."""
+    for attempt in range(attempts):
+        try:
+            return change()
+        except Conflict:
+            if attempt == attempts - 1:
+                raise
+
+
+def already_applied(document: dict | None, message_id: str) -> bool:
+    return bool(document) and message_id in document.get("_applied", [])
+
+
+def public(document: dict | None) -> dict | None:
+    """The aggregate without its bookkeeping fields (for RPC answers)."""
+    if document is None:
+        return None
+    return {key: value for key, value in document.items()
+            if not key.startswith("_") or key == "_id"}
+
+
+class MongoConnection(SharedExtension):
+    """One MongoClient per container, created in setup() (after eventlet has patched)."""
+
+    _client = None
+
+    @property
+    def client(self) -> MongoClient:
+        # nameko sets extensions up concurrently: whoever asks first creates the client.
+        if self._client is None:
+            self._client = mongo_client(self.container.config["MONGO_URI"])
+        return self._client
+
+    def stop(self):
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    kill = stop
+
+
+class MongoDatabase(DependencyProvider):
+    """Injects the service's own database (``<DB_PREFIX><service>``)."""
+
+    connection = MongoConnection()
+
+    def __init__(self, name: str | None = None):
+        self.name = name
+
+    def setup(self):
+        self.database = self.connection.client[
+            database_name(self.container.config, self.name or self.container.service_name)]
+
+    def get_dependency(self, worker_ctx):
+        return self.database
+
+
+class PlatformDatabase(MongoDatabase):
+    """The shared ``<DB_PREFIX>platform`` database: heartbeats and other cross-service records."""
+
+    def __init__(self):
+        super().__init__("platform")
