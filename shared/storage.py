@@ -12,6 +12,7 @@ Everything here is plain pymongo, so it runs the same on MongoDB and on the embe
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import datetime, timezone
@@ -41,6 +42,9 @@ def mongo_client(uri: str) -> MongoClient:
 
 
 def outbox_entry(exchange: str, routing_key: str, body: dict, headers: dict | None = None) -> dict:
+    """An outgoing message to save with the aggregate. The body must already be JSON: checked
+    here, so a bad body fails the handler that made it instead of blocking the relay later."""
+    json.dumps(body)
     message_id = body.get("event_id") or body.get("distribution_id")
     return {"id": message_id, "exchange": exchange, "routing_key": routing_key,
             "body": body, "headers": headers or {}}

@@ -43,13 +43,17 @@ def build_request(operation: dict, department: str, dept_info: dict | None, now:
                      "class_name": case.get("class_name", ""), "description": case.get("description", "")},
             "where": {"address": case.get("address", ""), "location": case.get("location"),
                       "grid_code": case.get("grid_code")},
-            "when": {"reported_at": case.get("registered_at"),
+            "when": {"reported_at": _iso(case.get("registered_at")),
                      "checkin_deadline": isoformat(checkin_deadline(dept_info, case.get("urgency", "normal"), now))},
             "lead": {"unit_id": operation["lead_unit"], "name": "区城市管理综合行政执法支队",
                      "contact": "023-68280000"},
             "legal_basis": operation.get("legal_basis", ""),
         },
     }
+
+
+def _iso(moment):
+    return isoformat(moment) if isinstance(moment, datetime) else moment
 
 
 def apply_reply(dept_state: dict, reply: dict) -> dict:

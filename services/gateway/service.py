@@ -5,6 +5,7 @@ import json
 
 import eventlet
 from marshmallow import ValidationError
+from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
@@ -37,6 +38,7 @@ class GatewayService:
     scoring = RpcProxy("scoring")
     platform_db = storage.PlatformDatabase()
     heartbeat = Heartbeat()
+    config = Config()
 
     def _call(self, proxy, method, *args):
         with eventlet.Timeout(RPC_TIMEOUT):
@@ -44,7 +46,7 @@ class GatewayService:
 
     @http("GET", "/health")
     def get_health(self, request):
-        config = self.container.config
+        config = self.config
         services = health.service_states(self.platform_db)
         body = {"services": services,
                 "broker": health.broker_state(config["AMQP_URI"]),

@@ -22,33 +22,51 @@ BATCH = 100
 
 
 def relay_collection(collection, publisher: ConfirmedPublisher, lease=LEASE) -> int:
-    """Publish every pending outbox of one collection. Returns how many events went out."""
+    """Publish every pending outbox of one collection. Returns how many events went out.
+
+    A document whose events cannot be published now keeps them (and is tried again when its
+    lease runs out); the other documents are not held up by it."""
     sent = 0
+    failures = 0
     pending = [doc["_id"] for doc in collection.find({"_pending": True}, {"_id": 1}).limit(BATCH)]
     for aggregate_id in pending:
-        now = storage.now_utc()
-        doc = collection.find_one_and_update(
-            {"_id": aggregate_id, "_pending": True,
-             "$or": [{"_lease": None}, {"_lease": {"$lt": now}}]},
-            {"$set": {"_lease": now + lease}},
-            projection={"_outbox": 1}, return_document=True)
-        if doc is None:
-            continue          # another instance holds it, or it was emptied meanwhile
-        published = []
         try:
-            for entry in doc.get("_outbox", []):
-                publisher.publish(entry["exchange"], entry["routing_key"], entry["body"],
-                                  headers=entry.get("headers") or {}, message_id=entry["id"],
-                                  correlation_id=entry["body"].get("correlation_id"))
-                published.append(entry["id"])
-        finally:
-            collection.update_one({"_id": aggregate_id},
-                                  {"$pull": {"_outbox": {"id": {"$in": published}}},
-                                   "$set": {"_lease": None}})
-            collection.update_one({"_id": aggregate_id, "_outbox": {"$size": 0}},
-                                  {"$set": {"_pending": False}})
-        sent += len(published)
+            sent += _relay_document(collection, aggregate_id, publisher, lease)
+        except Exception as exc:  # noqa: BLE001
+            failures += 1
+            log.warning("outbox relay: %s %s not published yet: %s", collection.name, aggregate_id, exc)
+    if failures and not sent:
+        raise RelayStalled(f"{failures} outbox documents in {collection.name} could not be published")
     return sent
+
+
+class RelayStalled(Exception):
+    pass
+
+
+def _relay_document(collection, aggregate_id, publisher, lease) -> int:
+    now = storage.now_utc()
+    doc = collection.find_one_and_update(
+        {"_id": aggregate_id, "_pending": True,
+         "$or": [{"_lease": None}, {"_lease": {"$lt": now}}]},
+        {"$set": {"_lease": now + lease}},
+        projection={"_outbox": 1}, return_document=True)
+    if doc is None:
+        return 0              # another instance holds it, or it was emptied meanwhile
+    published = []
+    try:
+        for entry in doc.get("_outbox", []):
+            publisher.publish(entry["exchange"], entry["routing_key"], entry["body"],
+                              headers=entry.get("headers") or {}, message_id=entry["id"],
+                              correlation_id=entry["body"].get("correlation_id"))
+            published.append(entry["id"])
+    finally:
+        collection.update_one({"_id": aggregate_id},
+                              {"$pull": {"_outbox": {"id": {"$in": published}}},
+                               "$set": {"_lease": None}})
+        collection.update_one({"_id": aggregate_id, "_outbox": {"$size": 0}},
+                              {"$set": {"_pending": False}})
+    return len(published)
 
 
 class OutboxRelay(DependencyProvider):
