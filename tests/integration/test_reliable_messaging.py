@@ -142,3 +142,21 @@ def test_topology_is_idempotent_and_every_consumer_has_a_dlq(config):
     for spec in topology.consumer_queues():
         assert f"{spec.name}.dlq" in first
         assert queue_depth(config, f"{spec.name}.dlq") == 0
+
+
+def test_events_saved_before_a_crash_are_published_when_the_service_comes_back(
+        container_factory, config, db):
+    """The process died after saving its change and before publishing: the outbox still
+    holds the event, and the relay of the restarted service publishes it."""
+    from services.dispatch.service import DispatchService, _event
+    from tests.helpers import observer
+    wire = observer(config, "dispatch.events", "case_dispatched")
+    storage.create(db("dispatch").cases, {"_id": "C-crashed", "state": "dispatched"}, [
+        _event("case_dispatched", {"case_id": "C-crashed", "unit_id": "street.tianshengjie",
+                                   "case_kind": "committed", "dispatched_at": storage.now_utc(),
+                                   "deadline": storage.now_utc()}, "C-crashed", "C-crashed.dispatched.1")])
+    container_factory(DispatchService, config).start()
+    got = wait_until(lambda: drain(config, wire), what="the relayed event")
+    assert [body["event_id"] for body, _ in got] == ["C-crashed.dispatched.1"]
+    wait_until(lambda: db("dispatch").cases.find_one({"_id": "C-crashed", "_pending": False}),
+               what="the outbox to be emptied")
