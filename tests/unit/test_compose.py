@@ -268,3 +268,42 @@ def test_scaling_is_possible_and_no_credentials_are_written_down(compose):
             f"credentials written into a URL: {match.group(0)}"
     written = re.search(r"(?im)^\s*[\w-]*(PASS|PASSWORD|SECRET|TOKEN)[\w-]*\s*:\s*(?!\$\{)\S.*$", raw)
     assert not written, f"a credential is written down ({written and written.group(0).strip()}); use ${{VAR:-default}}"
+
+
+# ---------------------------------------------------------------- the containers' healthcheck
+def test_healthcheck_accepts_only_a_fresh_up_heartbeat_from_this_host(store_uri):
+    """shared.healthcheck against a real store: fresh/own/up passes; stale, stopped, other host fail."""
+    import socket
+    import uuid
+    from datetime import datetime, timedelta, timezone
+
+    from shared.healthcheck import heartbeat_problem, main
+    from shared.storage import mongo_client
+
+    prefix = f"hc{uuid.uuid4().hex[:8]}_"
+    config = {"MONGO_URI": store_uri, "DB_PREFIX": prefix}
+    host, now = socket.gethostname(), datetime.now(timezone.utc)
+    client = mongo_client(store_uri)
+    beats = client[f"{prefix}platform"]["heartbeats"]
+    try:
+        beats.insert_many([
+            {"_id": f"dispatch@{host}:1:a", "service": "dispatch", "instance": f"{host}:1:a",
+             "state": "up", "at": now},
+            {"_id": f"scoring@{host}:2:b", "service": "scoring", "instance": f"{host}:2:b",
+             "state": "up", "at": now - timedelta(seconds=30)},
+            {"_id": f"intake@{host}:3:c", "service": "intake", "instance": f"{host}:3:c",
+             "state": "stopped", "at": now},
+            {"_id": "coordination@elsewhere:4:d", "service": "coordination",
+             "instance": f"{host}x:4:d", "state": "up", "at": now},
+        ])
+        assert heartbeat_problem(config, "dispatch", host) is None
+        assert "no heartbeat" in heartbeat_problem(config, "scoring", host)
+        assert "no heartbeat" in heartbeat_problem(config, "intake", host)
+        assert "no heartbeat" in heartbeat_problem(config, "coordination", host)
+        assert "cannot read" in heartbeat_problem(
+            {"MONGO_URI": "mongodb://127.0.0.1:1/?directConnection=true", "DB_PREFIX": prefix},
+            "dispatch", host)
+        assert main([]) == 2
+    finally:
+        client.drop_database(f"{prefix}platform")
+        client.close()
