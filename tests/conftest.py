@@ -87,6 +87,7 @@ def test_env(vhost, store_uri):
         "DB_PREFIX": prefix,
         "RETRY_DELAYS_MS": "200,400",
         "OUTBOX_POLL_SECONDS": "0.2",
+        "OUTBOX_LEASE_SECONDS": "2",
         "HEARTBEAT_SECONDS": "0.5",
         "RABBIT_MANAGEMENT_URL": MANAGEMENT,
     }

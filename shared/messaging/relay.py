@@ -17,7 +17,7 @@ from .publisher import ConfirmedPublisher
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=30)
+LEASE = timedelta(seconds=10)   # how long a relay may hold a document before another takes over
 BATCH = 100
 
 
@@ -82,6 +82,7 @@ class OutboxRelay(DependencyProvider):
         from ..config import database_name
         config = self.container.config
         self.poll = float(config.get("OUTBOX_POLL_SECONDS", 0.5))
+        self.lease = timedelta(seconds=float(config.get("OUTBOX_LEASE_SECONDS", 10)))
         self.database = self.connection.client[
             database_name(config, self.database_name or self.container.service_name)]
         self.publisher = ConfirmedPublisher(config["AMQP_URI"])
@@ -106,7 +107,8 @@ class OutboxRelay(DependencyProvider):
         self.publisher.close()
 
     def relay_once(self) -> int:
-        return sum(relay_collection(self.database[name], self.publisher) for name in self.collections)
+        return sum(relay_collection(self.database[name], self.publisher, self.lease)
+                   for name in self.collections)
 
     def _run(self):
         backoff = self.poll
