@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 
 from nameko.extensions import DependencyProvider, SharedExtension
 from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError
 
+from . import clock
 from .config import database_name
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class Conflict(Exception):
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 def mongo_client(uri: str) -> MongoClient:
@@ -50,13 +51,20 @@ def outbox_entry(exchange: str, routing_key: str, body: dict, headers: dict | No
             "body": body, "headers": headers or {}}
 
 
+def next_due(timers) -> datetime | None:
+    return min((entry["due_at"] for entry in timers), default=None)
+
+
 def wake_relays():
     _wake_relays.set()
 
 
-def create(collection, document: dict, events=(), applied: str | None = None) -> bool:
-    """Insert a new aggregate with its first events. False if it exists already (a retry)."""
+def create(collection, document: dict, events=(), applied: str | None = None,
+           timers=()) -> bool:
+    """Insert a new aggregate with its first events (and timers). False if it exists already."""
     doc = dict(document)
+    doc["_timers"] = list(timers)
+    doc["_next_due"] = next_due(doc["_timers"])
     doc["_version"] = 1
     doc["_outbox"] = list(events)
     doc["_pending"] = bool(events)
@@ -72,9 +80,11 @@ def create(collection, document: dict, events=(), applied: str | None = None) ->
 
 def update(collection, aggregate_id, version: int, *, set_fields: dict | None = None,
            push: dict | None = None, inc: dict | None = None, events=(),
-           applied: str | None = None) -> bool:
+           applied: str | None = None, timers=None) -> bool:
     """Apply one change to an aggregate read at ``version``.
 
+    ``timers``, when given, is the aggregate's whole new list of durable timers (see
+    shared.timers): scheduling, cancelling and firing a timer are part of the same update.
     Returns False when ``applied`` was already applied (a duplicate delivery: no effect).
     Raises Conflict when someone else changed the aggregate first.
     """
@@ -83,6 +93,9 @@ def update(collection, aggregate_id, version: int, *, set_fields: dict | None = 
         query["_applied"] = {"$ne": applied}
     change: dict = {"$inc": {"_version": 1, **(inc or {})}}
     sets = dict(set_fields or {})
+    if timers is not None:
+        sets["_timers"] = list(timers)
+        sets["_next_due"] = next_due(sets["_timers"])
     pushes = {key: {"$each": list(values)} for key, values in (push or {}).items()}
     if events:
         sets["_pending"] = True

@@ -4,22 +4,15 @@ from __future__ import annotations
 from nameko.rpc import rpc
 
 from shared import storage
-from shared.contracts.events import make_event
 from shared.health import Heartbeat
+from shared.messaging import outbox
 from shared.messaging.consumer import consume_reliably
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.topology import SERVICE_EXCHANGES
 from shared.refdata import load_district
 
 from . import rules
 
-EXCHANGE = SERVICE_EXCHANGES["dispatch"]
 
-
-def _event(event_type, payload, correlation_id, event_id):
-    body = make_event(event_type, payload, producer="dispatch", correlation_id=correlation_id,
-                      event_id=event_id)
-    return storage.outbox_entry(EXCHANGE, event_type, body)
 
 
 class DispatchService:
@@ -42,10 +35,10 @@ class DispatchService:
         text = rules.notification_text(case, plan, unit["name"], local_deadline)
         case_id = case["case_id"]
         events = [
-            _event("case_dispatched", {"case_id": case_id, "unit_id": plan["unit_id"],
+            outbox.event("case_dispatched", {"case_id": case_id, "unit_id": plan["unit_id"],
                                        "case_kind": plan["case_kind"], "dispatched_at": now,
                                        "deadline": plan["deadline"]}, case_id, f"{case_id}.dispatched.1"),
-            _event("owner_notified", {"case_id": case_id, "unit_id": plan["unit_id"],
+            outbox.event("owner_notified", {"case_id": case_id, "unit_id": plan["unit_id"],
                                       "channel": "sms-outbox", "message": text, "notified_at": now},
                    case_id, f"{case_id}.notified.1"),
         ]

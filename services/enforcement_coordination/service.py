@@ -6,22 +6,16 @@ from nameko.rpc import rpc
 
 from shared import storage
 from shared.contracts.departments import load_department_message
-from shared.contracts.events import make_event
 from shared.departments import department
 from shared.health import Heartbeat
 from shared.messaging import topology
+from shared.messaging import outbox
 from shared.messaging.consumer import PermanentError, consume_reliably
 from shared.messaging.relay import OutboxRelay
 
 from . import rules
 
-EXCHANGE = topology.SERVICE_EXCHANGES["coordination"]
 
-
-def _event(event_type, payload, correlation_id, event_id):
-    body = make_event(event_type, payload, producer="coordination", correlation_id=correlation_id,
-                      event_id=event_id)
-    return storage.outbox_entry(EXCHANGE, event_type, body)
 
 
 class CoordinationService:
@@ -43,7 +37,7 @@ class CoordinationService:
         op_id = rules.operation_id_for(case["case_id"], trigger)
         operation = {"_id": op_id, "case": case, "lead_unit": rules.LEAD_UNIT, "trigger": trigger,
                      "state": "open", "opened_at": now, "departments": {}, "messages": []}
-        events = [_event("joint_operation_opened", {
+        events = [outbox.event("joint_operation_opened", {
             "operation_id": op_id, "case_id": case["case_id"], "lead_unit": rules.LEAD_UNIT,
             "departments": departments, "trigger": trigger, "opened_at": now}, case["case_id"],
             f"{op_id}.opened")]
@@ -53,7 +47,7 @@ class CoordinationService:
                                               "distribution_id": request["distribution_id"]}
             operation["messages"].append({"direction": "out", "at": now, "message": request})
             events.append(storage.outbox_entry(topology.DEPT_REQUESTS, f"{dept}.request", request))
-            events.append(_event("department_request_sent", {
+            events.append(outbox.event("department_request_sent", {
                 "operation_id": op_id, "department": dept,
                 "distribution_id": request["distribution_id"], "sent_at": now},
                 case["case_id"], f"{request['distribution_id']}.sent"))
@@ -75,7 +69,7 @@ class CoordinationService:
             return
         new_state = rules.apply_reply(current, reply)
         now = storage.now_utc()
-        event = _event("department_replied", {
+        event = outbox.event("department_replied", {
             "operation_id": op["_id"], "department": dept,
             "distribution_id": reply["distribution_id"], "kind": reply["kind"],
             "status": new_state["state"], "reason": new_state.get("reason", ""),

@@ -6,23 +6,17 @@ from nameko.rpc import rpc
 
 from shared import storage
 from shared.contracts.base import utcnow
-from shared.contracts.events import make_event, new_id
+from shared.contracts.events import new_id
 from shared.health import Heartbeat
+from shared.messaging import outbox
 from shared.messaging.consumer import consume_reliably
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.topology import SERVICE_EXCHANGES
 from shared.refdata import load_district
 
 from . import rules
 from .schemas import ReportSchema, load_inbound_report
 
-EXCHANGE = SERVICE_EXCHANGES["intake"]
 
-
-def _event(event_type, payload, correlation_id, event_id):
-    body = make_event(event_type, payload, producer="intake", correlation_id=correlation_id,
-                      event_id=event_id)
-    return storage.outbox_entry(EXCHANGE, event_type, body)
 
 
 class IntakeService:
@@ -61,7 +55,7 @@ class IntakeService:
             return self._answer(existing)
         decision = rules.assess(report, load_district())
         correlation = report_id
-        events = [_event("report_received", {
+        events = [outbox.event("report_received", {
             "report_id": report_id, "channel": report["channel"],
             "class_code": report["class_code"], "location": report["location"],
             "description": report.get("description", ""), "received_at": received_at,
@@ -71,13 +65,13 @@ class IntakeService:
             case = decision["case"]
             case_id = rules.case_id_for(report_id, received_at)
             doc.update(status="registered", case_id=case_id, case=case)
-            events.append(_event("case_registered", {
+            events.append(outbox.event("case_registered", {
                 **case, "case_id": case_id, "report_id": report_id,
                 "channel": report["channel"], "registered_at": received_at,
             }, case_id, f"{report_id}.registered"))
         else:
             doc.update(status="rejected", reason=decision["reason"])
-            events.append(_event("report_rejected", {
+            events.append(outbox.event("report_rejected", {
                 "report_id": report_id, "channel": report["channel"], "reason": decision["reason"],
             }, correlation, f"{report_id}.rejected"))
         if not storage.create(self.db.reports, doc, events):

@@ -148,7 +148,8 @@ def test_events_saved_before_a_crash_are_published_when_the_service_comes_back(
         container_factory, config, db):
     """The process died after saving its change and before publishing: the outbox still
     holds the event, and the relay of the restarted service publishes it."""
-    from services.dispatch.service import DispatchService, _event
+    from services.dispatch.service import DispatchService
+    from shared.messaging.outbox import event as _event
     from tests.helpers import observer
     wire = observer(config, "dispatch.events", "case_dispatched")
     storage.create(db("dispatch").cases, {"_id": "C-crashed", "state": "dispatched"}, [

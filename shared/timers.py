@@ -1,0 +1,127 @@
+"""Durable timers: warnings, 督办, check-in deadlines, re-notifications, follow-up checks.
+
+A timer is kept IN its aggregate document (``_timers``; ``_next_due`` is the earliest), so it
+is scheduled in the same atomic update as the state change that needs it, and survives any
+restart. ``@timer_due("cases")`` marks the service method that fires them: a background loop
+finds documents whose ``_next_due`` has passed, leases each (so several instances never fire
+the same document at once), and runs the method once per due timer with
+``(aggregate_id, timer)``. The method applies the effect and removes the timer in one
+``storage.update(..., timers=timers.without(doc, timer), applied=timer["id"])`` — so a timer
+that fired while the service was down fires after the restart, and exactly once.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import eventlet
+from eventlet.event import Event
+from nameko.extensions import Entrypoint
+
+from . import storage
+from .config import database_name
+
+log = logging.getLogger(__name__)
+
+
+def timer(timer_id: str, due_at: datetime, kind: str, **data) -> dict:
+    return {"id": timer_id, "due_at": due_at, "kind": kind, "data": data}
+
+
+def pending(document: dict) -> list[dict]:
+    return list(document.get("_timers") or [])
+
+
+def without(document_or_timers, *timer_ids_or_kinds) -> list[dict]:
+    """The timer list minus the timers with these ids or kinds."""
+    timers = document_or_timers if isinstance(document_or_timers, list) else pending(document_or_timers)
+    drop = set(timer_ids_or_kinds)
+    return [entry for entry in timers if entry["id"] not in drop and entry["kind"] not in drop]
+
+
+def due(document: dict, now: datetime) -> list[dict]:
+    return sorted((entry for entry in pending(document) if entry["due_at"] <= now),
+                  key=lambda entry: entry["due_at"])
+
+
+class TimerDue(Entrypoint):
+    """``@timer_due("<collection>")``: fire the due timers of that collection's aggregates."""
+
+    def __init__(self, collection: str, poll_seconds: float | None = None, **kwargs):
+        self.collection_name = collection
+        self.poll_override = poll_seconds
+        super().__init__(**kwargs)
+
+    connection = storage.MongoConnection()
+
+    def setup(self):
+        config = self.container.config
+        self.poll = float(self.poll_override or config.get("TIMER_POLL_SECONDS", 1.0))
+        self.lease = timedelta(seconds=float(config.get("TIMER_LEASE_SECONDS", 30)))
+        self.retry_after = timedelta(seconds=float(config.get("TIMER_RETRY_SECONDS", 5)))
+        self.collection = self.connection.client[
+            database_name(config, self.container.service_name)][self.collection_name]
+        self._running = False
+        self._gt = None
+
+    def start(self):
+        self._running = True
+        self._gt = self.container.spawn_managed_thread(self._run, identifier=f"timers:{self.collection_name}")
+
+    def stop(self):
+        self._running = False
+        if self._gt is not None:
+            self._gt.kill()
+
+    kill = stop
+
+    def _run(self):
+        while self._running:
+            try:
+                self.fire_due()
+            except Exception as exc:  # noqa: BLE001 - the store may be away; try again
+                log.warning("timers on %s: %s", self.collection_name, exc)
+            eventlet.sleep(self.poll)
+
+    def fire_due(self) -> int:
+        """Fire every timer due now. Returns how many ran successfully."""
+        now = storage.now_utc()
+        fired = 0
+        candidates = [doc["_id"] for doc in self.collection.find(
+            {"_next_due": {"$lte": now}}, {"_id": 1}).limit(100)]
+        for aggregate_id in candidates:
+            doc = self.collection.find_one_and_update(
+                {"_id": aggregate_id, "_next_due": {"$lte": now},
+                 "$or": [{"_timer_lease": None}, {"_timer_lease": {"$lt": now}}]},
+                {"$set": {"_timer_lease": now + self.lease}},
+                projection={"_timers": 1}, return_document=True)
+            if doc is None:
+                continue                    # another instance has it
+            failed = False
+            for entry in due(doc, now):
+                if self._fire(aggregate_id, entry):
+                    fired += 1
+                else:
+                    failed = True
+            release = now + self.retry_after if failed else None
+            self.collection.update_one({"_id": aggregate_id}, {"$set": {"_timer_lease": release}})
+        return fired
+
+    def _fire(self, aggregate_id, entry) -> bool:
+        done = Event()
+
+        def handle_result(worker_ctx, result=None, exc_info=None):
+            done.send(exc_info is None)
+            return result, exc_info
+
+        self.container.spawn_worker(self, (aggregate_id, entry), {},
+                                    context_data={"correlation_id": str(aggregate_id)},
+                                    handle_result=handle_result)
+        ok = done.wait()
+        if not ok:
+            log.warning("timer %s on %s failed; will retry", entry["id"], aggregate_id)
+        return ok
+
+
+timer_due = TimerDue.decorator
+__all__ = ["timer", "timer_due", "without", "due", "pending"]
