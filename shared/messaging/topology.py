@@ -44,26 +44,46 @@ class QueueSpec:
     extra_arguments: dict = field(default_factory=dict)
 
 
-def consumer_queues() -> list[QueueSpec]:
-    """The platform's own consumer queues (each with a DLQ)."""
-    lifecycle = tuple((exchange, "#") for exchange in SERVICE_EXCHANGES.values()
-                      if exchange != "scoring.events")
+# Each owner's consumer queues. Add a queue to its owner's list; every queue gets a DLQ.
+def _intake_queues() -> list[QueueSpec]:
     return [
         QueueSpec("intake.inbound-reports", "intake",
                   ((INBOUND_EXCHANGE, "report.#"),),
                   "reports from the 12345 hotline bridge, sensors, inspectors, road-office notes"),
+    ]
+
+
+def _dispatch_queues() -> list[QueueSpec]:
+    return [
         QueueSpec("dispatch.case-registered", "dispatch",
                   (("intake.events", "case_registered"),),
                   "new cases to route to their owning unit"),
+    ]
+
+
+def _coordination_queues() -> list[QueueSpec]:
+    return [
         QueueSpec("coordination.case-registered", "coordination",
                   (("intake.events", "case_registered"),),
                   "new cases whose class needs joint enforcement"),
         QueueSpec("coordination.department-replies", "coordination",
                   ((DEPT_REPLIES, "#"),),
                   "Ack / Update / Error from department systems"),
+    ]
+
+
+def _scoring_queues() -> list[QueueSpec]:
+    lifecycle = tuple((exchange, "#") for exchange in SERVICE_EXCHANGES.values()
+                      if exchange != "scoring.events")
+    return [
         QueueSpec("scoring.lifecycle-events", "scoring", lifecycle,
                   "every lifecycle event, for the indicators"),
     ]
+
+
+def consumer_queues() -> list[QueueSpec]:
+    """The platform's own consumer queues (each with a DLQ)."""
+    return _intake_queues() + _dispatch_queues() + _coordination_queues() + _scoring_queues()
 
 
 def department_inbox(dept_id: str) -> QueueSpec:
