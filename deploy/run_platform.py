@@ -20,6 +20,7 @@ STORE_PYTHON = ROOT / ".venv-store" / "bin" / "python"
 
 SERVICES = ["intake", "dispatch", "enforcement_coordination", "scoring", "gateway"]
 DEPARTMENTS = ["police", "environment", "transport", "construction"]
+METRICS_BASE = int(os.environ.get("METRICS_BASE_PORT", 9100))   # intake :9101 … gateway :9105
 
 
 def port_open(host: str, port: int) -> bool:
@@ -84,8 +85,9 @@ def main():
     config = load_config(environ=env)
     topology.apply(config)
 
-    for service in SERVICES:
-        spawn(service, [PYTHON, "-m", f"services.{service}"])
+    for number, service in enumerate(SERVICES, start=1):
+        spawn(service, [PYTHON, "-m", f"services.{service}"],
+              {"METRICS_PORT": str(METRICS_BASE + number)})
     for dept in DEPARTMENTS:
         spawn(f"dept-{dept}", [PYTHON, "-m", f"departments.{dept}"])
 
@@ -96,7 +98,8 @@ def main():
   网关 gateway          {gateway}      (health: {gateway}/health)
   RabbitMQ 管理界面      {config['RABBIT_MANAGEMENT_URL']}   (guest / guest)
   存储 store            {store_note}
-  日志 logs             var/log/<process>.log
+  日志 logs             var/log/<process>.log   (JSON lines, with correlation ids)
+  指标 metrics          http://127.0.0.1:{METRICS_BASE + 1}/metrics … :{METRICS_BASE + len(SERVICES)} (Prometheus)
 按 Ctrl-C 停止 — press Ctrl-C to stop.
 """, flush=True)
     while True:

@@ -20,7 +20,18 @@ STALE_AFTER = timedelta(seconds=10)
 
 
 class Heartbeat(DependencyProvider):
+    """Every service has one: its liveness heartbeat, and the log context of each worker (the
+    correlation id of the message being handled goes into every log line it writes)."""
+
     connection = storage.MongoConnection()
+
+    def worker_setup(self, worker_ctx):
+        from .logs import set_correlation_id
+        set_correlation_id(worker_ctx.context_data.get("correlation_id"))
+
+    def worker_teardown(self, worker_ctx):
+        from .logs import set_correlation_id
+        set_correlation_id(None)
 
     def setup(self):
         config = self.container.config

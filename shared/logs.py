@@ -7,6 +7,25 @@ import sys
 import time
 
 
+_context = None
+
+
+def _local():
+    global _context
+    if _context is None:
+        from eventlet.corolocal import local   # one value per green thread (per worker)
+        _context = local()
+    return _context
+
+
+def set_correlation_id(value):
+    _local().correlation_id = value
+
+
+def current_correlation_id():
+    return getattr(_local(), "correlation_id", None)
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str):
         super().__init__()
@@ -25,6 +44,10 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None:
                 entry[key] = value
+        if "correlation_id" not in entry:
+            correlation = current_correlation_id()
+            if correlation:
+                entry["correlation_id"] = correlation
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

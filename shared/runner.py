@@ -34,6 +34,8 @@ def run(service_cls, config: dict | None = None):
             eventlet.sleep(2)
     else:
         sys.exit("could not reach the broker to apply the topology")
+    from . import metrics
+    metrics.serve(int(config.get("METRICS_PORT") or 0))
     runner = ServiceRunner(config)
     runner.add_service(service_cls)
 

@@ -18,7 +18,7 @@ import eventlet
 from eventlet.event import Event
 from nameko.extensions import Entrypoint
 
-from . import storage
+from . import metrics, storage
 from .config import database_name
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,11 @@ class TimerDue(Entrypoint):
                                     context_data={"correlation_id": str(aggregate_id)},
                                     handle_result=handle_result)
         ok = done.wait()
+        service = self.container.service_name
+        metrics.TIMERS_FIRED.labels(service, "ok" if ok else "failed").inc()
+        if ok:
+            metrics.TIMER_LAG.labels(service).observe(
+                max(0.0, (storage.now_utc() - entry["due_at"]).total_seconds()))
         if not ok:
             log.warning("timer %s on %s failed; will retry", entry["id"], aggregate_id)
         return ok

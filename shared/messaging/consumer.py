@@ -30,6 +30,7 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint, SharedExtension
 from nameko.messaging import QueueConsumer
 
+from .. import metrics
 from ..config import retry_delays
 from ..contracts.events import load_event
 from . import topology
@@ -85,6 +86,7 @@ class FailureRouter(SharedExtension):
             content_encoding=message.content_encoding or "binary")
 
     def dead_letter(self, message, queue_name, reason, error_type, details=""):
+        metrics.DEAD_LETTERS.labels(self.container.service_name, queue_name, error_type).inc()
         headers = self._origin_headers(message, queue_name)
         headers.update({
             "x-dead-letter-reason": str(reason)[:4000],
@@ -105,6 +107,7 @@ class FailureRouter(SharedExtension):
             headers["x-attempt"] = attempt + 1
             headers["x-last-error"] = f"{type(exc).__name__}: {exc}"[:2000]
             self._republish(message, topology.retry_queue_name(delay), queue_name, headers)
+            metrics.RETRIES.labels(self.container.service_name, queue_name).inc()
             log.warning("handler on %s failed (%s); retry %d in %d ms", queue_name, exc,
                         attempt + 1, delay)
             return "retried"
@@ -153,6 +156,7 @@ class ReliableConsumer(Entrypoint):
     # -- messages that never reach a worker
     def reject_undecodable(self, message, exc):
         self._dead_letter_then_ack(message, f"无法解码的消息 (undecodable body): {exc}", "decode_error")
+        self._count("invalid")
 
     def _dead_letter_then_ack(self, message, reason, error_type, details=""):
         try:
@@ -169,6 +173,7 @@ class ReliableConsumer(Entrypoint):
         except ValidationError as exc:
             reason = json.dumps(exc.messages, ensure_ascii=False)
             self._dead_letter_then_ack(message, f"校验失败 (validation failed): {reason}", "validation")
+            self._count("invalid")
             return
         context_data = {}
         if isinstance(loaded, dict):
@@ -176,15 +181,24 @@ class ReliableConsumer(Entrypoint):
                 if loaded.get(key):
                     context_data["correlation_id"] = loaded[key]
                     break
+        started = time.monotonic()
         try:
             self.container.spawn_worker(self, (loaded,), {}, context_data=context_data,
-                                        handle_result=partial(self.handle_result, message))
+                                        handle_result=partial(self.handle_result, message, started))
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
 
-    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+    def _count(self, outcome):
+        metrics.MESSAGES.labels(self.container.service_name, self.queue_name, outcome).inc()
+
+    def handle_result(self, message, started, worker_ctx, result=None, exc_info=None):
+        metrics.HANDLER_SECONDS.labels(self.container.service_name, self.queue_name).observe(
+            time.monotonic() - started)
         if exc_info is None:
             self.queue_consumer.ack_message(message)
+            self._count("ok")
+            log.info("handled a message from %s in %.0f ms", self.queue_name,
+                     (time.monotonic() - started) * 1000, extra={"queue": self.queue_name})
             return result, exc_info
         exc = exc_info[1]
         details = "".join(traceback.format_exception(*exc_info))
@@ -192,13 +206,15 @@ class ReliableConsumer(Entrypoint):
             if isinstance(exc, (PermanentError, ValidationError)):
                 self.failures.dead_letter(message, self.queue_name, f"{type(exc).__name__}: {exc}",
                                           "permanent", details)
+                outcome = "dead_lettered"
             else:
-                self.failures.retry_or_dead_letter(message, self.queue_name, exc, details)
+                outcome = self.failures.retry_or_dead_letter(message, self.queue_name, exc, details)
         except Exception:  # noqa: BLE001
             log.exception("could not route a failed message from %s; requeueing", self.queue_name)
             self.queue_consumer.requeue_message(message)
             return result, exc_info
         self.queue_consumer.ack_message(message)
+        self._count(outcome)
         return result, exc_info
 
 

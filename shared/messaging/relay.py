@@ -8,11 +8,11 @@ with confirms and ``mandatory``; only then is it pulled from the outbox.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from nameko.extensions import DependencyProvider
 
-from .. import storage
+from .. import metrics, storage
 from .publisher import ConfirmedPublisher
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ LEASE = timedelta(seconds=10)   # how long a relay may hold a document before an
 BATCH = 100
 
 
-def relay_collection(collection, publisher: ConfirmedPublisher, lease=LEASE) -> int:
+def relay_collection(collection, publisher: ConfirmedPublisher, lease=LEASE, service="") -> int:
     """Publish every pending outbox of one collection. Returns how many events went out.
 
     A document whose events cannot be published now keeps them (and is tried again when its
@@ -31,7 +31,7 @@ def relay_collection(collection, publisher: ConfirmedPublisher, lease=LEASE) -> 
     pending = [doc["_id"] for doc in collection.find({"_pending": True}, {"_id": 1}).limit(BATCH)]
     for aggregate_id in pending:
         try:
-            sent += _relay_document(collection, aggregate_id, publisher, lease)
+            sent += _relay_document(collection, aggregate_id, publisher, lease, service)
         except Exception as exc:  # noqa: BLE001
             failures += 1
             log.warning("outbox relay: %s %s not published yet: %s", collection.name, aggregate_id, exc)
@@ -44,7 +44,7 @@ class RelayStalled(Exception):
     pass
 
 
-def _relay_document(collection, aggregate_id, publisher, lease) -> int:
+def _relay_document(collection, aggregate_id, publisher, lease, service="") -> int:
     now = storage.now_utc()
     doc = collection.find_one_and_update(
         {"_id": aggregate_id, "_pending": True,
@@ -60,6 +60,7 @@ def _relay_document(collection, aggregate_id, publisher, lease) -> int:
                               headers=entry.get("headers") or {}, message_id=entry["id"],
                               correlation_id=entry["body"].get("correlation_id"))
             published.append(entry["id"])
+            _observe_lag(service, entry)
     finally:
         collection.update_one({"_id": aggregate_id},
                               {"$pull": {"_outbox": {"id": {"$in": published}}},
@@ -67,6 +68,17 @@ def _relay_document(collection, aggregate_id, publisher, lease) -> int:
         collection.update_one({"_id": aggregate_id, "_outbox": {"$size": 0}},
                               {"$set": {"_pending": False}})
     return len(published)
+
+
+def _observe_lag(service, entry):
+    metrics.OUTBOX_PUBLISHED.labels(service).inc()
+    created = entry["body"].get("occurred_at") or entry["body"].get("sent_at")
+    if created:
+        try:
+            moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except (TypeError, ValueError):
+            return
+        metrics.OUTBOX_LAG.labels(service).observe(max(0.0, (storage.now_utc() - moment).total_seconds()))
 
 
 class OutboxRelay(DependencyProvider):
@@ -107,8 +119,12 @@ class OutboxRelay(DependencyProvider):
         self.publisher.close()
 
     def relay_once(self) -> int:
-        return sum(relay_collection(self.database[name], self.publisher, self.lease)
+        service = self.container.service_name
+        sent = sum(relay_collection(self.database[name], self.publisher, self.lease, service)
                    for name in self.collections)
+        metrics.OUTBOX_PENDING.labels(service).set(
+            sum(self.database[name].count_documents({"_pending": True}) for name in self.collections))
+        return sent
 
     def _run(self):
         backoff = self.poll
