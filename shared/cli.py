@@ -1,8 +1,17 @@
-"""dcgctl — the operations CLI: ``python -m shared.cli <command>`` (or ``bin/dcgctl``).
+"""dcgctl — the platform's operations CLI (``bin/dcgctl`` or ``python -m shared.cli``).
 
-    topology apply            declare every exchange, queue, DLQ and retry queue (idempotent)
-    topology show             list the topology with owners
-    dlq list                  dead-letter queues with their depth
+  queues [--json]                       depth, consumers and rates, grouped by owning service
+  dlq list                              dead-letter queues with their depth
+  dlq show QUEUE [--limit N]            dead letters with reason and origin (they stay queued)
+  dlq replay QUEUE [--id MESSAGE_ID]    send one (or all) back to the queue they came from
+  dlq purge QUEUE                       delete every dead letter in QUEUE
+  timeline CASE_ID                      a case's every event, across services, in order
+  topology apply | show | diff          declare / list / compare with the broker
+  users apply                           per-department RabbitMQ users and permissions
+  health                                broker, store and every service
+
+Configuration comes from config/platform.yaml and the environment (AMQP_URI, MONGO_URI,
+RABBIT_MANAGEMENT_URL …), as for the services.
 """
 from __future__ import annotations
 
@@ -10,58 +19,144 @@ import argparse
 import json
 import sys
 
+from . import ops
 from .config import load_config
 from .messaging import topology
 
 
-def management(config):
-    import requests
-    session = requests.Session()
-    session.auth = (config["RABBIT_MANAGEMENT_USER"], config["RABBIT_MANAGEMENT_PASSWORD"])
-    return session, config["RABBIT_MANAGEMENT_URL"].rstrip("/")
+def _print(data, as_json):
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return True
+    return False
 
 
-def vhost_of(config) -> str:
-    from kombu import Connection
-    return Connection(config["AMQP_URI"]).virtual_host or "/"
+def cmd_queues(args, config):
+    grouped = ops.queues(ops.Management.from_config(config))
+    if _print(grouped, args.json):
+        return 0
+    print(f"{'queue':48} {'ready':>7} {'unacked':>7} {'consumers':>9} {'in/s':>7} {'out/s':>7}")
+    for owner, rows in grouped.items():
+        print(f"[{owner}]")
+        for row in rows:
+            print(f"  {row['name']:46} {row['ready']:>7} {row['unacked']:>7} {row['consumers']:>9}"
+                  f" {row['publish_rate']:>7} {row['deliver_rate']:>7}")
+    return 0
+
+
+def cmd_dlq(args, config):
+    mgmt = ops.Management.from_config(config)
+    if args.action == "list":
+        rows = ops.dead_letter_queues(mgmt)
+        if not _print(rows, args.json):
+            for row in rows:
+                print(f"{row['name']:52} {row['messages']:>8}  owner={row['owner']}")
+        return 0
+    if not args.queue:
+        sys.exit("dlq show|replay|purge needs a QUEUE (e.g. dispatch.case-registered.dlq)")
+    queue = args.queue if args.queue.endswith(".dlq") else f"{args.queue}.dlq"
+    if args.action == "show":
+        rows = ops.show_dead_letters(mgmt, queue, args.limit)
+        if not _print(rows, args.json):
+            for row in rows:
+                print(f"- {row['message_id']}  from {row['origin_queue']} "
+                      f"({row['origin_exchange']} / {row['origin_routing_key']})  at {row['failed_at']}")
+                print(f"  reason: {row['reason']}")
+                print(f"  body:   {json.dumps(row['body'], ensure_ascii=False)[:300]}")
+        return 0
+    if args.action == "replay":
+        count = ops.replay(config, queue, args.id)
+        print(f"replayed {count} message(s) from {queue}")
+        return 0 if count or not args.id else 1
+    if args.action == "purge":
+        ops.purge(mgmt, queue)
+        print(f"purged {queue}")
+        return 0
+    return 2
+
+
+def cmd_timeline(args, config):
+    rows = ops.timeline(config, args.case_id)
+    if not _print(rows, args.json):
+        if not rows:
+            print(f"no events for {args.case_id}")
+            return 1
+        for row in rows:
+            extra = " ".join(f"{k}={v}" for k, v in (("actor", row["actor"]), ("unit", row["unit"]),
+                                                       ("reason", row["reason"])) if v)
+            print(f"{row['at']:34} {row['producer']:13} {row['type']:28} {extra}")
+    return 0
 
 
 def cmd_topology(args, config):
     if args.action == "apply":
         declared = topology.apply(config)
         print(f"topology applied: {len(declared)} exchanges and queues")
-    else:
+    elif args.action == "show":
         for spec in topology.all_queues():
             bindings = ", ".join(f"{ex}:{key}" for ex, key in spec.bindings)
             print(f"{spec.name:40} owner={spec.owner:18} {bindings}")
-
-
-def cmd_dlq(args, config):
-    from urllib.parse import quote
-    session, base = management(config)
-    vhost = quote(vhost_of(config), safe="")
-    queues = session.get(f"{base}/api/queues/{vhost}", timeout=10).json()
-    rows = [q for q in queues if q["name"].endswith(".dlq")]
-    if args.json:
-        print(json.dumps([{"queue": q["name"], "messages": q.get("messages", 0)} for q in rows]))
-        return
-    for q in sorted(rows, key=lambda q: q["name"]):
-        print(f"{q['name']:50} {q.get('messages', 0):>8}")
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="dcgctl", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    top = sub.add_parser("topology")
-    top.add_argument("action", choices=["apply", "show"])
-    dlq = sub.add_parser("dlq")
-    dlq.add_argument("action", choices=["list"])
-    dlq.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    config = load_config()
-    {"topology": cmd_topology, "dlq": cmd_dlq}[args.command](args, config)
+    else:
+        diff = ops.topology_diff(config, ops.Management.from_config(config))
+        if not _print(diff, args.json):
+            for key, names in diff.items():
+                print(f"{key}: {', '.join(names) if names else '-'}")
+        return 1 if diff["missing_exchanges"] or diff["missing_queues"] or diff["different_arguments"] else 0
     return 0
+
+
+def cmd_users(args, config):
+    try:
+        from . import broker_users
+    except ImportError:
+        sys.exit("per-department users are not available in this version")
+    return broker_users.main(["apply", *args.rest])
+
+
+def cmd_health(args, config):
+    state = ops.platform_health(config)
+    if not _print(state, args.json):
+        print(f"broker: {state['broker']}   store: {state['store']}")
+        for name, entry in state["services"].items():
+            print(f"  {name:14} {entry['state']:5} instances={entry['instances']} last_seen={entry['last_seen']}")
+    healthy = state["broker"] == "up" and state["store"] == "up" and all(
+        entry["state"] == "up" for entry in state["services"].values())
+    return 0 if healthy else 1
+
+
+def parser():
+    top = argparse.ArgumentParser(prog="dcgctl", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="command", required=True)
+    queues = sub.add_parser("queues", help="queue depth, consumers and rates by owner")
+    queues.add_argument("--json", action="store_true")
+    dlq = sub.add_parser("dlq", help="dead letters")
+    dlq.add_argument("action", choices=["list", "show", "replay", "purge"])
+    dlq.add_argument("queue", nargs="?")
+    dlq.add_argument("--id", help="replay only the message with this message_id")
+    dlq.add_argument("--limit", type=int, default=20)
+    dlq.add_argument("--json", action="store_true")
+    timeline = sub.add_parser("timeline", help="a case's events across services")
+    timeline.add_argument("case_id")
+    timeline.add_argument("--json", action="store_true")
+    topo = sub.add_parser("topology", help="apply, show or diff the topology")
+    topo.add_argument("action", choices=["apply", "show", "diff"])
+    topo.add_argument("--json", action="store_true")
+    users = sub.add_parser("users", help="per-department RabbitMQ users")
+    users.add_argument("action", choices=["apply"])
+    users.add_argument("rest", nargs=argparse.REMAINDER)
+    health = sub.add_parser("health", help="broker, store and services")
+    health.add_argument("--json", action="store_true")
+    return top
+
+
+COMMANDS = {"queues": cmd_queues, "dlq": cmd_dlq, "timeline": cmd_timeline, "topology": cmd_topology,
+            "users": cmd_users, "health": cmd_health}
+
+
+def main(argv=None, config=None):
+    args = parser().parse_args(argv)
+    return COMMANDS[args.command](args, config or load_config())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,214 @@
+"""Operations, as plain functions over the RabbitMQ management API, AMQP and the store.
+``shared/cli.py`` (``bin/dcgctl``) is the command line over them."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import requests
+from kombu import Connection
+
+from . import health
+from .config import database_name
+from .messaging import topology
+from .messaging.publisher import ConfirmedPublisher
+from .storage import mongo_client
+
+
+@dataclass
+class Management:
+    base: str
+    auth: tuple
+    vhost: str
+
+    @classmethod
+    def from_config(cls, config):
+        vhost = Connection(config["AMQP_URI"]).virtual_host or "/"
+        return cls(config["RABBIT_MANAGEMENT_URL"].rstrip("/"),
+                   (config["RABBIT_MANAGEMENT_USER"], config["RABBIT_MANAGEMENT_PASSWORD"]), vhost)
+
+    def url(self, path):
+        return f"{self.base}/api/{path}"
+
+    def get(self, path, **params):
+        answer = requests.get(self.url(path), auth=self.auth, params=params or None, timeout=15)
+        answer.raise_for_status()
+        return answer.json()
+
+    def post(self, path, body):
+        answer = requests.post(self.url(path), auth=self.auth, json=body, timeout=30)
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
+
+    def delete(self, path):
+        answer = requests.delete(self.url(path), auth=self.auth, timeout=30)
+        answer.raise_for_status()
+
+    @property
+    def v(self):
+        return quote(self.vhost, safe="")
+
+
+# ------------------------------------------------------------------ queues
+def owner_of(queue_name: str) -> str:
+    base = queue_name[:-4] if queue_name.endswith(".dlq") else queue_name
+    for spec in topology.all_queues():
+        if spec.name == base:
+            return spec.owner
+    if base.startswith("platform."):
+        return "platform"
+    return base.split(".")[0] if "." in base else "(unknown)"
+
+
+def queues(mgmt: Management) -> dict[str, list[dict]]:
+    """{owner: [{name, messages, ready, unacked, consumers, publish_rate, deliver_rate}]}"""
+    grouped: dict[str, list[dict]] = {}
+    for q in mgmt.get(f"queues/{mgmt.v}"):
+        stats = q.get("message_stats") or {}
+        row = {"name": q["name"], "messages": q.get("messages", 0),
+               "ready": q.get("messages_ready", 0), "unacked": q.get("messages_unacknowledged", 0),
+               "consumers": q.get("consumers", 0),
+               "publish_rate": round((stats.get("publish_details") or {}).get("rate", 0.0), 2),
+               "deliver_rate": round((stats.get("deliver_get_details") or {}).get("rate", 0.0), 2)}
+        grouped.setdefault(owner_of(q["name"]), []).append(row)
+    for rows in grouped.values():
+        rows.sort(key=lambda row: row["name"])
+    return dict(sorted(grouped.items()))
+
+
+# ------------------------------------------------------------------ dead letters
+def dead_letter_queues(mgmt: Management) -> list[dict]:
+    return [{"name": row["name"], "messages": row["messages"], "owner": owner}
+            for owner, rows in queues(mgmt).items() for row in rows if row["name"].endswith(".dlq")]
+
+
+def _decode(payload: str, encoding: str):
+    try:
+        return json.loads(payload) if encoding == "string" else payload
+    except ValueError:
+        return payload
+
+
+def show_dead_letters(mgmt: Management, dlq: str, limit: int = 20) -> list[dict]:
+    """Peek (the messages stay in the queue): body, reason, origin, attempts."""
+    got = mgmt.post(f"queues/{mgmt.v}/{quote(dlq, safe='')}/get",
+                    {"count": limit, "ackmode": "ack_requeue_true", "encoding": "auto"})
+    result = []
+    for message in got:
+        props = message.get("properties") or {}
+        headers = props.get("headers") or {}
+        result.append({
+            "message_id": props.get("message_id"),
+            "reason": headers.get("x-dead-letter-reason") or _death_reason(headers),
+            "error_type": headers.get("x-error-type"),
+            "origin_queue": headers.get("x-origin-queue") or dlq[:-4],
+            "origin_exchange": headers.get("x-origin-exchange"),
+            "origin_routing_key": headers.get("x-origin-routing-key"),
+            "failed_at": headers.get("x-failed-at"),
+            "attempts": headers.get("x-attempt", 0),
+            "body": _decode(message.get("payload"), message.get("payload_encoding")),
+        })
+    return result
+
+
+def _death_reason(headers):
+    deaths = headers.get("x-death") or []
+    return f"rejected by the broker ({deaths[0].get('reason')})" if deaths else None
+
+
+RESET_HEADERS = ("x-attempt", "x-last-error", "x-dead-letter-reason", "x-error-type",
+                 "x-error-details", "x-failed-at", "x-failed-by", "x-death")
+
+
+def replay(config, dlq: str, message_id: str | None = None) -> int:
+    """Send dead letters back to the queue they came from (all, or the one with message_id).
+    Each is republished with confirms before it is removed from the DLQ; its attempt count
+    starts again. Returns how many were replayed."""
+    origin_default = dlq[:-4] if dlq.endswith(".dlq") else dlq
+    publisher = ConfirmedPublisher(config["AMQP_URI"])
+    replayed = 0
+    keep = []
+    try:
+        with Connection(config["AMQP_URI"]) as connection:
+            channel = connection.default_channel
+            while True:
+                message = channel.basic_get(dlq, no_ack=False)
+                if message is None:
+                    break
+                props = message.properties
+                if message_id and props.get("message_id") != message_id:
+                    keep.append(message.delivery_tag)
+                    continue
+                headers = dict(props.get("application_headers") or {})
+                origin = headers.get("x-origin-queue") or origin_default
+                headers = {key: value for key, value in headers.items() if key not in RESET_HEADERS}
+                headers["x-replayed-from"] = dlq
+                publisher.publish("", origin, message.body, headers=headers,
+                                  message_id=props.get("message_id"),
+                                  correlation_id=props.get("correlation_id"),
+                                  content_type=props.get("content_type") or "application/octet-stream",
+                                  content_encoding=props.get("content_encoding") or "binary")
+                channel.basic_ack(message.delivery_tag)
+                replayed += 1
+            for tag in keep:
+                channel.basic_reject(tag, requeue=True)
+    finally:
+        publisher.close()
+    return replayed
+
+
+def purge(mgmt: Management, dlq: str):
+    mgmt.delete(f"queues/{mgmt.v}/{quote(dlq, safe='')}/contents")
+
+
+# ------------------------------------------------------------------ topology
+def topology_diff(config, mgmt: Management) -> dict:
+    """What the topology declares and the broker lacks (or has differently), and extra queues."""
+    wanted_queues = {}
+    wanted_exchanges = set()
+    for item in topology.declarations(config):
+        if hasattr(item, "queue_arguments"):
+            wanted_queues[item.name] = item.queue_arguments or {}
+        else:
+            wanted_exchanges.add(item.name)
+    have_queues = {q["name"]: q.get("arguments") or {} for q in mgmt.get(f"queues/{mgmt.v}")}
+    have_exchanges = {e["name"] for e in mgmt.get(f"exchanges/{mgmt.v}")}
+    different = sorted(name for name, args in wanted_queues.items()
+                       if name in have_queues and {k: v for k, v in have_queues[name].items()} != args)
+    return {
+        "missing_exchanges": sorted(wanted_exchanges - have_exchanges),
+        "missing_queues": sorted(set(wanted_queues) - set(have_queues)),
+        "different_arguments": different,
+        "extra_queues": sorted(name for name in set(have_queues) - set(wanted_queues)
+                               if not name.startswith("amq.") and "rpc" not in name),
+    }
+
+
+# ------------------------------------------------------------------ timeline, health
+def timeline(config, case_id: str) -> list[dict]:
+    """Every lifecycle event of a case, from every service, in order (from scoring's event log,
+    which records each event once)."""
+    client = mongo_client(config["MONGO_URI"])
+    try:
+        events = client[database_name(config, "scoring")]["events"]
+        rows = events.find({"$or": [{"correlation_id": case_id}, {"payload.case_id": case_id}]})
+        result = []
+        for row in rows:
+            payload = row.get("payload") or {}
+            result.append({"at": str(row["occurred_at"]), "type": row["type"], "producer": row["producer"],
+                           "actor": payload.get("actor") or payload.get("inspector_id") or payload.get("department"),
+                           "unit": row.get("unit"), "reason": payload.get("reason"), "payload": payload})
+        return sorted(result, key=lambda row: row["at"])
+    finally:
+        client.close()
+
+
+def platform_health(config) -> dict:
+    client = mongo_client(config["MONGO_URI"])
+    try:
+        store = health.store_state(client)
+        services = health.service_states(client[database_name(config, "platform")]) if store == "up" else {}
+    finally:
+        client.close()
+    return {"broker": health.broker_state(config["AMQP_URI"]), "store": store, "services": services}
