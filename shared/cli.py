@@ -9,6 +9,7 @@
   topology apply | show | diff          declare / list / compare with the broker
   users apply                           per-department RabbitMQ users and permissions
   health                                broker, store and every service
+  store backup DIR | store restore DIR [--drop]   every platform database to/from JSON lines
 
 Configuration comes from config/platform.yaml and the environment (AMQP_URI, MONGO_URI,
 RABBIT_MANAGEMENT_URL …), as for the services.
@@ -124,6 +125,18 @@ def cmd_health(args, config):
     return 0 if healthy else 1
 
 
+def cmd_store(args, config):
+    if args.action == "backup":
+        counts = ops.backup(config, args.directory)
+    else:
+        counts = ops.restore(config, args.directory, drop=args.drop)
+    if not _print(counts, args.json):
+        for name, rows in counts.items():
+            print(f"{name:60} {rows:>8}")
+        print(f"{args.action}: {len(counts)} collections, {sum(counts.values())} documents")
+    return 0
+
+
 def parser():
     top = argparse.ArgumentParser(prog="dcgctl", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -145,13 +158,18 @@ def parser():
     users = sub.add_parser("users", help="per-department RabbitMQ users")
     users.add_argument("action", choices=["apply"])
     users.add_argument("rest", nargs=argparse.REMAINDER)
+    store = sub.add_parser("store", help="back up or restore every platform database")
+    store.add_argument("action", choices=["backup", "restore"])
+    store.add_argument("directory")
+    store.add_argument("--drop", action="store_true", help="restore: drop each collection first")
+    store.add_argument("--json", action="store_true")
     health = sub.add_parser("health", help="broker, store and services")
     health.add_argument("--json", action="store_true")
     return top
 
 
 COMMANDS = {"queues": cmd_queues, "dlq": cmd_dlq, "timeline": cmd_timeline, "topology": cmd_topology,
-            "users": cmd_users, "health": cmd_health}
+            "users": cmd_users, "health": cmd_health, "store": cmd_store}
 
 
 def main(argv=None, config=None):

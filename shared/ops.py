@@ -212,3 +212,56 @@ def platform_health(config) -> dict:
     finally:
         client.close()
     return {"broker": health.broker_state(config["AMQP_URI"]), "store": store, "services": services}
+
+
+# ------------------------------------------------------------------ store backup / restore
+def backup(config, directory) -> dict:
+    """Every platform database (``<DB_PREFIX>*``) to ``<dir>/<db>/<collection>.jsonl``
+    (MongoDB Extended JSON, so dates and ids round-trip). Works on MongoDB and the emulator."""
+    from pathlib import Path
+
+    from bson import json_util
+    prefix = config.get("DB_PREFIX", "dcg_")
+    counts = {}
+    client = mongo_client(config["MONGO_URI"])
+    try:
+        for db_name in client.list_database_names():
+            if not db_name.startswith(prefix):
+                continue
+            folder = Path(directory) / db_name
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in client[db_name].list_collection_names():
+                rows = 0
+                with open(folder / f"{name}.jsonl", "w", encoding="utf-8") as handle:
+                    for doc in client[db_name][name].find({}):
+                        handle.write(json_util.dumps(doc, json_options=json_util.CANONICAL_JSON_OPTIONS) + "\n")
+                        rows += 1
+                counts[f"{db_name}.{name}"] = rows
+    finally:
+        client.close()
+    return counts
+
+
+def restore(config, directory, drop: bool = False) -> dict:
+    """Load a backup made by ``backup``. Existing documents with the same _id are replaced."""
+    from pathlib import Path
+
+    from bson import json_util
+    from pymongo import ReplaceOne
+    counts = {}
+    client = mongo_client(config["MONGO_URI"])
+    try:
+        for folder in sorted(Path(directory).iterdir()):
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.glob("*.jsonl")):
+                collection = client[folder.name][path.stem]
+                if drop:
+                    collection.drop()
+                docs = [json_util.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+                if docs:
+                    collection.bulk_write([ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in docs])
+                counts[f"{folder.name}.{path.stem}"] = len(docs)
+    finally:
+        client.close()
+    return counts

@@ -117,3 +117,18 @@ def test_timeline_lists_a_case_across_services_in_order(config, db, capsys):
     lines = out.strip().splitlines()
     assert code == 0 and "case_registered" in lines[0] and "case_dispatched" in lines[1]
     assert run(capsys, config, "timeline", "C-none")[0] == 1
+
+
+def test_store_backup_and_restore_round_trip(config, db, capsys, tmp_path):
+    from datetime import datetime, timezone
+    cases = db("dispatch").cases
+    moment = datetime(2026, 11, 23, 8, 30, tzinfo=timezone.utc)
+    storage.create(cases, {"_id": "C-backup", "deadline": moment, "history": [{"at": moment, "n": 1}]})
+    code, out = run(capsys, config, "store", "backup", str(tmp_path / "bk"))
+    assert code == 0 and "backup:" in out
+    cases.drop()
+    assert cases.find_one({"_id": "C-backup"}) is None
+    code, out = run(capsys, config, "store", "restore", str(tmp_path / "bk"))
+    restored = cases.find_one({"_id": "C-backup"})
+    assert restored["deadline"] == moment and restored["history"] == [{"at": moment, "n": 1}]
+    assert restored["_version"] == 1
