@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import warnings
 
-from . import ops
-from .config import load_config
-from .messaging import topology
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")   # noise for an operator
+
+from . import ops  # noqa: E402
+from .config import load_config  # noqa: E402
+from .messaging import topology  # noqa: E402
 
 
 def _print(data, as_json):
@@ -178,4 +182,5 @@ def main(argv=None, config=None):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)    # `dcgctl queues | head` ends quietly
     sys.exit(main())

@@ -58,6 +58,8 @@ def owner_of(queue_name: str) -> str:
             return spec.owner
     if base.startswith("platform."):
         return "platform"
+    if base.startswith("rpc-"):                      # nameko's RPC queue of a service
+        return base[4:]
     return base.split(".")[0] if "." in base else "(unknown)"
 
 
