@@ -1,0 +1,1 @@
+"""Benchmark (``make bench``) and fault suite (``make chaos``) over the whole stack."""

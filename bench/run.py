@@ -1,0 +1,355 @@
+"""``make bench``: drive the whole stack on the default district and report, in figures:
+
+- sustained throughput (cases/s from report to owner notified);
+- latency p50/p95/p99 report → case registered, and report → owner notified;
+- joint-operation fan-out latency (operation opened → every department's inbox delivered it);
+- scoring recompute time per 100,000 events;
+- in the same run, the raw limits of this machine: broker publish (persistent, confirmed) and
+  consume rates, and the store's raw insert rate — each figure also as a share of its limit.
+
+Results: printed, and saved as JSON and a PNG chart under artifacts/bench/.
+    python -m bench.run --reports 300 --rate 20 --store sqlite
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import requests
+from kombu import Connection, Exchange, Queue
+
+from bench.stack import ROOT, Stack
+
+WATCH = [("intake.events", "case_registered"), ("dispatch.events", "owner_notified"),
+         ("coordination.events", "joint_operation_opened")]
+
+
+def percentile(values, share):
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return round(ordered[index] * 1000, 1)        # ms
+
+
+# ---------------------------------------------------------------- load
+def class_mix(district):
+    """A realistic mix: mostly street-order events, some components, some joint classes."""
+    joint = [c["code"] for c in district.classes() if c.get("joint")]
+    events = [c["code"] for c in district.classes("event") if not c.get("joint")]
+    components = [c["code"] for c in district.classes("component")]
+    return [(events, 0.65), (components, 0.25), (joint, 0.10)]
+
+
+def random_point(district, rng):
+    grid = rng.choice(district.grids)
+    geometry = grid["geometry"]
+    minx, miny, maxx, maxy = geometry.bounds
+    from shapely.geometry import Point
+    while True:
+        point = Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
+        if geometry.contains(point):
+            return {"lon": round(point.x, 6), "lat": round(point.y, 6)}
+
+
+def make_report(district, mix, rng, channel):
+    pool = rng.choices([codes for codes, _ in mix], weights=[w for _, w in mix])[0]
+    report = {"class_code": rng.choice(pool), "location": random_point(district, rng),
+              "description": "压测上报 benchmark report", "channel": channel}
+    if channel == "hotline":
+        report["external_id"] = uuid.uuid4().hex[:16]
+    return report
+
+
+class Observer:
+    """Consumes copies of the watched events in the bench's vhost and stamps their arrival."""
+
+    def __init__(self, amqp_uri):
+        self.amqp_uri = amqp_uri
+        self.arrivals: dict[str, dict] = {kind: {} for _, kind in WATCH}
+        self.case_to_report: dict[str, str] = {}
+        self.operations: dict[str, dict] = {}
+        self._stop = threading.Event()
+        with Connection(amqp_uri) as connection:
+            for exchange, key in WATCH:
+                self._queue(exchange, key)(connection.default_channel).declare()
+
+    @staticmethod
+    def _queue(exchange, key):
+        return Queue(f"bench.observer.{key}", Exchange(exchange, type="topic", durable=True, no_declare=True),
+                     routing_key=key, durable=False, auto_delete=False)
+
+    def on_message(self, body, message):
+        now = time.time()
+        event = json.loads(body) if isinstance(body, (str, bytes)) else body
+        payload, kind = event["payload"], event["type"]
+        if kind == "case_registered":
+            self.case_to_report[payload["case_id"]] = payload["report_id"]
+            self.arrivals[kind].setdefault(payload["report_id"], now)
+        elif kind == "owner_notified":
+            self.arrivals[kind].setdefault(payload["case_id"], now)
+        else:
+            self.operations.setdefault(payload["operation_id"], {"opened_at": payload["opened_at"],
+                                                                 "departments": payload["departments"]})
+        message.ack()
+
+    def run(self):
+        with Connection(self.amqp_uri) as connection:
+            queues = [self._queue(exchange, key) for exchange, key in WATCH]
+            with connection.Consumer(queues, callbacks=[self.on_message], accept=["json"]):
+                while not self._stop.is_set():
+                    try:
+                        connection.drain_events(timeout=0.5)
+                    except TimeoutError:
+                        pass
+                    except OSError:
+                        if self._stop.is_set():
+                            break
+                        raise
+
+    def start(self):
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self.thread.join(5)
+
+
+def drive(stack, reports, rate, hotline_share, seed=7):
+    """Send the reports at ``rate``/s: a share over the hotline bridge's AMQP channel, the rest
+    through the gateway's HTTP API. Returns {report_id: sent_at}."""
+    from shared.messaging.publisher import ConfirmedPublisher
+    from shared.refdata import load_district
+    district = load_district()
+    rng = random.Random(seed)
+    mix = class_mix(district)
+    sent: dict[str, float] = {}
+    errors = []
+    publisher = ConfirmedPublisher(stack.config["AMQP_URI"])
+    session = requests.Session()
+    lock = threading.Lock()
+
+    def send_http(report):
+        started = time.time()
+        try:
+            answer = session.post(f"{stack.gateway}/api/reports", json=report, timeout=30)
+            if answer.status_code in (201, 422):
+                with lock:
+                    sent[answer.json()["report_id"]] = started
+            else:
+                errors.append(answer.text[:200])
+        except requests.RequestException as exc:
+            errors.append(str(exc))
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        begin = time.time()
+        for number in range(reports):
+            target = begin + number / rate
+            delay = target - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            channel = "hotline" if rng.random() < hotline_share else "web"
+            report = make_report(district, mix, rng, channel)
+            if channel == "hotline":
+                with lock:
+                    sent[f"hotline-{report['external_id']}"] = time.time()
+                    publisher.publish("intake.inbound", "report.hotline", report)
+            else:
+                pool.submit(send_http, report)
+    publisher.close()
+    return sent, errors
+
+
+# ---------------------------------------------------------------- raw limits
+def raw_broker(amqp_uri, count=3000):
+    """Persistent publishes, each confirmed (as the platform publishes), then consume + ack."""
+    from shared.messaging.publisher import ConfirmedPublisher
+    name = f"bench.raw.{uuid.uuid4().hex[:6]}"
+    with Connection(amqp_uri) as connection:
+        Queue(name, durable=True)(connection.default_channel).declare()
+    publisher = ConfirmedPublisher(amqp_uri)
+    body = {"event_id": "x" * 40, "payload": {"text": "压测" * 40}}
+    begin = time.time()
+    for _ in range(count):
+        publisher.publish("", name, body, mandatory=True)
+    publish_rate = count / (time.time() - begin)
+    publisher.close()
+    got = 0
+    with Connection(amqp_uri) as connection:
+        def on_message(body, message):
+            nonlocal got
+            got += 1
+            message.ack()
+        queue = Queue(name, durable=True)
+        begin = time.time()
+        with connection.Consumer([queue], callbacks=[on_message], accept=["json"], prefetch_count=100):
+            while got < count:
+                connection.drain_events(timeout=10)
+        consume_rate = count / (time.time() - begin)
+        queue(connection.default_channel).delete()
+    return round(publish_rate), round(consume_rate)
+
+
+def raw_store(stack, count=300):
+    collection = stack.db("bench_raw")["docs"]
+    begin = time.time()
+    for number in range(count):
+        collection.insert_one({"n": number, "payload": {"text": "压测" * 40}})
+    rate = count / (time.time() - begin)
+    collection.drop()
+    return round(rate)
+
+
+def scoring_recompute(stack):
+    """Seconds to recompute every indicator from the event log, scaled to 100,000 events."""
+    try:
+        from services.scoring import recompute as recompute_module
+    except ImportError:
+        return None
+    events = stack.db("scoring")["events"].count_documents({})
+    if not events or not hasattr(recompute_module, "recompute"):
+        return None
+    begin = time.time()
+    recompute_module.recompute(stack.config)
+    seconds = time.time() - begin
+    return {"events": events, "seconds": round(seconds, 3),
+            "seconds_per_100k_events": round(seconds * 100_000 / events, 1)}
+
+
+# ---------------------------------------------------------------- fan-out
+def fan_out(stack, operations):
+    history = stack.workdir / "departments"
+    received: dict[tuple, float] = {}
+    for path in history.glob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            message = entry["message"]
+            if entry["direction"] == "received" and message.get("kind") == "Request":
+                moment = datetime.fromisoformat(entry["at"].replace("Z", "+00:00")).timestamp()
+                received[(message["incident_id"], path.stem)] = moment
+    latencies = []
+    for op_id, op in operations.items():
+        opened = datetime.fromisoformat(op["opened_at"].replace("Z", "+00:00")).timestamp()
+        arrivals = [received.get((op_id, dept)) for dept in op["departments"]]
+        if all(arrivals):
+            latencies.append(max(arrivals) - opened)
+    return latencies
+
+
+# ---------------------------------------------------------------- report
+def chart(result, timeline, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+    cjk = [f.name for f in font_manager.fontManager.ttflist if "CJK" in f.name or "WenQuanYi" in f.name]
+    if cjk:
+        plt.rcParams["font.family"] = cjk[0]
+    plt.rcParams["axes.unicode_minus"] = False
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    xs = [t for t, _ in timeline]
+    top.scatter(xs, [lat * 1000 for _, lat in timeline], s=6)
+    top.set_ylabel("report → owner notified (ms)")
+    top.set_title(f"大城管 benchmark — {result['reports']} reports at {result['rate']}/s, store={result['store']}")
+    buckets: dict[int, int] = {}
+    for t in xs:
+        buckets[int(t)] = buckets.get(int(t), 0) + 1
+    seconds = sorted(buckets)
+    bottom.bar(seconds, [buckets[s] for s in seconds], width=0.9)
+    bottom.set_ylabel("cases notified / s")
+    bottom.set_xlabel("seconds since the first report")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reports", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=20.0, help="reports per second")
+    parser.add_argument("--hotline-share", type=float, default=0.3)
+    parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite",
+                        help="embedded store engine when MONGO_URI is not set")
+    parser.add_argument("--out", default=str(ROOT / "artifacts" / "bench"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+
+    with Stack("bench", store=args.store) as stack:
+        observer = Observer(stack.config["AMQP_URI"])
+        observer.start()
+        print(f"stack up (vhost {stack.vhost}); sending {args.reports} reports at {args.rate}/s …", flush=True)
+        sent, errors = drive(stack, args.reports, args.rate, args.hotline_share)
+        registered, notified = observer.arrivals["case_registered"], observer.arrivals["owner_notified"]
+
+        def settled():
+            cases = [case for case, report in observer.case_to_report.items() if report in sent]
+            return len(registered) >= len(sent) and all(case in notified for case in cases)
+        deadline = time.time() + max(120, args.reports / 2)
+        while not settled() and time.time() < deadline:
+            time.sleep(0.5)
+        time.sleep(3)                      # let the last department requests land
+        observer.stop()
+        cases = {case for case, report in observer.case_to_report.items() if report in sent}
+        reg_lat = [registered[r] - sent[r] for r in sent if r in registered]
+        note_pairs = [(notified[c] - sent[observer.case_to_report[c]], notified[c]) for c in cases if c in notified]
+        first = min(sent.values())
+        last_notified = max((at for _, at in note_pairs), default=first)
+        throughput = len(note_pairs) / max(1e-9, last_notified - first)
+        fan = fan_out(stack, observer.operations)
+        print("measuring the raw limits of this machine …", flush=True)
+        publish_rate, consume_rate = raw_broker(stack.config["AMQP_URI"])
+        store_rate = raw_store(stack)
+        recompute = scoring_recompute(stack)
+
+    result = {
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "reports": args.reports, "rate": args.rate, "store": "MONGO_URI" if __import__("os").environ.get("MONGO_URI") else args.store,
+        "sent": len(sent), "send_errors": len(errors), "registered": len(reg_lat),
+        "owner_notified": len(note_pairs), "joint_operations": len(observer.operations),
+        "throughput_cases_per_s": round(throughput, 2),
+        "latency_ms": {
+            "report_to_registered": {"p50": percentile(reg_lat, .5), "p95": percentile(reg_lat, .95), "p99": percentile(reg_lat, .99)},
+            "report_to_owner_notified": {"p50": percentile([l for l, _ in note_pairs], .5),
+                                         "p95": percentile([l for l, _ in note_pairs], .95),
+                                         "p99": percentile([l for l, _ in note_pairs], .99)},
+            "fan_out_all_departments": {"p50": percentile(fan, .5), "p95": percentile(fan, .95), "p99": percentile(fan, .99),
+                                        "operations": len(fan)},
+        },
+        "scoring_recompute": recompute,
+        "limits": {"broker_publish_confirmed_per_s": publish_rate, "broker_consume_ack_per_s": consume_rate,
+                   "store_insert_per_s": store_rate},
+    }
+    # Each report costs several confirmed publishes and store writes along the path; the ratios
+    # show how close the platform runs to the raw limits of the same machine.
+    result["ratios"] = {
+        "throughput_vs_store_inserts": round(throughput / store_rate, 3) if store_rate else None,
+        "throughput_vs_broker_publish": round(throughput / publish_rate, 4) if publish_rate else None,
+        "offered_rate_achieved": round(throughput / args.rate, 3),
+    }
+    json_path = out / f"bench-{stamp}.json"
+    json_path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    png_path = out / f"bench-{stamp}.png"
+    chart(result, sorted((at - first, lat) for lat, at in note_pairs), png_path)
+    (out / "latest.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    print(f"saved {json_path} and {png_path}")
+    if errors:
+        print(f"{len(errors)} send errors, first: {errors[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""An isolated copy of the whole platform for the benchmark and the fault suite.
+
+Its own RabbitMQ vhost (created through the management API and deleted afterwards), its own
+database prefix, and — unless MONGO_URI is set — its own embedded store (SQLite, as `make run`
+uses, or memory). Every service and department program is a real process.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+STORE_PYTHON = ROOT / ".venv-store" / "bin" / "python"
+SERVICES = {"intake": "intake", "dispatch": "dispatch", "coordination": "enforcement_coordination",
+            "scoring": "scoring", "gateway": "gateway"}
+DEPARTMENTS = ["police", "environment", "transport", "construction"]
+MANAGEMENT = os.environ.get("RABBIT_MANAGEMENT_URL", "http://127.0.0.1:15672").rstrip("/")
+MGMT_AUTH = (os.environ.get("RABBIT_MANAGEMENT_USER", "guest"), os.environ.get("RABBIT_MANAGEMENT_PASSWORD", "guest"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host="127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_for(check, what, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not come up in {timeout:.0f}s")
+
+
+class Stack:
+    def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None):
+        self.tag = f"{name}-{uuid.uuid4().hex[:6]}"
+        self.vhost = f"dcg-{self.tag}"
+        self.store_mode = store
+        self.workdir = Path(workdir or ROOT / "var" / name / self.tag)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.department_env = department_env or {}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.store_port = None
+        self.gateway_port = free_port()
+        self.env = {}
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self):
+        quoted = quote(self.vhost, safe="")
+        requests.put(f"{MANAGEMENT}/api/vhosts/{quoted}", auth=MGMT_AUTH, timeout=10).raise_for_status()
+        requests.put(f"{MANAGEMENT}/api/permissions/{quoted}/{MGMT_AUTH[0]}", auth=MGMT_AUTH, timeout=10,
+                     json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+        mongo_uri = os.environ.get("MONGO_URI")
+        if not mongo_uri:
+            self.start_store()
+            mongo_uri = f"mongodb://127.0.0.1:{self.store_port}/?directConnection=true"
+        self.env = {
+            **os.environ, "PYTHONPATH": str(ROOT),
+            "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{quoted}",
+            "MONGO_URI": mongo_uri, "DB_PREFIX": f"{self.tag.replace('-', '_')}_",
+            "GATEWAY_PORT": str(self.gateway_port), "LOG_LEVEL": "WARNING",
+            "OUTBOX_POLL_SECONDS": "0.2", "HEARTBEAT_SECONDS": "1",
+        }
+        from shared.config import load_config
+        from shared.messaging import topology
+        self.config = load_config(environ=self.env)
+        topology.apply(self.config)
+        for name in SERVICES:
+            self.start_service(name)
+        for dept in DEPARTMENTS:
+            self.start_department(dept)
+        wait_for(lambda: port_open(self.gateway_port), "the gateway")
+        wait_for(self.all_up, "every service", timeout=90)
+        return self
+
+    def start_store(self):
+        self.store_port = self.store_port or free_port()
+        argv = [str(STORE_PYTHON), str(ROOT / "deploy" / "embedded_store.py"), "--port", str(self.store_port)]
+        argv += ["--memory"] if self.store_mode == "memory" else ["--data", str(self.workdir / "mongo")]
+        self.procs["store"] = self._spawn("store", argv, os.environ)
+        wait_for(lambda: port_open(self.store_port), "the embedded store")
+
+    def start_service(self, name):
+        self.procs[name] = self._spawn(name, [PYTHON, "-m", f"services.{SERVICES[name]}"], self.env)
+
+    def start_department(self, dept):
+        url = f"amqp://guest:guest@127.0.0.1:5672/{quote(self.vhost, safe='')}"
+        env = {**self.env, "DEPT_AMQP_URL": url, "DEPT_HISTORY_DIR": str(self.workdir / "departments"),
+               "DEPT_CHECKIN_SECONDS": "1", "DEPT_ACTION_SECONDS": "1", "DEPT_DISPOSE_SECONDS": "1",
+               **self.department_env}
+        self.procs[f"dept-{dept}"] = self._spawn(f"dept-{dept}", [PYTHON, "-m", f"departments.{dept}"], env)
+
+    def _spawn(self, name, argv, env):
+        log = open(self.workdir / f"{name}.log", "ab")
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def kill(self, name, sig=signal.SIGKILL):
+        proc = self.procs.get(name)
+        if proc and proc.poll() is None:
+            proc.send_signal(sig)
+            proc.wait(30)
+
+    def all_up(self) -> bool:
+        try:
+            return requests.get(f"{self.gateway}/health", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    @property
+    def gateway(self):
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def db(self, service):
+        from shared.storage import mongo_client
+        if not hasattr(self, "_client"):
+            self._client = mongo_client(self.config["MONGO_URI"])
+        return self._client[f"{self.config['DB_PREFIX']}{service}"]
+
+    def stop(self):
+        for name, proc in reversed(list(self.procs.items())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if hasattr(self, "_client"):
+            self._client.close()
+        requests.delete(f"{MANAGEMENT}/api/vhosts/{quote(self.vhost, safe='')}", auth=MGMT_AUTH, timeout=30)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
