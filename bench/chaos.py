@@ -1,0 +1,226 @@
+"""``make chaos``: faults during load, then a check that every report reached its correct
+final state. Prints: sent, completed, lost (must be 0), applied twice (must be 0),
+dead-lettered with reason.
+
+Faults, one after another while reports keep coming:
+  SIGKILL of each service in turn (restarted after a pause); a restart of the broker; the
+  store's process killed and restarted; duplicated deliveries (events published again); a
+  department program that disappears for a while.
+
+The client behaves like a real channel: each report has an external_id, and a report whose
+HTTP request failed (gateway down, broker restarting) is sent again until it is accepted —
+the platform must turn those repeats into one report.
+
+Runs on its own vhost, database prefix and embedded store (SQLite, so the store survives
+being killed). It restarts the local RabbitMQ: do not run it beside other work on the broker.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+from bench.run import class_mix, random_point
+from bench.stack import ROOT, Stack, port_open, wait_for
+
+ONCE_PER_CASE = ("case_registered", "case_dispatched", "owner_notified")
+
+
+class Load:
+    """Sends reports at a steady rate from a background thread, retrying until accepted."""
+
+    def __init__(self, stack, rate, total, seed=11):
+        from shared.refdata import load_district
+        self.stack, self.rate, self.total = stack, rate, total
+        self.district = load_district()
+        self.rng = random.Random(seed)
+        self.mix = [(codes, w) for codes, w in class_mix(self.district)]
+        self.accepted: dict[str, dict] = {}     # external_id → answer
+        self.attempts = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def report(self):
+        pool = self.rng.choices([codes for codes, _ in self.mix], weights=[w for _, w in self.mix])[0]
+        return {"external_id": uuid.uuid4().hex[:20], "channel": "web", "class_code": self.rng.choice(pool),
+                "location": random_point(self.district, self.rng), "description": "故障演练 chaos"}
+
+    def send(self, report):
+        while True:
+            self.attempts += 1
+            try:
+                answer = requests.post(f"{self.stack.gateway}/api/reports", json=report, timeout=15)
+                if answer.status_code in (201, 422):
+                    self.accepted[report["external_id"]] = answer.json()
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+
+    def run(self):
+        begin = time.time()
+        for number in range(self.total):
+            delay = begin + number / self.rate - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            self.send(self.report())
+
+
+def restart_broker():
+    subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True)
+    time.sleep(2)
+    subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True)
+    wait_for(lambda: port_open(5672), "the broker", 60)
+
+
+def duplicate_deliveries(stack, log):
+    """Publish again events that were already delivered (as a broker redelivery would)."""
+    from shared.messaging.publisher import ConfirmedPublisher
+    events = list(stack.db("scoring")["events"].find({"type": "case_registered"}).limit(20))
+    publisher = ConfirmedPublisher(stack.config["AMQP_URI"])
+    try:
+        for row in events:
+            body = {"event_id": row["_id"], "type": row["type"], "schema_version": 1,
+                    "occurred_at": str(row["occurred_at"]).replace(" ", "T"), "producer": row["producer"],
+                    "correlation_id": row["correlation_id"], "payload": _jsonable(row["payload"])}
+            publisher.publish("intake.events", "case_registered", body)
+    finally:
+        publisher.close()
+    log(f"re-delivered {len(events)} case_registered events")
+    return len(events)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def dead_letters(stack):
+    from shared import ops
+    mgmt = ops.Management.from_config(stack.config)
+    found = []
+    for row in ops.dead_letter_queues(mgmt):
+        if row["messages"]:
+            for letter in ops.show_dead_letters(mgmt, row["name"], limit=50):
+                found.append({"queue": row["name"], "reason": letter["reason"]})
+    return found
+
+
+def check(stack, load):
+    """Every accepted report in its right final state; nothing applied twice."""
+    reports = stack.db("intake")["reports"]
+    dispatch_cases = stack.db("dispatch")["cases"]
+    log_events = stack.db("scoring")["events"]
+    completed, lost, twice = [], [], []
+    for external_id in load.accepted:
+        report = reports.find_one({"_id": f"web-{external_id}"})
+        if report is None:
+            lost.append(external_id)
+            continue
+        if report["status"] != "registered":
+            completed.append(external_id)          # rejected with a reason is a final state
+            continue
+        case_id = report["case_id"]
+        case = dispatch_cases.find_one({"_id": case_id})
+        counts = Counter(row["type"] for row in log_events.find({"correlation_id": case_id}))
+        if case is None or any(counts[kind] == 0 for kind in ONCE_PER_CASE):
+            lost.append(external_id)
+            continue
+        if any(counts[kind] > 1 for kind in ONCE_PER_CASE) or report["_version"] != 1 or \
+                len(case.get("_applied", [])) != len(set(case.get("_applied", []))):
+            twice.append(external_id)
+            continue
+        completed.append(external_id)
+    operations = stack.db("coordination")["operations"]
+    for op in operations.find({}):
+        sent = Counter(m["message"]["recipients"][0] for m in op.get("messages", []) if m["direction"] == "out"
+                       and m["message"]["kind"] == "Request")
+        if any(n > 1 for n in sent.values()):
+            twice.append(op["_id"])
+    return completed, lost, twice
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reports", type=int, default=150)
+    parser.add_argument("--rate", type=float, default=4.0)
+    parser.add_argument("--pause", type=float, default=3.0, help="seconds between faults")
+    args = parser.parse_args(argv)
+    began = time.time()
+
+    def log(text):
+        print(f"[{time.time() - began:6.1f}s] {text}", flush=True)
+
+    with Stack("chaos", store="sqlite") as stack:
+        load = Load(stack, args.rate, args.reports)
+        load.thread.start()
+        faults = []
+        for name in ("intake", "dispatch", "coordination", "scoring", "gateway"):
+            time.sleep(args.pause)
+            log(f"SIGKILL {name}")
+            stack.kill(name, signal.SIGKILL)
+            time.sleep(2)
+            stack.start_service(name)
+            faults.append(f"SIGKILL {name}")
+        time.sleep(args.pause)
+        log("restarting the broker")
+        restart_broker()
+        faults.append("broker restart")
+        time.sleep(args.pause)
+        log("SIGKILL the store, then start it again")
+        stack.kill("store", signal.SIGKILL)
+        time.sleep(2)
+        stack.start_store()
+        faults.append("store killed and restarted")
+        time.sleep(args.pause)
+        duplicated = duplicate_deliveries(stack, log)
+        faults.append(f"{duplicated} duplicated deliveries")
+        time.sleep(args.pause)
+        log("the police department program disappears")
+        stack.kill("dept-police", signal.SIGKILL)
+        load.thread.join()
+        log(f"load finished: {len(load.accepted)} reports accepted after {load.attempts} attempts")
+        time.sleep(5)
+        log("the police department program comes back")
+        stack.start_department("police")
+        faults.append("a department program gone, then back")
+        log("waiting for the platform to settle …")
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            completed, lost, twice = check(stack, load)
+            if not lost:
+                break
+            time.sleep(3)
+        completed, lost, twice = check(stack, load)
+        letters = dead_letters(stack)
+        result = {"sent": len(load.accepted), "http_attempts": load.attempts, "completed": len(completed),
+                  "lost": len(lost), "applied_twice": len(twice), "dead_lettered": len(letters),
+                  "dead_letter_reasons": Counter(l["reason"][:120] for l in letters), "faults": faults,
+                  "lost_examples": lost[:5], "twice_examples": twice[:5]}
+    out = ROOT / "artifacts" / "chaos"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(result, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    print()
+    print(f"sent: {result['sent']}  completed: {result['completed']}  lost: {result['lost']}  "
+          f"applied twice: {result['applied_twice']}  dead-lettered: {result['dead_lettered']}")
+    for reason, count in result["dead_letter_reasons"].items():
+        print(f"  dead letter ×{count}: {reason}")
+    print(f"faults: {', '.join(faults)}")
+    return 0 if not lost and not twice else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
