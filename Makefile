@@ -41,5 +41,14 @@ test: venv store-venv broker compose-tool
 	@set +e; $(VENV)/bin/python -m pytest -q tests; rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
+# The benchmark: an isolated copy of the stack under load; figures printed and saved to
+# artifacts/bench/ (JSON + PNG). BENCH_ARGS="--reports 1000 --rate 40 --store memory" to vary.
+bench: venv store-venv broker
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
+# The fault suite: kills, broker and store restarts, duplicates during load (restarts RabbitMQ).
+chaos: venv store-venv broker
+	$(VENV)/bin/python -m bench.chaos $(CHAOS_ARGS)
+
 clean:
 	rm -rf $(VENV) $(STORE_VENV) var artifacts
