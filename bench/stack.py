@@ -18,6 +18,9 @@ from urllib.parse import quote
 
 import requests
 
+from deploy.run_platform import port_open as _port_open
+from deploy.run_platform import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 STORE_PYTHON = ROOT / ".venv-store" / "bin" / "python"
@@ -35,18 +38,7 @@ def free_port() -> int:
 
 
 def port_open(port: int, host="127.0.0.1") -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.3)
-        return sock.connect_ex((host, port)) == 0
-
-
-def wait_for(check, what, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not come up in {timeout:.0f}s")
+    return _port_open(host, port)
 
 
 class Stack:
@@ -88,7 +80,7 @@ class Stack:
         for dept in DEPARTMENTS:
             self.start_department(dept)
         wait_for(lambda: port_open(self.gateway_port), "the gateway")
-        wait_for(self.all_up, "every service", timeout=90)
+        wait_for(self.all_up, "every service", 90)
         return self
 
     def start_store(self):
