@@ -6,7 +6,7 @@ VENV := .venv
 STORE_VENV := .venv-store
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test venv store-venv compose-tool broker topology bench chaos clean
+.PHONY: run test venv store-venv compose-tool web system-packages broker topology bench chaos clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -28,16 +28,35 @@ $(VENV)/.compose-installed: requirements-compose.txt $(VENV)/.installed
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-compose.txt
 	touch $@
 
+# Front-end libraries from the npm registry, copied into the gateway's static folder.
+WEB := services/gateway/web
+web: $(WEB)/static/vendor/echarts.min.js
+$(WEB)/static/vendor/echarts.min.js: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(WEB)/static/vendor && cp $(WEB)/node_modules/echarts/dist/echarts.min.js $@
+
+# Debian packages the tests and the bulletin need: a CJK font, and chromium for browser tests.
+system-packages:
+	@missing=""; \
+	fc-list 2>/dev/null | grep -qi -E "wenquanyi|noto sans cjk" || missing="$$missing fonts-wqy-zenhei"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "As root run: apt-get install -y$$missing" >&2; exit 1; fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 broker:
 	@deploy/ensure_broker.sh
 
 topology: venv broker
 	$(VENV)/bin/python -m shared.cli topology apply
 
-run: venv store-venv broker
+run: venv store-venv web broker
 	$(VENV)/bin/python deploy/run_platform.py
 
-test: venv store-venv broker compose-tool
+test: venv store-venv web system-packages broker compose-tool
 	@set +e; $(VENV)/bin/python -m pytest -q tests; rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -13,15 +13,17 @@ from .core_api import CoreApi
 from .open311 import Open311Api
 from .operations_api import OperationsApi
 from .scoring_api import ScoringApi
+from .web_api import WebApi
 
 
-class GatewayService(CoreApi, Open311Api, CasesApi, OperationsApi, ScoringApi):
+class GatewayService(CoreApi, WebApi, Open311Api, CasesApi, OperationsApi, ScoringApi):
     name = "gateway"
 
     intake = RpcProxy("intake")
     dispatch = RpcProxy("dispatch")
     coordination = RpcProxy("coordination")
     scoring = RpcProxy("scoring")
+    db = storage.MongoDatabase()                 # accounts, photos
     platform_db = storage.PlatformDatabase()
     heartbeat = Heartbeat()
     config = Config()
