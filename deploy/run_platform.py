@@ -12,7 +12,10 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -36,6 +39,46 @@ def wait_for(check, what: str, seconds: float = 60):
             return
         time.sleep(0.3)
     raise SystemExit(f"{what} did not come up in {seconds:.0f}s")
+
+
+DEMO_ACCOUNTS = [   # name, role, unit / department
+    ("指挥中心值班员", "operator", None), ("区领导", "leader", None), ("网格员 小李", "inspector", None),
+    ("天生街道 处置员", "unit", "street.tianshengjie"), ("区公安分局 联络员", "partner", "police"),
+    ("市民 App", "citizen", None),
+]
+
+
+def demo_accounts(config) -> Path:
+    """On the first start, one account per role for trying the platform. The keys go to a
+    git-ignored file (var/secrets/demo-accounts.txt); nothing secret is in the repository."""
+    from services.gateway.auth import new_key
+    from services.gateway.accounts import accounts_collection
+    from shared.storage import mongo_client
+    path = ROOT / "var" / "secrets" / "demo-accounts.txt"
+    client = mongo_client(config["MONGO_URI"])
+    try:
+        accounts = accounts_collection(client, config)
+        if path.exists() and accounts.count_documents({}) > 0:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = ["# 演示账号 demo accounts — keys are shown only here; revoke with",
+                 "#   .venv/bin/python -m services.gateway.accounts revoke <key id>"]
+        for name, role, scope in [("管理员", "admin", None)] + DEMO_ACCOUNTS:
+            key = new_key(accounts, name, role, unit_id=scope if role == "unit" else None,
+                          department=scope if role == "partner" else None)
+            lines.append(f"{role:10} {name:14} {key}")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        path.chmod(0o600)
+        return path
+    finally:
+        client.close()
+
+
+def operator_key(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("operator "):
+            return line.split()[-1]
+    return "(see the file)"
 
 
 def main():
@@ -84,6 +127,7 @@ def main():
     from shared.messaging import topology
     config = load_config(environ=env)
     topology.apply(config)
+    accounts_file = demo_accounts(config)
 
     for number, service in enumerate(SERVICES, start=1):
         spawn(service, [PYTHON, "-m", f"services.{service}"],
@@ -95,6 +139,9 @@ def main():
     wait_for(lambda: port_open(config["GATEWAY_HOST"], int(config["GATEWAY_PORT"])), "the gateway")
     print(f"""
 大城管联合指挥平台 已启动 — the platform is running
+  指挥中心 command centre {gateway}/   inspector page: {gateway}/inspector
+  登录 log in           an API key from {accounts_file.relative_to(ROOT)}
+                        e.g. the operator's: {operator_key(accounts_file)}
   网关 gateway          {gateway}      (health: {gateway}/health)
   RabbitMQ 管理界面      {config['RABBIT_MANAGEMENT_URL']}   (guest / guest)
   存储 store            {store_note}
