@@ -1,54 +1,289 @@
-"""dispatch service: thin nameko entrypoints over services.dispatch.rules."""
+"""dispatch service: thin nameko entrypoints over services.dispatch.rules.
+
+- ``dispatch.case-registered``  route, start the clock, notify (case_dispatched, owner_notified);
+- ``dispatch.case-reopened``    intake's case_reopened → 返工 back to the unit;
+- ``dispatch.ownership``        intake's ownership_dispute_opened / ownership_decided → re-dispatch;
+- ``@timer_due("cases")``       预警 / 督办 / 升级 / 核查超时, on durable timers kept in each case;
+- RPC ``act``                   the unit and centre actions (optimistic concurrency on ``_version``);
+- RPC ``get_case``, ``list_cases``, ``timeline`` for the gateway.
+"""
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+
+from marshmallow import ValidationError
+from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from shared import storage
 from shared.health import Heartbeat
 from shared.messaging import outbox
-from shared.messaging.consumer import consume_reliably
+from shared.messaging.consumer import PermanentError, consume_reliably
 from shared.messaging.relay import OutboxRelay
 from shared.refdata import load_district
+from shared.timers import timer_due
 
-from . import rules
+from . import notifications, rules
+from .routing import load_settings
+from .schemas import ACTION_SCHEMAS, CaseQuery, action_name
+
+log = logging.getLogger(__name__)
 
 
+class Policy(DependencyProvider):
+    """The district, the routing table / supervision settings and the notification adapter.
+    Loaded and checked when the service starts: a bad config/routing.yaml stops it at once."""
+
+    def setup(self):
+        self.district = load_district(self.container.config.get("REFDATA_DIR") or None)
+        self.settings = load_settings(self.container.config, self.district)
+        self.adapter = notifications.load_adapter(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def context(self) -> rules.Context:
+        return rules.Context(storage.now_utc(), self.district, self.settings)
+
+
+class CasesDatabase(storage.MongoDatabase):
+    """The service database, with the indexes the case list needs."""
+
+    def start(self):
+        try:
+            cases = self.database.cases
+            cases.create_index([("dispatched_at", -1)])
+            cases.create_index([("state", 1), ("unit_id", 1)])
+            cases.create_index([("_next_due", 1)])
+        except Exception as exc:  # noqa: BLE001 - the store may still be starting; indexes only speed things up
+            log.warning("could not create case indexes: %s", exc)
+
+
+def _result(status: str, **fields) -> dict:
+    return {"status": status, **fields}
 
 
 class DispatchService:
     name = "dispatch"
 
-    db = storage.MongoDatabase()
+    db = CasesDatabase()
     relay = OutboxRelay("cases")
     heartbeat = Heartbeat()
+    policy = Policy()
 
+    # ------------------------------------------------------------------ saving
+    def _save(self, doc: dict, change: rules.Change, applied: str | None = None,
+              causation: str | None = None) -> bool:
+        """One atomic update: fields, history, notifications, events and timers, at doc's version."""
+        case_id = doc["_id"]
+        entries = [outbox.event(event_type, payload, case_id, event_id, causation_id=causation)
+                   for event_type, payload, event_id in change.events]
+        for note in change.notes:
+            entries.extend(self.policy.adapter.outbox_entries(note))
+        push = {}
+        if change.history:
+            push["history"] = change.history
+        if change.notes:
+            push["notifications"] = change.notes
+        saved = storage.update(self.db.cases, case_id, doc["_version"], set_fields=change.set, push=push,
+                               events=entries, applied=applied, timers=change.timers)
+        if saved:
+            self.policy.adapter.after_commit(change.notes)
+        return saved
+
+    # ------------------------------------------------------------------ events from intake
     @consume_reliably("dispatch.case-registered")
     def on_case_registered(self, event: dict):
         case = event["payload"]
         if self.db.cases.find_one({"_id": case["case_id"]}, {"_id": 1}):
             return                                      # duplicate delivery: already dispatched
-        district = load_district()
-        now = storage.now_utc()
-        plan = rules.plan_dispatch(case, district, now)
-        unit = district.units.get(plan["unit_id"], {"name": plan["unit_id"]})
-        local_deadline = district.calendar.to_local(plan["deadline"])
-        text = rules.notification_text(case, plan, unit["name"], local_deadline)
-        case_id = case["case_id"]
-        events = [
-            outbox.event("case_dispatched", {"case_id": case_id, "unit_id": plan["unit_id"],
-                                       "case_kind": plan["case_kind"], "dispatched_at": now,
-                                       "deadline": plan["deadline"]}, case_id, f"{case_id}.dispatched.1"),
-            outbox.event("owner_notified", {"case_id": case_id, "unit_id": plan["unit_id"],
-                                      "channel": "sms-outbox", "message": text, "notified_at": now},
-                   case_id, f"{case_id}.notified.1"),
-        ]
-        storage.create(self.db.cases, {
-            "_id": case_id, "state": "dispatched", "case": case, "unit_id": plan["unit_id"],
-            "case_kind": plan["case_kind"], "time_limit": plan["time_limit"],
-            "dispatched_at": now, "deadline": plan["deadline"],
-            "notifications": [{"unit_id": plan["unit_id"], "message": text, "at": now}],
-        }, events, applied=event["event_id"])
+        try:
+            doc, change = rules.new_case(case, self.policy.context())
+        except KeyError as exc:
+            raise PermanentError(f"无法派遣：{exc} (cannot route this case)") from exc
+        doc["history"] = change.history
+        doc["notifications"] = change.notes
+        entries = [outbox.event(event_type, payload, case["case_id"], event_id,
+                                causation_id=event["event_id"])
+                   for event_type, payload, event_id in change.events]
+        for note in change.notes:
+            entries.extend(self.policy.adapter.outbox_entries(note))
+        if storage.create(self.db.cases, doc, entries, applied=event["event_id"], timers=change.timers or []):
+            self.policy.adapter.after_commit(change.notes)
 
+    @consume_reliably("dispatch.case-reopened")
+    def on_case_reopened(self, event: dict):
+        case_id = event["payload"]["case_id"]
+
+        def attempt():
+            doc = self.db.cases.find_one({"_id": case_id})
+            if doc is None:
+                raise PermanentError(f"dispatch 没有案件 {case_id} (unknown case)")
+            if storage.already_applied(doc, event["event_id"]):
+                return
+            change = rules.reopen(doc, event, self.policy.context())
+            self._save(doc, change, applied=event["event_id"], causation=event["event_id"])
+        storage.retry_on_conflict(attempt)
+
+    @consume_reliably("dispatch.ownership")
+    def on_ownership(self, event: dict):
+        payload = event["payload"]
+        if event["type"] == "ownership_dispute_opened":
+            self.db.disputes.update_one({"_id": payload["dispute_id"]}, {"$setOnInsert": {
+                "case_id": payload.get("case_id"), "interim_owner": payload["interim_owner"],
+                "level": payload["level"], "opened_at": payload["opened_at"]}}, upsert=True)
+            return
+        if event["type"] != "ownership_decided":
+            return
+        dispute = self.db.disputes.find_one({"_id": payload["dispute_id"]}) or {}
+        case_ids = list(dict.fromkeys(
+            [case_id for case_id in [payload.get("case_id"), dispute.get("case_id")] if case_id]
+            + list(payload.get("case_ids") or [])))
+        case_ids += [doc["_id"] for doc in self.db.cases.find({"dispute_id": payload["dispute_id"]}, {"_id": 1})
+                     if doc["_id"] not in case_ids]
+        if not case_ids and self.db.cases.find_one({"_id": event["correlation_id"]}, {"_id": 1}):
+            case_ids = [event["correlation_id"]]
+        if not case_ids:
+            if dispute:
+                return                                  # a dispute about a place, with no case here
+            raise RuntimeError(f"unknown dispute {payload['dispute_id']} (its opening may still be on its way)")
+        interim = payload.get("interim_owner") or dispute.get("interim_owner")
+        missing = []
+        for case_id in case_ids:
+            def attempt(case_id=case_id):
+                doc = self.db.cases.find_one({"_id": case_id})
+                if doc is None:
+                    missing.append(case_id)
+                    return
+                if storage.already_applied(doc, event["event_id"]):
+                    return
+                change = rules.ownership_decided(doc, payload, interim, self.policy.context())
+                self._save(doc, change, applied=event["event_id"], causation=event["event_id"])
+            storage.retry_on_conflict(attempt)
+        if missing:                                     # registered but not dispatched yet: retry later
+            raise RuntimeError(f"cases not dispatched yet: {', '.join(missing)}")
+
+    # ------------------------------------------------------------------ durable timers
+    @timer_due("cases")
+    def on_timer(self, case_id, timer):
+        def attempt():
+            doc = self.db.cases.find_one({"_id": case_id})
+            if doc is None:
+                return
+            change = rules.fire_timer(doc, timer, self.policy.context())
+            if change is not None:
+                self._save(doc, change, applied=timer["id"])
+        storage.retry_on_conflict(attempt)
+
+    # ------------------------------------------------------------------ actions
+    @rpc
+    def act(self, case_id: str, action: str, data: dict) -> dict:
+        """A unit's or the centre's action. ``data`` must carry ``expected_version``: the case version
+        the operator saw. Answers ``{status: ok|invalid|not_found|conflict|refused|forbidden, …}``."""
+        name = action_name(action)
+        if name is None:
+            return _result("not_found", reason=f"没有这个操作 {action} (unknown action); 可用: "
+                                                 + ", ".join(sorted(ACTION_SCHEMAS)))
+        try:
+            loaded = ACTION_SCHEMAS[name]().load(data or {})
+        except ValidationError as exc:
+            return _result("invalid", errors=exc.messages)
+        doc = self.db.cases.find_one({"_id": case_id})
+        if doc is None:
+            return _result("not_found", reason=f"dispatch 没有案件 {case_id} (unknown case)")
+        expected = loaded.pop("expected_version")
+        if doc["_version"] != expected:
+            return self._conflict(doc, expected)
+        try:
+            change = rules.apply_action(doc, name, loaded, self.policy.context())
+        except rules.Refused as exc:
+            return _result("refused", reason=str(exc), state=doc["state"], version=doc["_version"])
+        except rules.Forbidden as exc:
+            return _result("forbidden", reason=str(exc))
+        try:
+            self._save(doc, change)
+        except storage.Conflict:
+            return self._conflict(self.db.cases.find_one({"_id": case_id}), expected)
+        fresh = self.db.cases.find_one({"_id": case_id})
+        return _result("ok", events=[event_type for event_type, _, _ in change.events],
+                       case=rules.case_view(fresh, self.policy.district, history=False))
+
+    def _conflict(self, doc: dict, expected: int) -> dict:
+        return _result("conflict", current_version=doc["_version"], expected_version=expected,
+                       state=doc["state"],
+                       reason=f"案件已被他人更新（当前版本 {doc['_version']}，您提交的版本 {expected}），"
+                              f"请刷新后重试 (the case changed since you read it: version "
+                              f"{doc['_version']}, not {expected})")
+
+    # ------------------------------------------------------------------ queries
     @rpc
     def get_case(self, case_id: str):
-        return storage.public(self.db.cases.find_one({"_id": case_id}))
+        doc = self.db.cases.find_one({"_id": case_id})
+        return rules.case_view(doc, self.policy.district) if doc else None
+
+    @rpc
+    def timeline(self, case_id: str):
+        """Dispatch's part of the timeline (local times) and its copy of the registration."""
+        doc = self.db.cases.find_one({"_id": case_id}, {"history": 1, "case": 1, "state": 1, "_version": 1})
+        if doc is None:
+            return None
+        case = doc["case"]
+        registration = {"type": "case_registered", "label": rules.LABELS["case_registered"],
+                        "at": case.get("registered_at"), "actor": case.get("channel", "intake"),
+                        "reason": case.get("description", ""), "source": "dispatch",
+                        "class_code": case.get("class_code"), "grid_code": case.get("grid_code"),
+                        "owner_unit": case.get("owner_unit")}
+        calendar = self.policy.district.calendar
+        entries = [dict(entry, source="dispatch") for entry in doc.get("history") or []]
+        return rules.to_local({"case_id": case_id, "state": doc["state"], "version": doc["_version"],
+                               "registration": registration, "entries": entries}, calendar)
+
+    @rpc
+    def list_cases(self, filters: dict) -> dict:
+        try:
+            query_in = CaseQuery().load(filters or {})
+        except ValidationError as exc:
+            return _result("invalid", errors=exc.messages)
+        district = self.policy.district
+        query: dict = {}
+        if "state" in query_in:
+            query["state"] = query_in["state"]
+        if "unit" in query_in:
+            query["unit_id"] = query_in["unit"]
+        if "grid" in query_in:
+            query["grid_code"] = _prefix(query_in["grid"])
+        if "class_code" in query_in:
+            code = query_in["class_code"]
+            query["class_code"] = code if len(code) == 5 else _prefix(code)
+        window = {}
+        if "since" in query_in:
+            window["$gte"] = _aware(query_in["since"], district)
+        if "until" in query_in:
+            window["$lt"] = _aware(query_in["until"], district)
+        if window:
+            query["dispatched_at"] = window
+        if "overdue" in query_in:
+            now = storage.now_utc()
+            if query_in["overdue"]:
+                query.setdefault("state", {"$in": list(rules.OPEN_STATES)})
+                query["deadline"] = {"$lt": now}
+            else:
+                query["$or"] = [{"state": {"$nin": list(rules.OPEN_STATES)}}, {"deadline": {"$gte": now}}]
+        page, per_page = query_in["page"], query_in["per_page"]
+        total = self.db.cases.count_documents(query)
+        cursor = (self.db.cases.find(query, {"history": 0, "notifications": 0, "_outbox": 0, "_applied": 0})
+                  .sort([("dispatched_at", -1), ("_id", 1)]).skip((page - 1) * per_page).limit(per_page))
+        return _result("ok", total=total, page=page, per_page=per_page,
+                       items=[rules.summary_view(doc, district) for doc in cursor])
+
+
+def _prefix(value: str) -> dict:
+    return {"$gte": value, "$lt": value + "\uffff"}
+
+
+def _aware(moment: datetime, district) -> datetime:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=district.calendar.tz)
+    return moment
+

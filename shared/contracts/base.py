@@ -18,7 +18,8 @@ class Point(Tolerant):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    from .. import clock          # the platform's (controllable) clock
+    return clock.now()
 
 
 def isoformat(moment: datetime) -> str:

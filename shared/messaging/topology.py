@@ -46,10 +46,23 @@ class QueueSpec:
 
 # Each owner's consumer queues. Add a queue to its owner's list; every queue gets a DLQ.
 def _intake_queues() -> list[QueueSpec]:
+    lifecycle = ("case_dispatched", "case_accepted", "case_returned", "case_feedback_given",
+                 "case_verified", "case_closed", "case_rework_ordered", "case_parked",
+                 "case_unparked", "extension_decided", "case_supervised", "case_escalated")
     return [
         QueueSpec("intake.inbound-reports", "intake",
                   ((INBOUND_EXCHANGE, "report.#"),),
                   "reports from the 12345 hotline bridge, sensors, inspectors, road-office notes"),
+        QueueSpec("intake.sensor-readings", "intake",
+                  ((INBOUND_EXCHANGE, "reading.#"),),
+                  "IoT sensor readings (PM10, noise …); a sustained exceedance becomes a report"),
+        QueueSpec("intake.case-lifecycle", "intake",
+                  tuple(("dispatch.events", key) for key in lifecycle),
+                  "dispatch's case lifecycle: intake's projection of case status (duplicates, "
+                  "reopen, Open311 status)"),
+        QueueSpec("intake.ownership-disputes", "intake",
+                  (("dispatch.events", "case_ownership_disputed"),),
+                  "a case returned twice: intake opens a four-level ownership dispute"),
     ]
 
 
@@ -58,6 +71,15 @@ def _dispatch_queues() -> list[QueueSpec]:
         QueueSpec("dispatch.case-registered", "dispatch",
                   (("intake.events", "case_registered"),),
                   "new cases to route to their owning unit"),
+        QueueSpec("dispatch.case-reopened", "dispatch",
+                  (("intake.events", "case_reopened"),),
+                  "repeat reports after closing: rework back to the unit"),
+        QueueSpec("dispatch.ownership", "dispatch",
+                  (("intake.events", "ownership_dispute_opened"), ("intake.events", "ownership_decided")),
+                  "ownership disputes and decisions: re-dispatch a case held by the interim owner"),
+        QueueSpec("notify.sms-outbox", "dispatch",
+                  (("dispatch.events", "owner_notified"),),
+                  "notifications to responsible people; stands in for the SMS gateway"),
     ]
 
 

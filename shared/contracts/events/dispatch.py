@@ -1,10 +1,15 @@
 """Events dispatch publishes on ``dispatch.events``: the case lifecycle after registration.
-Every unit action carries actor, time and reason."""
+Every unit action carries actor, time and reason. See docs/dispatch.md for the semantics
+(notably what ``case_closed.on_time`` means)."""
 from marshmallow import fields, validate
 
 from ._fields import Tolerant, actor, ident, when
 
 CASE_KINDS = ["immediate", "committed", "coordination"]
+
+
+def _optional_when():
+    return when(load_default=None, allow_none=True, required=False)
 
 
 class CaseDispatched(Tolerant):
@@ -14,6 +19,12 @@ class CaseDispatched(Tolerant):
     dispatched_at = when()
     deadline = when()
     sequence = fields.Integer(load_default=1)          # 2, 3 … after a return (re-dispatch)
+    time_limit = fields.String(load_default=None, allow_none=True)     # e.g. "4h" working time
+    urgency = fields.String(load_default="normal")
+    routed_by = fields.String(load_default=None, allow_none=True)      # who made this assignment
+    rule = fields.String(load_default=None, allow_none=True)           # the routing rule applied
+    previous_unit = fields.String(load_default=None, allow_none=True)
+    reason = fields.String(load_default="")
 
 
 class OwnerNotified(Tolerant):
@@ -22,6 +33,8 @@ class OwnerNotified(Tolerant):
     channel = fields.String(required=True)
     message = fields.String(required=True)
     notified_at = when()
+    kind = fields.String(load_default="dispatch")      # dispatch, warning, supervision, escalation, rework …
+    recipients = fields.List(fields.Dict(), load_default=list)     # [{name, role, phone}]
 
 
 class CaseAccepted(Tolerant):
@@ -29,10 +42,13 @@ class CaseAccepted(Tolerant):
     unit_id = fields.String(required=True)
     actor = actor()
     at = when()
+    sequence = fields.Integer(load_default=1)
+    note = fields.String(load_default="")
 
 
 class CaseReturned(Tolerant):
-    """回退: counted against ``caused_by`` (the unit whose routing was wrong)."""
+    """回退: counted against ``caused_by`` — whoever made the assignment that was wrong: the
+    command centre (routing), or the unit whose suggestion sent the case there."""
     case_id = ident(required=True)
     unit_id = fields.String(required=True)
     caused_by = fields.String(required=True)
@@ -40,6 +56,8 @@ class CaseReturned(Tolerant):
     reason = fields.String(required=True)
     return_count = fields.Integer(required=True)
     at = when()
+    to_unit = fields.String(load_default=None, allow_none=True)        # re-dispatched to
+    sequence = fields.Integer(load_default=1)                          # the assignment returned
 
 
 class ExtensionRequested(Tolerant):
@@ -48,8 +66,9 @@ class ExtensionRequested(Tolerant):
     actor = actor()
     reason = fields.String(required=True)
     extra = fields.String(required=True)              # working time, e.g. "2d"
-    sequence = fields.Integer(required=True)
+    sequence = fields.Integer(required=True)          # 1st, 2nd extension of this assignment
     at = when()
+    required_role = fields.String(load_default=None, allow_none=True)
 
 
 class ExtensionDecided(Tolerant):
@@ -59,7 +78,26 @@ class ExtensionDecided(Tolerant):
     actor = actor()
     reason = fields.String(load_default="")
     sequence = fields.Integer(required=True)
-    new_deadline = when(load_default=None, allow_none=True, required=False)
+    new_deadline = _optional_when()
+    at = when()
+    role = fields.String(load_default=None, allow_none=True)
+    old_deadline = _optional_when()
+
+
+class ParkRequested(Tolerant):
+    """挂账 asked for by the unit; the clock keeps running until it is approved."""
+    case_id = ident(required=True)
+    unit_id = fields.String(required=True)
+    actor = actor()
+    reason = fields.String(required=True)
+    at = when()
+
+
+class ParkRefused(Tolerant):
+    case_id = ident(required=True)
+    unit_id = fields.String(required=True)
+    actor = actor()
+    reason = fields.String(load_default="")
     at = when()
 
 
@@ -67,10 +105,11 @@ class CaseParked(Tolerant):
     """挂账, with approval: the clock stops."""
     case_id = ident(required=True)
     unit_id = fields.String(required=True)
-    actor = actor()
+    actor = actor()                                   # who asked (the unit's person)
     approver = fields.String(required=True)
     reason = fields.String(required=True)
     at = when()
+    remaining_seconds = fields.Integer(load_default=None, allow_none=True)   # working time left
 
 
 class CaseUnparked(Tolerant):
@@ -79,6 +118,7 @@ class CaseUnparked(Tolerant):
     actor = actor()
     new_deadline = when()
     at = when()
+    reason = fields.String(load_default="")
 
 
 class CaseFeedback(Tolerant):
@@ -88,6 +128,7 @@ class CaseFeedback(Tolerant):
     note = fields.String(load_default="")
     after_photo = fields.String(required=True)
     at = when()
+    verify_due_at = _optional_when()                  # the inspector's verification deadline
 
 
 class CaseVerified(Tolerant):
@@ -97,18 +138,27 @@ class CaseVerified(Tolerant):
     inspector_id = fields.String(required=True)
     passed = fields.Boolean(required=True)
     note = fields.String(load_default="")
-    due_at = when(load_default=None, allow_none=True, required=False)   # verification deadline
+    due_at = _optional_when()                         # verification deadline
     at = when()
 
 
 class CaseClosed(Tolerant):
+    """结案. ``on_time`` is true only when the unit's passing feedback came at or before
+    ``original_deadline`` AND the assignment was never extended AND never parked
+    (so extensions and parking never inflate the on-time rate)."""
     case_id = ident(required=True)
     unit_id = fields.String(required=True)
-    deadline = when()
+    deadline = when()                                 # the deadline in force when it closed
     on_time = fields.Boolean(required=True)
     extended = fields.Boolean(load_default=False)
     parked = fields.Boolean(load_default=False)
     closed_at = when()
+    original_deadline = _optional_when()              # without extensions / parking
+    handled_at = _optional_when()                     # the passing feedback
+    closure = fields.Integer(load_default=1)          # 2, 3 … after a reopening
+    rework_count = fields.Integer(load_default=0)
+    return_count = fields.Integer(load_default=0)
+    inspector_id = fields.String(load_default=None, allow_none=True)
 
 
 class CaseRework(Tolerant):
@@ -117,6 +167,10 @@ class CaseRework(Tolerant):
     unit_id = fields.String(required=True)
     reason = fields.String(required=True)
     at = when()
+    source = fields.String(load_default="verification")   # verification | reopened
+    actor = fields.String(load_default="system")
+    sequence = fields.Integer(load_default=1)              # 1st, 2nd rework
+    new_deadline = _optional_when()
 
 
 class CaseWarned(Tolerant):
@@ -140,12 +194,30 @@ class CaseEscalated(Tolerant):
     unit_id = fields.String(required=True)
     escalated_to = fields.String(required=True)
     at = when()
+    deadline = _optional_when()
 
 
 class CaseOwnershipDisputed(Tolerant):
-    """A case returned twice: its ownership is disputed."""
+    """A case returned twice: its ownership is disputed. Intake opens the dispute (four-level
+    arbitration); meanwhile the case is with ``interim_owner`` (属地兜底)."""
     case_id = ident(required=True)
     units = fields.List(fields.String(), required=True)
+    at = when()
+    interim_owner = fields.String(load_default=None, allow_none=True)
+    location = fields.Dict(load_default=None, allow_none=True)         # {lon, lat}
+    grid_code = fields.String(load_default=None, allow_none=True)
+    class_code = fields.String(load_default=None, allow_none=True)
+    reason = fields.String(load_default="")
+
+
+class CaseUrgencyChanged(Tolerant):
+    """The command centre changed the urgency; the deadline follows."""
+    case_id = ident(required=True)
+    unit_id = fields.String(required=True)
+    urgency = fields.String(required=True)
+    actor = actor()
+    reason = fields.String(load_default="")
+    new_deadline = when()
     at = when()
 
 
@@ -156,6 +228,8 @@ SCHEMAS = {
     "case_returned": CaseReturned,
     "extension_requested": ExtensionRequested,
     "extension_decided": ExtensionDecided,
+    "park_requested": ParkRequested,
+    "park_refused": ParkRefused,
     "case_parked": CaseParked,
     "case_unparked": CaseUnparked,
     "case_feedback_given": CaseFeedback,
@@ -166,4 +240,5 @@ SCHEMAS = {
     "case_supervised": CaseSupervised,
     "case_escalated": CaseEscalated,
     "case_ownership_disputed": CaseOwnershipDisputed,
+    "case_urgency_changed": CaseUrgencyChanged,
 }
