@@ -65,6 +65,15 @@ class WebApi:
                                            "center": district.center},
                               "grids": district.geojson()})
 
+    @http("GET", "/api/classes")
+    def get_classes(self, request):
+        """The 部件/事件 taxonomy for pickers: code, name, kind, major class, filing standard."""
+        district = load_district()
+        return json_response({"items": [
+            {"code": c["code"], "name": c["name"], "kind": c["kind"], "kind_name": c.get("kind_name"),
+             "major_name": c.get("major_name"), "filing_standard": c.get("filing_standard"),
+             "joint": c.get("joint") or []} for c in district.classes()]})
+
     @http("GET", "/api/me")
     def get_me(self, request):
         try:

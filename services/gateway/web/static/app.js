@@ -1,0 +1,160 @@
+// 指挥中心 command-centre page: map of grids with open cases, case list and timeline,
+// joint-operation board (live by polling), scoreboard. Talks only to this gateway.
+const REFRESH_MS = 2000;
+const STATE_COLOURS = {ok: "#12b76a", warn: "#f79009", late: "#d92d20", parked: "#7a5af8"};
+const DEPT_STATES = {requested: "已通知", renotified: "再次通知", accepted: "已接受", rejected: "已拒绝",
+  on_site: "已报到", acting: "处置中", disposed: "已处置", escalated: "已升级", error: "错误", cancelled: "已取消", left: "已退出"};
+const DEPT_NAMES = {police: "公安", environment: "生态环境", transport: "交通", construction: "住建", planning: "规划", market: "市场监管"};
+let map, scoreChart, selectedCase = null, timer = null;
+
+function lateness(item) {
+  if (["parked", "feedback_given"].includes(item.state)) return "parked";
+  const deadline = new Date(item.deadline_utc || item.deadline), start = new Date(item.dispatched_at), now = new Date();
+  if (now > deadline) return "late";
+  const share = (now - start) / Math.max(1, deadline - start);
+  return share >= 0.8 ? "warn" : "ok";
+}
+
+async function start() {
+  const me = await Api.call("/api/me");
+  document.querySelector("#me").textContent = `${me.name}（${me.role_name}）`;
+  document.querySelector("#logout").hidden = false;
+  document.querySelector("#login").hidden = true;
+  document.querySelector("#app").hidden = false;
+  const {district, grids} = await Api.call("/api/grids");
+  document.querySelector("#district-name").textContent = `${district.name} · 指挥中心`;
+  echarts.registerMap("district", grids);
+  map = echarts.init(document.querySelector("#map"));
+  map.setOption({
+    tooltip: {trigger: "item", formatter: p => p.seriesType === "scatter"
+      ? `${p.data.case_id}<br>${p.data.class_name}<br>${p.data.unit_name || p.data.unit_id}<br>${p.data.state_label}<br>时限 ${Api.localTime(p.data.deadline)}`
+      : (p.name ? `网格 ${p.name}` : "")},
+    geo: {map: "district", roam: true, nameProperty: "code", itemStyle: {areaColor: "#eef4fb", borderColor: "#7ba4d6"},
+          emphasis: {itemStyle: {areaColor: "#d6e6f7"}, label: {show: false}}},
+    series: [{type: "scatter", coordinateSystem: "geo", symbolSize: 12, data: [],
+              itemStyle: {color: p => STATE_COLOURS[p.data.lateness]}}],
+  });
+  map.on("click", p => { if (p.seriesType === "scatter") showCase(p.data.case_id); });
+  fillWhistleDepartments();
+  await refresh();
+  timer = setInterval(refresh, REFRESH_MS);
+}
+
+async function refresh() {
+  try {
+    await Promise.all([refreshCases(), refreshOperations()]);
+    document.querySelector("#updated").textContent = new Date().toLocaleTimeString("zh-CN", {hour12: false});
+  } catch (error) {
+    if (error.status === 401) return logout();
+    document.querySelector("#updated").textContent = "更新失败：" + error.message;
+  }
+}
+
+async function refreshCases() {
+  const body = await Api.call("/api/cases?per_page=100");
+  const items = body.items || [];
+  const open = items.filter(item => item.state !== "closed");
+  document.querySelector("#open-count").textContent = open.length;
+  map.setOption({series: [{data: open.filter(i => i.location).map(i => Object.assign({}, i, {
+    name: i.case_id, value: [i.location.lon, i.location.lat], lateness: lateness(i)}))}]});
+  const rows = items.map(i => {
+    const row = el("tr", {"data-case": i.case_id}, el("td", {}, i.case_id), el("td", {}, i.class_name || i.class_code),
+      el("td", {}, i.unit_name || i.unit_id), el("td", {}, i.state_label || i.state), el("td", {}, Api.localTime(i.deadline)));
+    row.addEventListener("click", () => showCase(i.case_id));
+    return row;
+  });
+  document.querySelector("#case-table tbody").replaceChildren(...rows);
+  if (selectedCase) showCase(selectedCase, true);
+}
+
+async function showCase(caseId, quiet) {
+  selectedCase = caseId;
+  const body = await Api.call(`/api/cases/${encodeURIComponent(caseId)}/timeline`);
+  document.querySelector("#case-detail").hidden = false;
+  document.querySelector("#case-title").textContent = `案件 ${caseId}（${body.state || ""}）`;
+  const photos = [];
+  const entries = body.entries.map(entry => {
+    for (const url of [entry.after_photo, ...(entry.media_urls || [])]) if (url) photos.push(url);
+    return el("li", {}, el("span", {class: "when"}, Api.localTime(entry.at) + " "), el("b", {}, entry.label || entry.type),
+      ` ${entry.actor ? "· " + entry.actor : ""}${entry.reason ? " · " + entry.reason : ""}`);
+  });
+  document.querySelector("#timeline").replaceChildren(...entries);
+  document.querySelector("#case-photos").replaceChildren(...photos.map(url => el("img", {src: url, alt: "现场照片"})));
+  if (!quiet) document.querySelector("#case-detail").scrollIntoView({behavior: "smooth"});
+}
+
+async function refreshOperations() {
+  const body = await Api.call("/api/operations?per_page=50");
+  const items = body.items || body.operations || [];
+  const cards = items.map(op => {
+    const departments = Object.entries(op.departments || {}).map(([dept, state]) =>
+      el("span", {class: `dept ${state.state}`, "data-department": dept, "data-state": state.state},
+        `${DEPT_NAMES[dept] || dept}：${DEPT_STATES[state.state] || state.state}`));
+    return el("div", {class: "op", "data-operation": op.operation_id || op._id},
+      el("h4", {}, `${op.operation_id || op._id} · ${op.state_label || op.state}`),
+      el("div", {}, `案件 ${op.case_id || (op.case || {}).case_id || "—"} · 发起：${op.trigger_label || op.trigger}`),
+      el("div", {}, ...departments));
+  });
+  document.querySelector("#board").replaceChildren(...cards);
+}
+
+function fillWhistleDepartments() {
+  const box = document.querySelector("#whistle-departments");
+  for (const [id, name] of Object.entries(DEPT_NAMES)) {
+    box.append(el("label", {}, el("input", {type: "checkbox", value: id, name: "dept"}), ` ${name}`));
+  }
+}
+
+async function whistle(event) {
+  event.preventDefault();
+  const departments = [...document.querySelectorAll("#whistle-departments input:checked")].map(i => i.value);
+  const result = document.querySelector("#whistle-result");
+  try {
+    const body = await Api.call("/api/operations", {method: "POST", json: {
+      case_id: document.querySelector("#whistle-case").value.trim(), departments,
+      note: document.querySelector("#whistle-note").value}});
+    result.textContent = `已吹哨：联合行动 ${body.operation_id || (body.operation || {}).operation_id || ""}`;
+    await refreshOperations();
+  } catch (error) { result.textContent = "吹哨失败：" + error.message; }
+}
+
+async function refreshScores() {
+  const unitType = document.querySelector("#unit-type").value;
+  const body = await Api.call(`/api/scoring/rankings?unit_type=${unitType}`);
+  const rows = body.ranking || body.items || [];
+  scoreChart = scoreChart || echarts.init(document.querySelector("#score-chart"));
+  scoreChart.setOption({grid: {left: 110, right: 20, top: 10, bottom: 20}, tooltip: {},
+    xAxis: {type: "value", max: 100}, yAxis: {type: "category", inverse: true, data: rows.map(r => r.unit_name || r.unit_id)},
+    series: [{type: "bar", data: rows.map(r => r.composite ?? r.score), itemStyle: {color: "#0b4f8a"}}]});
+  document.querySelector("#score-table tbody").replaceChildren(...rows.map((r, n) => el("tr", {},
+    el("td", {}, r.rank ?? n + 1), el("td", {}, r.unit_name || r.unit_id), el("td", {}, (r.composite ?? r.score ?? "—")),
+    el("td", {}, percent((r.indicators || {})["按期结案率"])), el("td", {}, (r.volume ?? r.cases ?? "—")))));
+}
+function percent(value) { return value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)}%`; }
+
+function logout() {
+  localStorage.removeItem("dcg_api_key");
+  clearInterval(timer);
+  location.reload();
+}
+
+document.querySelector("#login-form").addEventListener("submit", async event => {
+  event.preventDefault();
+  localStorage.setItem("dcg_api_key", document.querySelector("#api-key").value.trim());
+  try { await start(); } catch (error) {
+    localStorage.removeItem("dcg_api_key");
+    document.querySelector("#login-error").textContent = "登录失败：" + error.message;
+  }
+});
+document.querySelector("#logout").addEventListener("click", logout);
+document.querySelector("#whistle-form").addEventListener("submit", whistle);
+document.querySelector("#unit-type").addEventListener("change", refreshScores);
+for (const button of document.querySelectorAll("nav button")) {
+  button.addEventListener("click", () => {
+    document.querySelectorAll("nav button").forEach(b => b.classList.toggle("active", b === button));
+    document.querySelectorAll(".tab").forEach(tab => tab.hidden = tab.id !== `tab-${button.dataset.tab}`);
+    if (button.dataset.tab === "scores") refreshScores().catch(e => console.error(e));
+  });
+}
+if (Api.key()) start().catch(() => { localStorage.removeItem("dcg_api_key"); document.querySelector("#login").hidden = false; });
+else document.querySelector("#login").hidden = false;

@@ -1,0 +1,99 @@
+// 信息采集员 inspector page: report a problem with a photo; verify fixed cases on site.
+let me = null, classes = [];
+
+async function start() {
+  me = await Api.call("/api/me");
+  document.querySelector("#me").textContent = `${me.name}（${me.role_name}）`;
+  document.querySelector("#login").hidden = true;
+  document.querySelector("#app").hidden = false;
+  classes = (await Api.call("/api/classes")).items;
+  const select = document.querySelector("#class-code");
+  select.replaceChildren(...classes.map(c => el("option", {value: c.code}, `${c.code} ${c.kind_name || ""}·${c.major_name || ""}·${c.name}`)));
+  select.addEventListener("change", showStandard);
+  await prefillFromQr();
+  showStandard();
+  await refreshVerifications();
+}
+
+function showStandard() {
+  const chosen = classes.find(c => c.code === document.querySelector("#class-code").value);
+  document.querySelector("#filing-standard").textContent = chosen ? `立案标准：${chosen.filing_standard || "—"}` : "";
+}
+
+async function prefillFromQr() {
+  // A component's QR code opens /inspector?component=<object code>: class, place and owner filled in.
+  const code = new URLSearchParams(location.search).get("component");
+  if (!code) return;
+  try {
+    const component = await Api.call(`/api/components/${encodeURIComponent(code)}`);
+    document.querySelector("#component").value = `${component.object_code} ${component.name || ""}（${component.owner_name || component.owner || ""}）`;
+    document.querySelector("#class-code").value = component.class_code;
+    document.querySelector("#lon").value = component.location.lon;
+    document.querySelector("#lat").value = component.location.lat;
+  } catch (error) { document.querySelector("#report-result").textContent = "部件编码无法识别：" + error.message; }
+}
+
+async function uploadPhoto() {
+  const file = document.querySelector("#photo").files[0];
+  if (!file) return [];
+  const form = new FormData();
+  form.append("photo", file);
+  const answer = await fetch("/api/media", {method: "POST", body: form, headers: {"Authorization": "Bearer " + Api.key()}});
+  const body = await answer.json();
+  if (!answer.ok) throw new Error(Api.message(body, answer.status));
+  return [body.url];
+}
+
+async function report(event) {
+  event.preventDefault();
+  const result = document.querySelector("#report-result");
+  result.textContent = "提交中…";
+  try {
+    const media = await uploadPhoto();
+    const component = document.querySelector("#component").value.split(" ")[0];
+    const body = await Api.call("/api/reports", {method: "POST", json: {
+      channel: "inspector", class_code: document.querySelector("#class-code").value,
+      location: {lon: Number(document.querySelector("#lon").value), lat: Number(document.querySelector("#lat").value)},
+      address: document.querySelector("#address").value, description: document.querySelector("#description").value,
+      media_urls: media, inspector_id: me.key_id, ...(component && component !== "—" ? {object_code: component} : {})}});
+    result.textContent = body.case_id ? `已立案：${body.case_id}（责任单位 ${body.owner_unit}）`
+      : `${body.status === "duplicate" ? "已关联到在办案件 " + body.case_id : "未立案：" + (body.reason || body.status)}`;
+  } catch (error) { result.textContent = "提交失败：" + error.message; }
+}
+
+async function refreshVerifications() {
+  const body = await Api.call("/api/cases?state=feedback_given&per_page=50");
+  const box = document.querySelector("#to-verify");
+  if (!body.items.length) { box.replaceChildren(el("p", {class: "status"}, "暂无待核查案件")); return; }
+  box.replaceChildren(...body.items.map(item => {
+    const note = el("input", {placeholder: "核查意见"});
+    const pass = el("button", {}, "核查通过，结案"), fail = el("button", {}, "不通过，返工");
+    pass.style.background = "#12b76a"; fail.style.background = "#d92d20";
+    const verify = passed => async () => {
+      try {
+        await Api.call(`/api/cases/${encodeURIComponent(item.case_id)}/actions/verify`, {method: "POST", json: {
+          expected_version: item.version, actor: me.name, passed, note: note.value}});
+        await refreshVerifications();
+      } catch (error) { alert("核查失败：" + error.message); }
+    };
+    pass.addEventListener("click", verify(true)); fail.addEventListener("click", verify(false));
+    return el("div", {class: "card", "data-case": item.case_id}, el("b", {}, `${item.case_id} ${item.class_name}`),
+      el("div", {}, `${item.unit_name || item.unit_id} · ${item.address || ""}`), note, el("div", {class: "row"}, pass, fail));
+  }));
+}
+
+document.querySelector("#locate").addEventListener("click", () => navigator.geolocation?.getCurrentPosition(position => {
+  document.querySelector("#lon").value = position.coords.longitude.toFixed(6);
+  document.querySelector("#lat").value = position.coords.latitude.toFixed(6);
+}));
+document.querySelector("#report-form").addEventListener("submit", report);
+document.querySelector("#login-form").addEventListener("submit", async event => {
+  event.preventDefault();
+  localStorage.setItem("dcg_api_key", document.querySelector("#api-key").value.trim());
+  try { await start(); } catch (error) {
+    localStorage.removeItem("dcg_api_key");
+    document.querySelector("#login-error").textContent = "登录失败：" + error.message;
+  }
+});
+if (Api.key()) start().catch(() => { localStorage.removeItem("dcg_api_key"); document.querySelector("#login").hidden = false; });
+else document.querySelector("#login").hidden = false;
