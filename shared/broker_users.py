@@ -1,0 +1,265 @@
+"""Per-department RabbitMQ users and permissions, applied through the management API.
+
+    python -m shared.broker_users apply [--vhost V] [--department ID …] [--prune]
+    python -m shared.broker_users show  [--vhost V]
+    python -m shared.broker_users check [--vhost V]     # exit 1 when the broker differs
+    python -m shared.broker_users delete [--vhost V] [--department ID …]
+    (the ops CLI: ``dcgctl users apply …``)
+
+For each department in config/departments.yaml, user ``dept.<id>`` (prefix: DEPT_USER_PREFIX)
+gets, in the platform's vhost (the path of AMQP_URI, or --vhost):
+
+    configure  ^$                          declare, bind or delete nothing
+    write      ^departments\\.replies$      publish only to the replies exchange
+    read       ^dept\\.<id>\\.inbox$         consume only its own inbox
+    topic permission on departments.replies: write ^<id>\\.[a-z]+$, read ^$
+               publish only with routing keys <id>.<kind> — never as another department
+
+RabbitMQ also refuses any publish whose ``user_id`` property differs from the connection's
+user, which is how the coordinator knows who really sent a reply.
+
+Passwords: ``DEPT_<ID>_AMQP_PASSWORD`` when set; otherwise the one already kept in
+``var/secrets/departments/<id>.json`` (DEPT_SECRETS_DIR); otherwise a new random one, written
+there (mode 0600, the folder is git-ignored) with the department's AMQP URL — the file the
+department program reads (DEPT_CREDENTIALS_FILE). Passwords are never printed. Applying twice
+changes nothing; ``--prune`` deletes department users (tag ``dcg-department``) no longer in
+the configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import sys
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+import requests
+
+from .config import ROOT, load_config
+from .departments import department_ids
+
+TAG = "dcg-department"
+REPLIES_EXCHANGE = "departments.replies"
+DEFAULT_SECRETS = ROOT / "var" / "secrets" / "departments"
+
+
+def permissions_for(dept_id: str) -> dict:
+    inbox = re.escape(f"dept.{dept_id}.inbox")
+    return {"configure": "^$", "write": r"^departments\.replies$", "read": f"^{inbox}$"}
+
+
+def topic_permissions_for(dept_id: str) -> dict:
+    return {"exchange": REPLIES_EXCHANGE, "write": f"^{re.escape(dept_id)}\\.[a-z]+$", "read": "^$"}
+
+
+def vhost_of(amqp_uri: str) -> str:
+    path = urlsplit(amqp_uri.replace("pyamqp://", "amqp://", 1)).path
+    return unquote(path[1:]) if path and path != "/" else "/"
+
+
+def amqp_url(amqp_uri: str, username: str, password: str, vhost: str) -> str:
+    """The department's pika URL: the platform's broker host, its own user, the vhost."""
+    parts = urlsplit(amqp_uri.replace("pyamqp://", "amqp://", 1))
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or 5672
+    scheme = "amqps" if parts.scheme == "amqps" else "amqp"
+    return f"{scheme}://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(vhost, safe='')}"
+
+
+class Management:
+    def __init__(self, url: str, user: str, password: str):
+        self.url = url.rstrip("/")
+        self.auth = (user, password)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Management":
+        return cls(str(config.get("RABBIT_MANAGEMENT_URL") or "http://127.0.0.1:15672"),
+                   str(config.get("RABBIT_MANAGEMENT_USER") or "guest"),
+                   str(config.get("RABBIT_MANAGEMENT_PASSWORD") or "guest"))
+
+    def _call(self, method: str, path: str, body=None, ok=(200, 201, 204)):
+        answer = requests.request(method, f"{self.url}/api/{path}", auth=self.auth, json=body, timeout=15)
+        if answer.status_code == 404 and method in ("GET", "DELETE"):
+            return None
+        if answer.status_code not in ok:
+            raise RuntimeError(f"management API {method} /api/{path}: {answer.status_code} {answer.text[:300]}")
+        return answer.json() if answer.content and method == "GET" else None
+
+    def user(self, name):
+        return self._call("GET", f"users/{quote(name, safe='')}")
+
+    def users(self):
+        return self._call("GET", "users") or []
+
+    def put_user(self, name, password, tags=TAG):
+        self._call("PUT", f"users/{quote(name, safe='')}", {"password": password, "tags": tags})
+
+    def delete_user(self, name):
+        self._call("DELETE", f"users/{quote(name, safe='')}")
+
+    def permissions(self, vhost, name):
+        return self._call("GET", f"permissions/{quote(vhost, safe='')}/{quote(name, safe='')}")
+
+    def put_permissions(self, vhost, name, perms):
+        self._call("PUT", f"permissions/{quote(vhost, safe='')}/{quote(name, safe='')}", perms)
+
+    def topic_permissions(self, vhost, name):
+        return self._call("GET", f"topic-permissions/{quote(vhost, safe='')}/{quote(name, safe='')}") or []
+
+    def put_topic_permissions(self, vhost, name, perms):
+        self._call("PUT", f"topic-permissions/{quote(vhost, safe='')}/{quote(name, safe='')}", perms)
+
+    def delete_topic_permissions(self, vhost, name):
+        self._call("DELETE", f"topic-permissions/{quote(vhost, safe='')}/{quote(name, safe='')}")
+
+
+def _secret_path(secrets_dir: Path, dept_id: str) -> Path:
+    return secrets_dir / f"{dept_id}.json"
+
+
+def _password(dept_id: str, secrets_dir: Path, environ) -> tuple[str, str]:
+    """(password, where it came from)."""
+    env_name = f"DEPT_{dept_id.upper()}_AMQP_PASSWORD"
+    if environ.get(env_name):
+        return environ[env_name], env_name
+    path = _secret_path(secrets_dir, dept_id)
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))["password"], str(path)
+        except (ValueError, KeyError):
+            pass
+    return secrets.token_urlsafe(24), "generated"
+
+
+def _write_secret(path: Path, data: dict):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2)
+    os.replace(tmp, path)
+
+
+def apply(config: dict, *, vhost: str | None = None, departments=None, prefix: str | None = None,
+          secrets_dir: Path | None = None, environ=None, prune: bool = False, management=None) -> list[dict]:
+    """Create or update every department's user and permissions. Returns one row per user
+    (no passwords)."""
+    environ = os.environ if environ is None else environ
+    mgmt = management or Management.from_config(config)
+    vhost = vhost or vhost_of(config["AMQP_URI"])
+    prefix = prefix if prefix is not None else str(config.get("DEPT_USER_PREFIX") or environ.get("DEPT_USER_PREFIX", "dept."))
+    secrets_dir = Path(secrets_dir or environ.get("DEPT_SECRETS_DIR") or DEFAULT_SECRETS)
+    wanted = list(departments or department_ids())
+    rows = []
+    for dept_id in wanted:
+        username = f"{prefix}{dept_id}"
+        password, source = _password(dept_id, secrets_dir, environ)
+        mgmt.put_user(username, password)
+        mgmt.put_permissions(vhost, username, permissions_for(dept_id))
+        mgmt.delete_topic_permissions(vhost, username)       # exactly one topic rule, ours
+        mgmt.put_topic_permissions(vhost, username, topic_permissions_for(dept_id))
+        secret_file = _secret_path(secrets_dir, dept_id)
+        _write_secret(secret_file, {"department": dept_id, "username": username, "password": password,
+                                    "vhost": vhost, "url": amqp_url(config["AMQP_URI"], username, password, vhost)})
+        rows.append({"department": dept_id, "user": username, "vhost": vhost, "password_from": source,
+                     "secret_file": str(secret_file), **permissions_for(dept_id),
+                     "topic_write": topic_permissions_for(dept_id)["write"]})
+    if prune:
+        names = {f"{prefix}{dept_id}" for dept_id in department_ids()}
+        for user in mgmt.users():
+            tags = user.get("tags") or []
+            tags = tags if isinstance(tags, list) else [t.strip() for t in str(tags).split(",")]
+            if TAG in tags and user["name"].startswith(prefix) and user["name"] not in names:
+                mgmt.delete_user(user["name"])
+                rows.append({"department": None, "user": user["name"], "deleted": True})
+    return rows
+
+
+def check(config: dict, *, vhost: str | None = None, departments=None, prefix: str | None = None,
+          management=None, environ=None) -> list[str]:
+    """Differences between the configuration and the broker (empty when they agree)."""
+    environ = os.environ if environ is None else environ
+    mgmt = management or Management.from_config(config)
+    vhost = vhost or vhost_of(config["AMQP_URI"])
+    prefix = prefix if prefix is not None else str(config.get("DEPT_USER_PREFIX") or environ.get("DEPT_USER_PREFIX", "dept."))
+    problems = []
+    for dept_id in departments or department_ids():
+        username = f"{prefix}{dept_id}"
+        if mgmt.user(username) is None:
+            problems.append(f"{username}: no such user")
+            continue
+        perms = mgmt.permissions(vhost, username) or {}
+        for key, value in permissions_for(dept_id).items():
+            if perms.get(key) != value:
+                problems.append(f"{username}: {key} is {perms.get(key)!r}, should be {value!r}")
+        topics = mgmt.topic_permissions(vhost, username)
+        expected = topic_permissions_for(dept_id)
+        if [{k: t.get(k) for k in expected} for t in topics] != [expected]:
+            problems.append(f"{username}: topic permissions are {topics!r}, should be [{expected!r}]")
+    return problems
+
+
+def delete(config: dict, *, departments=None, prefix: str | None = None, management=None, environ=None):
+    environ = os.environ if environ is None else environ
+    mgmt = management or Management.from_config(config)
+    prefix = prefix if prefix is not None else str(config.get("DEPT_USER_PREFIX") or environ.get("DEPT_USER_PREFIX", "dept."))
+    for dept_id in departments or department_ids():
+        mgmt.delete_user(f"{prefix}{dept_id}")
+
+
+def main(argv=None, config=None) -> int:
+    parser = argparse.ArgumentParser(prog="dcgctl users", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["apply", "show", "check", "delete"])
+    parser.add_argument("--vhost", help="default: the vhost of AMQP_URI")
+    parser.add_argument("--department", action="append", help="only this department (repeatable)")
+    parser.add_argument("--prefix", help="user name prefix (default DEPT_USER_PREFIX or dept.)")
+    parser.add_argument("--secrets-dir", help="default var/secrets/departments (DEPT_SECRETS_DIR)")
+    parser.add_argument("--prune", action="store_true", help="delete department users no longer configured")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    config = config or load_config()
+    common = {"vhost": args.vhost, "departments": args.department, "prefix": args.prefix}
+    try:
+        if args.action == "apply":
+            rows = apply(config, secrets_dir=Path(args.secrets_dir) if args.secrets_dir else None,
+                         prune=args.prune, **common)
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False, indent=2))
+            else:
+                for row in rows:
+                    if row.get("deleted"):
+                        print(f"deleted  {row['user']}")
+                        continue
+                    print(f"applied  {row['user']:24} vhost={row['vhost']}  read={row['read']}  "
+                          f"write={row['write']}  topic-write={row['topic_write']}  configure={row['configure']}")
+                    print(f"         password: {row['password_from']}; credentials for the department program: "
+                          f"{row['secret_file']}")
+            return 0
+        if args.action in ("show", "check"):
+            problems = check(config, **common)
+            if args.action == "show":
+                vhost = args.vhost or vhost_of(config["AMQP_URI"])
+                prefix = args.prefix or config.get("DEPT_USER_PREFIX") or os.environ.get("DEPT_USER_PREFIX", "dept.")
+                for dept_id in args.department or department_ids():
+                    print(f"{prefix}{dept_id:20} vhost={vhost}  read={permissions_for(dept_id)['read']}  "
+                          f"topic-write={topic_permissions_for(dept_id)['write']}")
+            for problem in problems:
+                print(f"DIFFERS: {problem}")
+            if args.action == "check" and not problems:
+                print("every department user and permission is as configured")
+            return 1 if problems else 0
+        delete(config, departments=args.department, prefix=args.prefix)
+        print("deleted")
+        return 0
+    except (requests.RequestException, RuntimeError) as exc:
+        print(f"cannot apply users through the management API: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
