@@ -70,6 +70,7 @@ class Stack:
             "MONGO_URI": mongo_uri, "DB_PREFIX": f"{self.tag.replace('-', '_')}_",
             "GATEWAY_PORT": str(self.gateway_port), "LOG_LEVEL": "WARNING",
             "OUTBOX_POLL_SECONDS": "0.2", "HEARTBEAT_SECONDS": "1",
+            "DEPT_TRUSTED_USERS": "guest",      # its department programs connect as guest
         }
         from shared.config import load_config
         from shared.messaging import topology

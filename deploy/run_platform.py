@@ -132,6 +132,11 @@ def main():
     for number, service in enumerate(SERVICES, start=1):
         spawn(service, [PYTHON, "-m", f"services.{service}"],
               {"METRICS_PORT": str(METRICS_BASE + number)})
+    if not os.environ.get("AMQP_URI"):
+        # each department program connects as its own broker user (read only its inbox,
+        # publish only its replies); passwords go to var/secrets/departments/ (git-ignored)
+        subprocess.run([PYTHON, "-m", "shared.broker_users", "apply"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
     for dept in DEPARTMENTS:
         spawn(f"dept-{dept}", [PYTHON, "-m", f"departments.{dept}"])
 

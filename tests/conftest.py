@@ -90,6 +90,9 @@ def test_env(vhost, store_uri):
         "OUTBOX_LEASE_SECONDS": "2",
         "HEARTBEAT_SECONDS": "0.5",
         "RABBIT_MANAGEMENT_URL": MANAGEMENT,
+        # the department programs in tests connect as guest (the broker-security tests use
+        # real per-department users)
+        "DEPT_TRUSTED_USERS": "guest",
     }
     yield env
     client = mongo_client(store_uri)

@@ -77,7 +77,7 @@ class Settings(DependencyProvider):
             return "" if found is None else str(found)
 
         self.user_prefix = value("DEPT_USER_PREFIX", "dept.")
-        self.trusted_users = [u.strip() for u in value("DEPT_TRUSTED_USERS", "guest").split(",") if u.strip()]
+        self.trusted_users = [u.strip() for u in value("DEPT_TRUSTED_USERS", "").split(",") if u.strip()]
         self.rules_file = value("ENFORCEMENT_RULES_FILE", RULES_FILE) or RULES_FILE
         if self.trusted_users:
             log.warning("department replies published by %s are accepted for any department "
