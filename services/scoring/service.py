@@ -1,41 +1,133 @@
-"""scoring service: an idempotent event log, indicators derived from it."""
+"""scoring service: an idempotent event log, facts folded from it, indicators on demand.
+
+Thin entrypoints: the rules are in rules.py (fold) and indicators.py (rates, composite,
+ranking, exposure); the store in store.py. See docs/scoring.md.
+"""
 from __future__ import annotations
 
+import base64
+
+from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
-from pymongo.errors import DuplicateKeyError
 
 from shared import storage
 from shared.health import Heartbeat
 from shared.messaging.consumer import consume_reliably
+from shared.refdata import load_district
 
-from . import rules
+from . import indicators, store
+from .periods import parse_period
+from .schemas import load_query
+from .settings import load_settings
+
+
+class ScoringStore(DependencyProvider):
+    """The scoring database, with its indexes made once per container."""
+
+    connection = storage.MongoConnection()
+
+    def setup(self):
+        from shared.config import database_name
+        self.database = self.connection.client[database_name(self.container.config, "scoring")]
+        self.ready = False
+
+    def get_dependency(self, worker_ctx):
+        if not self.ready:
+            store.ensure_indexes(self.database)
+            self.ready = True
+        return self.database
 
 
 class ScoringService:
     name = "scoring"
 
-    db = storage.MongoDatabase()
+    db = ScoringStore()
     heartbeat = Heartbeat()
+    config = Config()
 
     @consume_reliably("scoring.lifecycle-events")
     def on_lifecycle_event(self, event: dict):
-        try:
-            self.db.events.insert_one({
-                "_id": event["event_id"], "type": event["type"], "producer": event["producer"],
-                "occurred_at": event["occurred_at"], "correlation_id": event["correlation_id"],
-                "unit": rules.unit_of(event), "payload": event["payload"],
-                "recorded_at": storage.now_utc()})
-        except DuplicateKeyError:
-            pass                                        # the same event again: counted once
+        store.record(self.db, event, self._district())
+
+    def _district(self):
+        return load_district(self.config.get("REFDATA_DIR") or None)
+
+    # -- queries (the gateway's scoring API)
+    def _period(self, text):
+        return parse_period(text, self._district().timezone)
+
+    def _report(self, period):
+        return store.compute_report(self.db, period, load_settings(self.config), self._district(),
+                                    storage.now_utc())
+
+    @rpc
+    def indicators(self, period: str, level: str | None = None, key: str | None = None) -> dict:
+        """The whole report of a period, or one entity's part (level: unit|grid|inspector|partner)."""
+        query = load_query("indicators", {"period": period, "level": level, "key": key})
+        report = self._report(self._period(query["period"]))
+        if not query.get("level"):
+            return report
+        section = {"unit": "units", "grid": "grids", "inspector": "inspectors",
+                   "partner": "partners"}[query["level"]]
+        entry = report[section].get(query["key"])
+        return {"period": report["period"], "as_of": report["as_of"], "level": query["level"],
+                "key": query["key"], "found": entry is not None, "entry": entry}
+
+    @rpc
+    def ranking(self, month: str, unit_type: str | None = None) -> dict:
+        query = load_query("ranking", {"month": month, "unit_type": unit_type})
+        report = self._report(self._period(query["month"]))
+        tables = report["rankings"]
+        if query.get("unit_type"):
+            group = indicators.group_for(query["unit_type"], load_settings(self.config))
+            tables = [table for table in tables if group and table["group"] == group["key"]]
+        return {"period": report["period"], "as_of": report["as_of"], "rankings": tables,
+                "units": {row["unit_id"]: {"composite": row["composite"], "indicators": row["indicators"],
+                                           "counts": row["counts"]}
+                          for table in tables for row in
+                          (report["units"][item["unit_id"]] for item in table["ranked"] + table["unranked"])}}
+
+    @rpc
+    def exposure(self, period: str) -> dict:
+        query = load_query("exposure", {"period": period})
+        report = self._report(self._period(query["period"]))
+        return {"period": report["period"], "as_of": report["as_of"], "cases": report["exposure"]}
+
+    @rpc
+    def bulletin(self, month: str, fmt: str = "pdf") -> dict | None:
+        query = load_query("bulletin", {"month": month, "fmt": fmt})
+        doc = store.load_bulletin(self.db, query["month"])
+        if doc is None:
+            return None
+        content = doc["pdf"] if query["fmt"] == "pdf" else doc["html"].encode("utf-8")
+        return {"month": query["month"], "fmt": query["fmt"],
+                "generated_at": doc["generated_at"].isoformat(),
+                "data_b64": base64.b64encode(content).decode("ascii")}
+
+    @rpc
+    def bulletins(self) -> list:
+        return [{"month": item["month"], "generated_at": item["generated_at"].isoformat()}
+                for item in store.list_bulletins(self.db)]
 
     @rpc
     def summary(self, correlation_id: str | None = None) -> dict:
         match = {"correlation_id": correlation_id} if correlation_id else {}
-        counts = list(self.db.events.aggregate([
-            {"$match": match}, {"$group": {"_id": "$type", "n": {"$sum": 1}}}]))
-        return rules.summarise(counts)
+        counts = {row["_id"]: row["n"] for row in self.db.events.aggregate([
+            {"$match": match}, {"$group": {"_id": "$type", "n": {"$sum": 1}}}])}
+        received, registered = counts.get("report_received", 0), counts.get("case_registered", 0)
+        dispatched = counts.get("case_dispatched", 0)
+        return {"counts": counts,
+                "立案率": indicators.rate(registered, received),
+                "派遣率": indicators.rate(dispatched, registered)}
 
     @rpc
     def events_for(self, correlation_id: str) -> list:
-        return [storage.public(doc) for doc in
+        return [_public_event(doc) for doc in
                 self.db.events.find({"correlation_id": correlation_id}).sort("occurred_at", 1)]
+
+
+def _public_event(doc: dict) -> dict:
+    out = storage.public(doc)
+    out.pop("subjects", None)
+    return out

@@ -1,0 +1,134 @@
+"""config/scoring.yaml: weights, deductions, minimum volume, groups, periods — validated.
+
+``load_settings()`` reads ``SCORING_CONFIG`` (environment or platform config) or
+config/scoring.yaml; a bad file raises ``ValueError`` naming the fields.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from shared.config import ROOT
+from shared.contracts.base import Tolerant
+
+DEFAULT_PATH = ROOT / "config" / "scoring.yaml"
+
+WEIGHTED = ("closure_rate", "ontime_rate", "rework_rate", "extension_rate", "satisfaction_rate")
+DEDUCTIONS = ("exposed_case", "return_caused", "supervised")
+UNIT_TYPES = ("street", "town", "park", "department", "operator")
+
+_non_negative = validate.Range(min=0)
+
+
+class _Weights(Tolerant):
+    closure_rate = fields.Float(load_default=25, validate=_non_negative)
+    ontime_rate = fields.Float(load_default=35, validate=_non_negative)
+    rework_rate = fields.Float(load_default=15, validate=_non_negative)
+    extension_rate = fields.Float(load_default=10, validate=_non_negative)
+    satisfaction_rate = fields.Float(load_default=15, validate=_non_negative)
+
+    @validates_schema
+    def some_weight(self, data, **kwargs):
+        if sum(data.values()) <= 0:
+            raise ValidationError("至少一个权重大于 0 (at least one weight must be positive)")
+
+
+class _Deductions(Tolerant):
+    exposed_case = fields.Float(load_default=3, validate=_non_negative)
+    return_caused = fields.Float(load_default=1, validate=_non_negative)
+    supervised = fields.Float(load_default=0.5, validate=_non_negative)
+
+
+class _Composite(Tolerant):
+    weights = fields.Nested(_Weights, load_default=lambda: _Weights().load({}))
+    deductions = fields.Nested(_Deductions, load_default=lambda: _Deductions().load({}))
+
+
+class _Group(Tolerant):
+    key = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,30}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    types = fields.List(fields.String(validate=validate.OneOf(UNIT_TYPES)), required=True,
+                        validate=validate.Length(min=1))
+
+
+DEFAULT_GROUPS = [
+    {"key": "street", "name": "街镇", "types": ["street", "town"]},
+    {"key": "park", "name": "园区", "types": ["park"]},
+    {"key": "department", "name": "区级部门", "types": ["department"]},
+    {"key": "operator", "name": "作业单位", "types": ["operator"]},
+]
+
+
+class _Ranking(Tolerant):
+    minimum_cases = fields.Integer(load_default=5, validate=_non_negative)
+    groups = fields.List(fields.Nested(_Group), load_default=lambda: [dict(g) for g in DEFAULT_GROUPS],
+                         validate=validate.Length(min=1))
+
+    @validates_schema
+    def types_once(self, data, **kwargs):
+        seen = [t for group in data.get("groups", []) for t in group["types"]]
+        if len(seen) != len(set(seen)):
+            raise ValidationError("一个单位类型只能属于一个排名组 (a unit type may be in one group only)",
+                                  "groups")
+
+
+class _Exposure(Tolerant):
+    size = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+    min_overdue_hours = fields.Float(load_default=0, validate=_non_negative)
+
+
+class _Partners(Tolerant):
+    accept_minutes = fields.Float(load_default=10, validate=validate.Range(min=0, min_inclusive=False))
+    checkin_minutes = fields.Float(load_default=30, validate=validate.Range(min=0, min_inclusive=False))
+
+
+class _Verification(Tolerant):
+    fallback_working_hours = fields.Float(load_default=4, validate=validate.Range(min=0, min_inclusive=False))
+
+
+class _Periods(Tolerant):
+    trend_months = fields.Integer(load_default=6, validate=validate.Range(min=1, max=24))
+
+
+class _Bulletin(Tolerant):
+    output_dir = fields.String(load_default="var/bulletins")
+    title = fields.String(load_default="城市综合管理考核月度通报")
+    issuer = fields.String(load_default="区大城管工作领导小组办公室")
+    trend_units = fields.Integer(load_default=10, validate=validate.Range(min=1, max=30))
+
+
+class ScoringSettings(Tolerant):
+    composite = fields.Nested(_Composite, load_default=lambda: _Composite().load({}))
+    ranking = fields.Nested(_Ranking, load_default=lambda: _Ranking().load({}))
+    exposure = fields.Nested(_Exposure, load_default=lambda: _Exposure().load({}))
+    partners = fields.Nested(_Partners, load_default=lambda: _Partners().load({}))
+    verification = fields.Nested(_Verification, load_default=lambda: _Verification().load({}))
+    periods = fields.Nested(_Periods, load_default=lambda: _Periods().load({}))
+    bulletin = fields.Nested(_Bulletin, load_default=lambda: _Bulletin().load({}))
+
+
+def settings_path(config: dict | None = None) -> Path:
+    path = os.environ.get("SCORING_CONFIG") or (config or {}).get("SCORING_CONFIG") or DEFAULT_PATH
+    return Path(path)
+
+
+def parse_settings(raw: dict | None) -> dict:
+    try:
+        return ScoringSettings().load(raw or {})
+    except ValidationError as exc:
+        raise ValueError(f"scoring configuration is invalid: {exc.messages}") from exc
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return parse_settings(yaml.safe_load(handle))
+
+
+def load_settings(config: dict | None = None) -> dict:
+    """The validated scoring settings (cached per file; treat as read-only)."""
+    return _load(str(settings_path(config)))

@@ -1,0 +1,173 @@
+"""The indicator store on MongoDB (plain pymongo, so it runs on MongoDB and on the embedded store).
+
+Collections of the scoring database (``<DB_PREFIX>scoring``):
+
+- ``events``     the event log, one document per event_id — the source of truth;
+- ``facts``      one document per subject (case / report / partner request), each the pure fold
+                 of that subject's events (services/scoring/rules.py), with ``n`` = the number of
+                 events it was folded from;
+- ``bulletins``  the rendered monthly bulletins (HTML + PDF), for download over HTTP;
+- ``recomputes`` one record per run of the recompute command.
+
+Live path: ``record`` inserts the event (a duplicate hits the unique _id and is ignored), then
+refolds each of its subjects from the log and writes the fact only if it was folded from MORE
+events than the stored one (``n`` grows with the set of events, so a slower worker that read
+fewer events can never overwrite a newer fact). The recompute path folds the same subjects from
+the same log with the same function.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from shared import storage
+
+from . import indicators, rules
+
+EVENTS, FACTS, REPLAY, BULLETINS, RUNS = "events", "facts", "facts_replay", "bulletins", "recomputes"
+BATCH = 200
+
+
+def ensure_indexes(db, facts: str = FACTS) -> None:
+    db[EVENTS].create_index("subjects")
+    db[EVENTS].create_index("correlation_id")
+    collection = db[facts]
+    for field in ("due_at", "registered_at", "received_at", "sent_at", "effective_deadline",
+                  "dispatches.at", "returns.at", "verifications.at", "supervisions.at", "callback.at"):
+        collection.create_index([("kind", ASCENDING), (field, ASCENDING)])
+
+
+def locator(district):
+    def locate(lon, lat):
+        try:
+            return district.locate(lon, lat)
+        except (ValueError, TypeError):
+            return None
+    return locate
+
+
+# ---------------------------------------------------------------------------- live path
+def record(db, event: dict, district) -> bool:
+    """Log one validated event and refresh the facts of its subjects. True if it was new."""
+    entry = rules.log_entry(event, storage.now_utc())
+    try:
+        db[EVENTS].insert_one(entry)
+        new = True
+    except DuplicateKeyError:
+        new = False          # the same event again: logged once. Refresh anyway — the first
+        #                      delivery may have died between the insert and the facts.
+    refresh(db, entry["subjects"], district)
+    return new
+
+
+def refresh(db, subjects, district, facts: str = FACTS) -> None:
+    locate = locator(district)
+    for subject in subjects:
+        entries = list(db[EVENTS].find({"subjects": subject}))
+        if entries:
+            write_fact(db[facts], rules.fold(subject, entries, locate))
+
+
+def write_fact(collection, fact: dict, allow_equal: bool = False) -> bool:
+    """Store a fact unless the stored one was folded from more events (or as many, unless
+    ``allow_equal``). Returns True if written."""
+    guard = {"$lte": fact["n"]} if allow_equal else {"$lt": fact["n"]}
+    try:
+        collection.replace_one({"_id": fact["_id"], "n": guard}, fact, upsert=True)
+        return True
+    except DuplicateKeyError:
+        return False         # a newer fact is already there
+
+
+# ---------------------------------------------------------------------------- queries
+def facts_for_period(db, period, facts: str = FACTS) -> list[dict]:
+    """Every fact that may count in the period (indicators.compute filters exactly)."""
+    start, end = period.start, period.end
+    in_range = {"$gte": start, "$lt": end}
+    case_query = {"kind": "case", "$or": [
+        {"due_at": in_range}, {"registered_at": in_range},
+        {"dispatches": {"$elemMatch": {"at": in_range}}},
+        {"returns": {"$elemMatch": {"at": in_range}}},
+        {"verifications": {"$elemMatch": {"at": in_range}}},
+        {"supervisions": {"$elemMatch": {"at": in_range}}},
+        {"callback.at": in_range},
+        # exposure candidates: past their deadline before the end, not closed before the start
+        {"effective_deadline": {"$lt": end}, "closed_at": None},
+        {"effective_deadline": {"$lt": end}, "closed_at": {"$gte": start}},
+    ]}
+    found = {doc["_id"]: doc for doc in db[facts].find(case_query)}
+    for query in ({"kind": "report", "received_at": in_range},
+                  {"kind": "request", "sent_at": in_range}):
+        for doc in db[facts].find(query):
+            found[doc["_id"]] = doc
+    return [found[key] for key in sorted(found)]
+
+
+def compute_report(db, period, settings, district, as_of, facts: str = FACTS) -> dict:
+    return indicators.compute(period, facts_for_period(db, period, facts), settings, district, as_of)
+
+
+# ---------------------------------------------------------------------------- recompute
+def rebuild(db, district, target: str = FACTS) -> dict:
+    """Fold every subject again from the whole event log into ``target``.
+
+    ``target == "facts"`` repairs the live facts in place (guarded like the live path, so an
+    event arriving meanwhile is never lost); any other name is dropped and rebuilt from scratch
+    (used by ``--check`` to compare replay with live)."""
+    started = time.perf_counter()
+    locate = locator(district)
+    groups: dict[str, list] = defaultdict(list)
+    events = relabelled = 0
+    for entry in db[EVENTS].find({}):
+        events += 1
+        subjects = rules.subjects_of(entry)
+        if subjects != entry.get("subjects"):
+            db[EVENTS].update_one({"_id": entry["_id"]}, {"$set": {"subjects": subjects}})
+            relabelled += 1
+        for subject in subjects:
+            groups[subject].append(entry)
+    folded = [rules.fold(subject, entries, locate) for subject, entries in sorted(groups.items())]
+    changed = 0
+    if target == FACTS:
+        before = {doc["_id"]: doc for doc in db[FACTS].find({})}
+        for fact in folded:
+            if before.get(fact["_id"]) != fact:
+                changed += 1
+                write_fact(db[FACTS], fact, allow_equal=True)
+        stale = [key for key in before if key not in groups]
+        if stale:
+            db[FACTS].delete_many({"_id": {"$in": stale}})
+        changed += len(stale)
+    else:
+        db[target].drop()
+        for index in range(0, len(folded), BATCH):         # small batches: the embedded store
+            db[target].insert_many(folded[index:index + BATCH])   # chokes on very large ones
+        ensure_indexes(db, target)
+    seconds = round(time.perf_counter() - started, 3)
+    return {"events": events, "subjects": len(folded), "changed": changed,
+            "relabelled": relabelled, "target": target, "seconds": seconds}
+
+
+def compare_facts(db, left: str = FACTS, right: str = REPLAY) -> list[str]:
+    """Ids of the facts that differ between two collections."""
+    a = {doc["_id"]: doc for doc in db[left].find({})}
+    b = {doc["_id"]: doc for doc in db[right].find({})}
+    return sorted(key for key in a.keys() | b.keys() if a.get(key) != b.get(key))
+
+
+# ---------------------------------------------------------------------------- bulletins
+def save_bulletin(db, month: str, html: str, pdf: bytes, generated_at) -> None:
+    db[BULLETINS].replace_one({"_id": month}, {"_id": month, "html": html, "pdf": pdf,
+                                               "generated_at": generated_at}, upsert=True)
+
+
+def load_bulletin(db, month: str) -> dict | None:
+    return db[BULLETINS].find_one({"_id": month})
+
+
+def list_bulletins(db) -> list[dict]:
+    return [{"month": doc["_id"], "generated_at": doc["generated_at"]}
+            for doc in db[BULLETINS].find({}, {"generated_at": 1}).sort("_id", -1)]

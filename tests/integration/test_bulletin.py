@@ -1,0 +1,101 @@
+"""The monthly bulletin (通报), rendered by its command against the store a running scoring service
+filled from the broker: HTML and PDF in Chinese with charts and the exposure list's two photos
+per case; the test opens the PDF and reads its text back, and downloads it over HTTP."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image, ImageDraw
+from pypdf import PdfReader
+
+from services.gateway.service import GatewayService
+from services.scoring.service import ScoringService
+from shared import clock
+from tests import scoring_scenario as S
+from tests.conftest import free_port
+from tests.scoring_support import clock_offset_seconds, publish_all, set_clock, wait_for_facts
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def after_november():
+    set_clock()
+    yield
+    clock.reset()
+
+
+def make_photos(folder: Path, events) -> None:
+    """A small PNG for every photo the scenario refers to (problem and after photos)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = set()
+    for event in events:
+        payload = event["payload"]
+        names.update(Path(url).name for url in payload.get("media_urls") or [])
+        if payload.get("after_photo"):
+            names.add(Path(payload["after_photo"]).name)
+    for name in names:
+        colour = (200, 80, 60) if "problem" in name else (60, 160, 90)
+        image = Image.new("RGB", (160, 120), colour)
+        ImageDraw.Draw(image).text((10, 50), name, fill=(255, 255, 255))
+        image.save(folder / name)
+
+
+def test_the_bulletin_command_renders_html_and_pdf_in_chinese(container_factory, config, test_env,
+                                                             db, tmp_path):
+    port = free_port()
+    container_factory(ScoringService, config).start()
+    container_factory(GatewayService, dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")).start()
+    photos = tmp_path / "photos"
+    events = S.build(photo_base=f"file://{photos}/")
+    make_photos(photos, events)
+    publish_all(config, events)
+    wait_for_facts(db("scoring"), events)
+
+    out = tmp_path / "bulletins"
+    env = {**os.environ, **test_env, "PYTHONPATH": str(ROOT),
+           "DCG_CLOCK_OFFSET_SECONDS": str(clock_offset_seconds()), "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    done = subprocess.run([sys.executable, "-m", "services.scoring.bulletin", "--month", S.MONTH,
+                           "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "街镇排名: 1. 北泉街道 85.00，2. 天生街道 48.83" in done.stdout
+
+    folder = out / S.MONTH
+    pdf_path, html_path = folder / "bulletin-2026-11.pdf", folder / "bulletin-2026-11.html"
+    charts = sorted(p.name for p in (folder / "charts").glob("*.png"))
+    # the district trend, then indicator bars and a trend per unit for each group with a score
+    # (区级部门 has only 区水务集团 with nothing due: no chart)
+    assert charts == ["bars-street.png", "district-trend.png", "trend-street.png"]
+
+    reader = PdfReader(pdf_path)
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    flat = text.replace("\n", "").replace(" ", "")
+    for expected in ("嘉陵区城市综合管理考核月度通报", "2026年11月", "一、总体情况", "二、综合排名",
+                     "三、曝光台（两图一表）", "四、联合执法部门", "五、网格员", "六、指标说明",
+                     "北泉街道", "天生街道", "童家溪镇", "85.00", "48.83", "不参与排名",
+                     "按期结案率", "综合指标值", "区生态环境局", "insp.li", "问题照片", "处置后照片"):
+        assert expected.replace(" ", "") in flat, expected
+    # the overview sentence carries the district's hand-computed numbers
+    assert "应结案13件，结案11件，结案率84.6%；按期结案8件，按期结案率61.5%" in flat
+    # the exposure list: the three overdue cases, worst first, with both photos embedded
+    assert flat.index("A6") < flat.index("A2") and "21.5" in flat and "超期未结" in flat
+    images = sum(len(page.images) for page in reader.pages)
+    assert images == 3 + 5          # 3 charts + problem/after photos (A6 has no after photo)
+    assert reader.metadata.title == "嘉陵区城市综合管理考核月度通报（2026年11月）"
+
+    html_text = html_path.read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in html_text and "data:image/png;base64," in html_text
+    assert "北泉街道" in html_text and "85.00" in html_text
+
+    base = f"http://127.0.0.1:{port}"
+    download = requests.get(f"{base}/api/scoring/bulletins/2026-11.pdf", timeout=20)
+    assert download.status_code == 200 and download.headers["Content-Type"] == "application/pdf"
+    assert download.content == pdf_path.read_bytes()
+    page = requests.get(f"{base}/api/scoring/bulletins/2026-11.html", timeout=20)
+    assert page.status_code == 200 and "北泉街道" in page.text
+    listed = requests.get(f"{base}/api/scoring/bulletins", timeout=20).json()["bulletins"]
+    assert [item["month"] for item in listed] == ["2026-11"]

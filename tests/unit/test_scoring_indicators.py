@@ -1,0 +1,192 @@
+"""Scoring rules without I/O: the hand-built November scenario (tests/scoring_scenario.py) folded
+and computed in memory must give every hand-computed value; the fold is order-independent and
+duplicate-proof; periods and settings parse and refuse bad input."""
+import random
+from datetime import datetime, timezone
+
+import pytest
+
+from services.scoring import indicators, rules
+from services.scoring.periods import PeriodError, parse_period, previous_months
+from services.scoring.settings import load_settings, parse_settings
+from shared.contracts.events import load_event
+from shared.refdata import load_district
+from tests import scoring_scenario as S
+
+AS_OF = datetime(2026, 12, 2, 4, 0, tzinfo=timezone.utc)     # 12-02 12:00 local
+
+
+@pytest.fixture(scope="module")
+def district():
+    return load_district()
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return load_settings()
+
+
+def log_entries(events):
+    return [rules.log_entry(load_event(event)) for event in events]
+
+
+def compute(period_text, events, district, settings, as_of=AS_OF):
+    facts = rules.fold_all(log_entries(events), district.locate)
+    return indicators.compute(parse_period(period_text, district.timezone), facts, settings, district, as_of)
+
+
+@pytest.fixture(scope="module")
+def november(district, settings):
+    return compute(S.MONTH, S.build(), district, settings)
+
+
+def check_block(block, expected, where):
+    for code, (numerator, denominator) in expected.items():
+        got = block[code]
+        assert (got["numerator"], got["denominator"]) == (numerator, denominator), f"{where} {code}"
+        assert got["value"] == S.r(numerator, denominator), f"{where} {code}"
+
+
+def test_every_unit_indicator_matches_the_hand_computed_values(november):
+    for unit_id, expected in S.EXPECTED_UNITS.items():
+        check_block(november["units"][unit_id]["indicators"], expected, unit_id)
+
+
+def test_district_grid_inspector_and_partner_indicators(november):
+    check_block(november["district"]["indicators"], S.EXPECTED_DISTRICT, "district")
+    for code, expected in S.EXPECTED_GRIDS.items():
+        check_block(november["grids"][code]["indicators"], expected, code)
+    assert set(november["inspectors"]) == set(S.EXPECTED_INSPECTORS)
+    for key, expected in S.EXPECTED_INSPECTORS.items():
+        check_block(november["inspectors"][key]["indicators"], expected, key)
+    assert set(november["partners"]) == set(S.EXPECTED_PARTNERS)
+    for key, expected in S.EXPECTED_PARTNERS.items():
+        check_block(november["partners"][key]["indicators"], expected, key)
+
+
+def test_composite_deductions_ranking_and_exposure(november):
+    for unit_id, expected in S.EXPECTED_COMPOSITE.items():
+        got = november["units"][unit_id]["composite"]
+        assert {key: got[key] for key in expected} == expected, unit_id
+    a = november["units"][S.A]
+    assert a["counts"]["exposed"] == 3 and a["counts"]["supervised"] == 1
+    assert november["units"][S.B]["counts"]["returns_caused"] == 1
+    streets = next(t for t in november["rankings"] if t["group"] == "street")
+    assert [(e["rank"], e["unit_id"], e["composite"]) for e in streets["ranked"]] == S.EXPECTED_STREET_RANKING
+    assert [e["unit_id"] for e in streets["unranked"]] == S.EXPECTED_STREET_UNRANKED
+    assert "少于 5" in streets["unranked"][0]["reason"]
+    departments = next(t for t in november["rankings"] if t["group"] == "department")
+    assert departments["ranked"] == [] and [e["unit_id"] for e in departments["unranked"]] == [S.WATER]
+    exposure = [(item["case_id"], item["overdue_hours"], item["status"]) for item in november["exposure"]]
+    assert exposure == S.EXPECTED_EXPOSURE
+    first = november["exposure"][0]
+    assert first["problem_photos"] == ["https://media.dcg.example/A6-problem.png"]
+    assert first["after_photo"] is None
+    assert november["exposure"][1]["after_photo"] == "https://media.dcg.example/A2-after.png"
+
+
+def test_other_periods_week_day_october(district, settings):
+    events = S.build()
+    week = compute(S.EXPECTED_WEEK_A["period"], events, district, settings)
+    check_block(week["units"][S.A]["indicators"], {k: v for k, v in S.EXPECTED_WEEK_A.items()
+                                                    if k != "period"}, "week")
+    day = compute("2026-11-03", events, district, settings)
+    check_block(day["units"][S.A]["indicators"], {"closure_rate": (1, 1), "ontime_rate": (1, 1)}, "day")
+    october = compute("2026-10", events, district, settings)
+    a = october["units"][S.A]
+    check_block(a["indicators"], {k: v for k, v in S.EXPECTED_OCTOBER_A.items() if k != "composite"}, "oct")
+    assert a["composite"]["value"] == S.EXPECTED_OCTOBER_A["composite"]
+    custom = compute("2026-11-01..2026-11-30", events, district, settings)
+    assert custom["units"] == compute(S.MONTH, events, district, settings)["units"]
+
+
+def test_the_month_in_progress_counts_only_what_is_due_by_now(district, settings):
+    # As of 11-04 12:00 local: A1 (closed 11-03) is due; A2 (deadline 11-05) is not yet.
+    report = compute(S.MONTH, S.build(), district, settings,
+                     as_of=datetime(2026, 11, 4, 4, 0, tzinfo=timezone.utc))
+    check_block(report["units"][S.A]["indicators"], {"closure_rate": (1, 1), "ontime_rate": (1, 1)}, "now")
+
+
+def test_fold_ignores_arrival_order_and_duplicates(district):
+    entries = log_entries(S.build())
+    expected = rules.fold_all(entries, district.locate)
+    shuffled = entries + random.Random(7).sample(entries, 40)     # 40 duplicates
+    random.Random(11).shuffle(shuffled)
+    assert rules.fold_all(shuffled, district.locate) == expected
+
+
+def test_subjects_of_events():
+    events = {event["payload"].get("case_id") or event["payload"].get("report_id"): event
+              for event in S.build() if event["type"] in ("case_registered", "report_rejected")}
+    assert rules.subjects_of(events["A1"]) == ["case:A1", "report:rpt-A1"]
+    assert rules.subjects_of(events["X1"]) == ["report:X1"]
+    replied = next(e for e in S.build() if e["type"] == "department_replied")
+    assert rules.subjects_of(replied) == ["request:OP2:police"]
+
+
+def test_parked_and_extended_cases_are_never_on_time_even_when_dispatch_says_so(district):
+    facts = {f["_id"]: f for f in rules.fold_all(log_entries(S.build()), district.locate)}
+    end = parse_period(S.MONTH).end
+    assert indicators.case_state(facts["case:A3"], end) == {
+        "closed": True, "on_time": False, "reworked": False, "extended": True, "parked": False}
+    assert indicators.case_state(facts["case:A4"], end)["on_time"] is False
+    assert facts["case:A4"]["effective_deadline"] == S.T("11-18 17:00")
+    assert facts["case:A6"]["unit"] == S.A and facts["case:A6"]["deadline"] == S.T("11-25 17:00")
+
+
+def test_composite_weights_come_from_the_settings():
+    counts = {"due": 4, "closed": 4, "closed_on_time": 2, "reworked": 0, "extended": 0,
+              "exposed": 1, "returns_caused": 0, "supervised": 0}
+    block = indicators.indicator_block(counts, indicators.INDICATORS)
+    only_ontime = parse_settings({"composite": {"weights": {
+        "closure_rate": 0, "ontime_rate": 1, "rework_rate": 0, "extension_rate": 0, "satisfaction_rate": 0},
+        "deductions": {"exposed_case": 10}}})
+    assert indicators.composite(block, counts, only_ontime) == {
+        "value": 40.0, "base": 50.0, "deducted": 10.0,
+        "deductions": {"exposed_case": 10.0, "return_caused": 0.0, "supervised": 0.0},
+        "parts": {"ontime_rate": {"weight": 1.0, "score": 0.5}}}
+    floor = parse_settings({"composite": {"deductions": {"exposed_case": 500}}})
+    assert indicators.composite(block, counts, floor)["value"] == 0.0
+
+
+def test_periods():
+    month = parse_period("2026-11")
+    assert (month.start.isoformat(), month.end.isoformat()) == (
+        "2026-10-31T16:00:00+00:00", "2026-11-30T16:00:00+00:00")
+    assert parse_period("2026-W45").label == "2026-W45"
+    assert (parse_period("2026-W45").first_day.isoformat(), parse_period("2026-W45").last_day.isoformat()) == (
+        "2026-11-02", "2026-11-08")
+    assert parse_period("2026-11-03").title == "2026年11月3日"
+    assert parse_period("2026-12").title == "2026年12月"
+    assert [p.label for p in previous_months(parse_period("2026-02"), 3)] == ["2025-12", "2026-01", "2026-02"]
+    for bad in ("2026-13", "2026-11-31", "2026-W60", "2026-11-20..2026-11-01", "November", ""):
+        with pytest.raises(PeriodError):
+            parse_period(bad)
+
+
+def test_settings_refuse_bad_values():
+    with pytest.raises(ValueError, match="weights"):
+        parse_settings({"composite": {"weights": {"closure_rate": -1}}})
+    with pytest.raises(ValueError, match="groups"):
+        parse_settings({"ranking": {"groups": [{"key": "a", "name": "甲", "types": ["street"]},
+                                               {"key": "b", "name": "乙", "types": ["street"]}]}})
+    shipped = load_settings()
+    assert shipped["ranking"]["minimum_cases"] == 5
+    assert sum(shipped["composite"]["weights"].values()) == 100
+
+
+def test_a_return_charged_to_the_command_centre_counts_for_it(district, settings):
+    s = S.Scenario()
+    s.new_case("R1", S.GA, "11-02 08:40", "11-02 08:50")
+    s.dispatched("R1", S.B, "11-02 09:00", "11-03 17:00")
+    s.returned("R1", S.B, "center.command", "11-02 09:30")
+    s.dispatched("R1", S.A, "11-02 10:00", "11-04 17:00", seq=2)
+    report = compute(S.MONTH, s.events, district, settings)
+    centre = report["units"]["center.command"]
+    assert centre["counts"]["returns_caused"] == 1 and centre["type"] is None
+    assert centre["composite"] == {"value": None, "base": None, "deducted": 1.0,
+                                   "deductions": {"exposed_case": 0.0, "return_caused": 1.0, "supervised": 0.0},
+                                   "parts": {}}
+    assert report["units"][S.B]["counts"]["returns_caused"] == 0
+    assert all(row["unit_id"] != "center.command" for table in report["rankings"]
+               for row in table["ranked"] + table["unranked"])
