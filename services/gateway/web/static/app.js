@@ -4,8 +4,11 @@ const REFRESH_MS = 2000;
 const STATE_COLOURS = {ok: "#12b76a", warn: "#f79009", late: "#d92d20", parked: "#7a5af8"};
 const DEPT_STATES = {requested: "已通知", renotified: "再次通知", accepted: "已接受", rejected: "已拒绝",
   on_site: "已报到", acting: "处置中", disposed: "已处置", escalated: "已升级", error: "错误", cancelled: "已取消", left: "已退出"};
+const CASE_STATES = {dispatched: "已派遣（待签收）", accepted: "处置中", parked: "挂账", feedback_given: "已反馈（待核查）", closed: "已结案"};
+const OP_STATES = {open: "进行中", closed: "已结束", cancelled: "已取消"};
+const TRIGGERS = {class_rule: "类别规则（城管+N）", whistle: "街道吹哨", escalation: "指挥中心升级"};
 const DEPT_NAMES = {police: "公安", environment: "生态环境", transport: "交通", construction: "住建", planning: "规划", market: "市场监管"};
-let map, scoreChart, selectedCase = null, timer = null;
+let map, scoreChart, selectedCase = null, timer = null, me = null;
 
 function lateness(item) {
   if (["parked", "feedback_given"].includes(item.state)) return "parked";
@@ -16,7 +19,7 @@ function lateness(item) {
 }
 
 async function start() {
-  const me = await Api.call("/api/me");
+  me = await Api.call("/api/me");
   document.querySelector("#me").textContent = `${me.name}（${me.role_name}）`;
   document.querySelector("#logout").hidden = false;
   document.querySelector("#login").hidden = true;
@@ -71,7 +74,7 @@ async function showCase(caseId, quiet) {
   selectedCase = caseId;
   const body = await Api.call(`/api/cases/${encodeURIComponent(caseId)}/timeline`);
   document.querySelector("#case-detail").hidden = false;
-  document.querySelector("#case-title").textContent = `案件 ${caseId}（${body.state || ""}）`;
+  document.querySelector("#case-title").textContent = `案件 ${caseId}（${CASE_STATES[body.state] || body.state || ""}）`;
   const photos = [];
   const entries = body.entries.map(entry => {
     for (const url of [entry.after_photo, ...(entry.media_urls || [])]) if (url) photos.push(url);
@@ -84,15 +87,16 @@ async function showCase(caseId, quiet) {
 }
 
 async function refreshOperations() {
-  const body = await Api.call("/api/operations?per_page=50");
+  const body = await Api.call("/api/operations?limit=50");
   const items = body.items || body.operations || [];
   const cards = items.map(op => {
     const departments = Object.entries(op.departments || {}).map(([dept, state]) =>
       el("span", {class: `dept ${state.state}`, "data-department": dept, "data-state": state.state},
-        `${DEPT_NAMES[dept] || dept}：${DEPT_STATES[state.state] || state.state}`));
+        `${DEPT_NAMES[dept] || dept}：${state.state_name || DEPT_STATES[state.state] || state.state}`));
     return el("div", {class: "op", "data-operation": op.operation_id || op._id},
-      el("h4", {}, `${op.operation_id || op._id} · ${op.state_label || op.state}`),
-      el("div", {}, `案件 ${op.case_id || (op.case || {}).case_id || "—"} · 发起：${op.trigger_label || op.trigger}`),
+      el("h4", {}, `${op.operation_id || op._id} · ${OP_STATES[op.state] || op.state}`),
+      el("div", {}, `案件 ${op.case_id || (op.case || {}).case_id || "—"} · ${TRIGGERS[op.trigger] || op.trigger}` +
+        `${op.address ? " · " + op.address : ""}`),
       el("div", {}, ...departments));
   });
   document.querySelector("#board").replaceChildren(...cards);
@@ -110,10 +114,15 @@ async function whistle(event) {
   const departments = [...document.querySelectorAll("#whistle-departments input:checked")].map(i => i.value);
   const result = document.querySelector("#whistle-result");
   try {
+    // A street or town blows the whistle as itself; the command centre escalates.
+    const street = me.role === "unit";
     const body = await Api.call("/api/operations", {method: "POST", json: {
       case_id: document.querySelector("#whistle-case").value.trim(), departments,
-      note: document.querySelector("#whistle-note").value}});
-    result.textContent = `已吹哨：联合行动 ${body.operation_id || (body.operation || {}).operation_id || ""}`;
+      trigger: street ? "whistle" : "escalation",
+      requested_by: street ? {} : {unit_id: "centre.command", person: me.name},
+      reason: document.querySelector("#whistle-note").value || (street ? "街道吹哨，请相关部门到场" : "指挥中心升级联合执法")}});
+    const op = body.operation || body;
+    result.textContent = `已${street ? "吹哨" : "发起"}：联合行动 ${op.operation_id || op._id || ""}`;
     await refreshOperations();
   } catch (error) { result.textContent = "吹哨失败：" + error.message; }
 }
