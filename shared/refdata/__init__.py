@@ -34,6 +34,8 @@ from shapely.ops import nearest_points
 
 from shared.calendar import BusinessCalendar, parse_duration
 
+from . import intake_data
+
 __all__ = [
     "DEFAULT_DIR", "PARTNER_KEYS", "PARTNER_UNITS", "LEAD_UNIT", "UNIT_TYPES", "CASE_KINDS",
     "URGENCIES", "District", "RefdataError", "load_district", "clear_cache",
@@ -151,6 +153,9 @@ class District:
             raise RefdataError(self.path, problems)
         self._load_components(raw["components.yaml"], problems)
         self._check_known_gaps(problems)
+        if problems:
+            raise RefdataError(self.path, problems)
+        self._load_intake_files(problems)
         if problems:
             raise RefdataError(self.path, problems)
 
@@ -371,9 +376,12 @@ class District:
         if not isinstance(eligible, bool):
             problems.append(f"{label}: minor_violation_eligible must be true or false")
             ok = False
+        attributes, filing_mode = intake_data.check_class_attributes(code, minor, problems)
         if not ok:
             return None
         entry = dict(minor)
+        entry["attributes"] = attributes
+        entry["filing_mode"] = filing_mode
         entry.update({
             "kind": kind,
             "kind_name": "部件" if kind == "component" else "事件",
@@ -548,6 +556,52 @@ class District:
             if hit is not None:
                 problems.append(f"district.yaml: known gap {gap.get('name', '')!r} at {gap['lon']}, "
                                 f"{gap['lat']} lies in grid {hit['grid_code']}; remove it from known_gaps")
+
+    # ================================================================== intake files
+    def _read_optional(self, name: str, problems: list[str]):
+        if not (self.path / name).is_file():
+            return None
+        return self._read(name, problems)
+
+    def _load_intake_files(self, problems: list[str]) -> None:
+        """intake.yaml (policy), sensors.yaml, places.yaml: optional; see intake_data."""
+        policy_raw = self._read_optional("intake.yaml", problems)
+        sensors_raw = self._read_optional("sensors.yaml", problems)
+        places_raw = self._read_optional("places.yaml", problems)
+        if problems:
+            return
+        self.intake_policy = intake_data.load_policy(policy_raw, self.units, self.taxonomy, problems)
+        self.sensors = intake_data.load_sensors(sensors_raw, self.intake_policy, self.locate, problems)
+        self.places = intake_data.load_places(places_raw, problems)
+        self.grid_map = intake_data.GridMap(self.grids, self.units, self.places)
+
+    def policy(self) -> dict:
+        """A copy of the intake policy (intake.yaml merged over the defaults)."""
+        return copy.deepcopy(self.intake_policy)
+
+    def sensor(self, sensor_id: str) -> dict:
+        """A copy of the registered sensor ``sensor_id`` (KeyError when unknown)."""
+        try:
+            return copy.deepcopy(self.sensors[sensor_id])
+        except KeyError:
+            raise KeyError(f"unknown sensor {sensor_id!r}") from None
+
+    def sensor_rule(self, metric: str) -> dict | None:
+        for rule in self.intake_policy["sensor_rules"]:
+            if rule["metric"] == metric:
+                return copy.deepcopy(rule)
+        return None
+
+    def gap_place(self, lon, lat) -> dict:
+        """For a point in no grid: its place (the enclosed 盲区 it lies in, or a disc at the
+        edge of the grid map), as ``{place_id, kind, geometry}`` (GeoJSON)."""
+        point = self._point(lon, lat)
+        radius = self.intake_policy["location"]["edge_place_radius_m"]
+        return self.grid_map.gap_place(point.x, point.y, radius)
+
+    def geocode(self, text: str) -> dict | None:
+        """An approximate point for a written address (Open311 ``address_string``)."""
+        return self.grid_map.geocode(text)
 
     # ================================================================== taxonomy API
     def minor_class(self, code: str) -> dict:

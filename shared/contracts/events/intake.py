@@ -13,6 +13,9 @@ class ReportReceived(Tolerant):
     reporter_id = fields.String(load_default=None, allow_none=True)   # account_id or phone
     inspector_id = fields.String(load_default=None, allow_none=True)  # for inspector reports
     received_at = when()
+    external_id = fields.String(load_default=None, allow_none=True)   # the channel's own ticket id
+    urgency = fields.String(load_default="normal")
+    photo_refs = fields.List(fields.String(), load_default=list)     # inspector photo references
 
 
 class ReportRejected(Tolerant):
@@ -20,6 +23,9 @@ class ReportRejected(Tolerant):
     channel = fields.String(required=True)
     reason = fields.String(required=True, validate=NonEmpty)
     inspector_id = fields.String(load_default=None, allow_none=True)
+    reason_code = fields.String(load_default=None, allow_none=True)   # unknown_class, outside_district …
+    class_code = fields.String(load_default=None, allow_none=True)
+    rejected_at = when(load_default=None, allow_none=True, required=False)
 
 
 class CaseRegistered(Tolerant):
@@ -40,6 +46,20 @@ class CaseRegistered(Tolerant):
     inspector_id = fields.String(load_default=None, allow_none=True)
     media_urls = fields.List(fields.String(), load_default=list)   # "problem" photos
     registered_at = when()
+    # deadline inputs and how the owner was found (added; optional for older consumers)
+    case_kind = fields.String(load_default=None, allow_none=True)   # immediate | committed | coordination
+    time_limit = fields.String(load_default=None, allow_none=True)  # the class's 处置时限 for the urgency, e.g. "4h"
+    stages = fields.List(fields.Dict(), load_default=list)          # intermediate deadlines (违法建设 …)
+    owner_source = fields.String(load_default=None, allow_none=True)  # class | grid_street | gap_nearest_street | ownership_decided
+    gap = fields.Boolean(load_default=False)                        # the point lies in no grid (属地兜底)
+    dispute_id = fields.String(load_default=None, allow_none=True)  # the ownership dispute it raised or joined
+    community_code = fields.String(load_default=None, allow_none=True)
+    community_name = fields.String(load_default=None, allow_none=True)
+    object_code = fields.String(load_default=None, allow_none=True)  # 部件编码 when given
+    attributes = fields.Dict(load_default=dict)                     # Open311 attribute answers
+    reporter_id = fields.String(load_default=None, allow_none=True)
+    leader = fields.Dict(load_default=None, allow_none=True)        # road-office notes: {name, title}
+    sensor_id = fields.String(load_default=None, allow_none=True)
 
 
 class ReportLinkedAsDuplicate(Tolerant):
@@ -47,6 +67,10 @@ class ReportLinkedAsDuplicate(Tolerant):
     case_id = ident(required=True)
     distance_m = fields.Float(load_default=None, allow_none=True)
     linked_at = when()
+    channel = fields.String(load_default=None, allow_none=True)
+    class_code = fields.String(load_default=None, allow_none=True)
+    reporter_id = fields.String(load_default=None, allow_none=True)   # subscribed to the case
+    duplicate_count = fields.Integer(load_default=None, allow_none=True)
 
 
 class CaseReopened(Tolerant):
@@ -55,6 +79,11 @@ class CaseReopened(Tolerant):
     report_id = ident(required=True)
     reason = fields.String(required=True)
     reopened_at = when()
+    unit_id = fields.String(load_default=None, allow_none=True)       # the unit that closed it
+    closed_at = when(load_default=None, allow_none=True, required=False)
+    reopen_count = fields.Integer(load_default=1)
+    class_code = fields.String(load_default=None, allow_none=True)
+    distance_m = fields.Float(load_default=None, allow_none=True)
 
 
 class OwnershipDisputeOpened(Tolerant):
@@ -65,6 +94,12 @@ class OwnershipDisputeOpened(Tolerant):
     level = fields.String(required=True, validate=validate.OneOf(["community", "street", "department", "leadership"]))
     deadline = when()
     opened_at = when()
+    trigger = fields.String(load_default="gap")          # gap (真空/盲区) | returned (case returned twice)
+    place_id = fields.String(load_default=None, allow_none=True)
+    scope = fields.String(load_default="area")           # area: the place's 属地 owner; class: one class only
+    class_code = fields.String(load_default=None, allow_none=True)
+    units = fields.List(fields.String(), load_default=list)   # the units that disputed it
+    arbiter = fields.String(load_default=None, allow_none=True)
 
 
 class OwnershipDisputeEscalated(Tolerant):
@@ -73,6 +108,8 @@ class OwnershipDisputeEscalated(Tolerant):
     to_level = fields.String(required=True)
     deadline = when()
     escalated_at = when()
+    case_ids = fields.List(fields.String(), load_default=list)
+    arbiter = fields.String(load_default=None, allow_none=True)
 
 
 class OwnershipDecided(Tolerant):
@@ -81,6 +118,14 @@ class OwnershipDecided(Tolerant):
     level = fields.String(required=True)
     decided_by = fields.String(required=True)
     decided_at = when()
+    # what dispatch needs to re-route (added): the open cases handled by the interim owner
+    case_id = fields.String(load_default=None, allow_none=True)      # the case that raised it
+    case_ids = fields.List(fields.String(), load_default=list)       # every case attached to it
+    interim_owner = fields.String(load_default=None, allow_none=True)
+    place_id = fields.String(load_default=None, allow_none=True)
+    scope = fields.String(load_default="area")
+    class_code = fields.String(load_default=None, allow_none=True)
+    note = fields.String(load_default="")
 
 
 class SatisfactionRecorded(Tolerant):
@@ -92,6 +137,8 @@ class SatisfactionRecorded(Tolerant):
     resolved = fields.Boolean(required=True)
     satisfied = fields.Boolean(required=True)
     recorded_at = when()
+    channel = fields.String(load_default=None, allow_none=True)
+    comment = fields.String(load_default="")
 
 
 SCHEMAS = {

@@ -1,0 +1,66 @@
+"""Helpers for intake's integration tests: start intake (+ gateway, + dispatch), make an Open311
+key, publish dispatch's lifecycle events through the real contracts, read intake's store."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from services.dispatch.service import DispatchService
+from services.gateway.service import GatewayService
+from services.intake import keys
+from services.intake.service import IntakeService
+from shared import storage
+from shared.contracts.events import make_event
+from shared.refdata import load_district
+from tests.conftest import free_port
+from tests.helpers import publish, wait_until
+
+INSIDE = {"lon": 106.3904, "lat": 29.8338}        # 天生路社区第1网格, 天生街道
+GAP = {"lon": 106.3960, "lat": 29.8302}           # the 盲区 (enclosed gap), nearest street 东阳街道
+# A vertex shared by two grids of two streets: 500190001001002 (天生街道) and 500190002001001 (北泉街道)
+BORDER = {"lon": 106.395943, "lat": 29.832929}
+
+
+def start(container_factory, config, *, gateway=False, dispatch=False, extra=None):
+    """Start intake (and optionally the gateway and dispatch) in this test's vhost/store."""
+    cfg = dict(config, TIMER_POLL_SECONDS=0.1, **(extra or {}))
+    container_factory(IntakeService, cfg).start()
+    if dispatch:
+        container_factory(DispatchService, cfg).start()
+    url = None
+    if gateway:
+        port = free_port()
+        container_factory(GatewayService, dict(cfg, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")).start()
+        url = f"http://127.0.0.1:{port}"
+    return SimpleNamespace(url=url, config=cfg)
+
+
+def api_key(db) -> str:
+    key, _ = keys.create(db("intake").api_keys, "test")
+    return key
+
+
+def dispatch_event(config, event_type: str, payload: dict, event_id: str):
+    """Publish one of dispatch's events (validated by its contract) on dispatch.events."""
+    case_id = payload["case_id"]
+    event = make_event(event_type, payload, producer="dispatch", correlation_id=case_id,
+                       event_id=event_id)
+    publish(config, "dispatch.events", event_type, event)
+    return event
+
+
+def close_case(config, case_id: str, unit_id: str = "street.tianshengjie", on_time: bool = True):
+    now = storage.now_utc()
+    return dispatch_event(config, "case_closed", {
+        "case_id": case_id, "unit_id": unit_id, "deadline": now, "on_time": on_time, "closed_at": now,
+    }, f"{case_id}.closed.test.{now.timestamp()}")
+
+
+def wait_case(db, case_id, check=lambda case: True, what="the case", timeout=20):
+    return wait_until(lambda: (lambda c: c if c and check(c) else None)(
+        db("intake").cases.find_one({"_id": case_id})), timeout=timeout, what=what)
+
+
+def point_in_grid(index=0):
+    grid = load_district().grids[index]
+    point = grid["geometry"].representative_point()
+    return {"lon": point.x, "lat": point.y}, grid
