@@ -128,6 +128,9 @@ def main():
     config = load_config(environ=env)
     topology.apply(config)
     accounts_file = demo_accounts(config)
+    open311_key = subprocess.run(
+        [PYTHON, "-m", "services.intake.keys", "ensure", "--name", "demo", "--file", "var/secrets/open311-demo.key"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
 
     for number, service in enumerate(SERVICES, start=1):
         spawn(service, [PYTHON, "-m", f"services.{service}"],
@@ -147,6 +150,7 @@ def main():
   指挥中心 command centre {gateway}/   inspector page: {gateway}/inspector
   登录 log in           an API key from {accounts_file.relative_to(ROOT)}
                         e.g. the operator's: {operator_key(accounts_file)}
+  Open311 api_key       {open311_key}   ({gateway}/open311/v2/discovery.json)
   网关 gateway          {gateway}      (health: {gateway}/health)
   RabbitMQ 管理界面      {config['RABBIT_MANAGEMENT_URL']}   (guest / guest)
   存储 store            {store_note}
