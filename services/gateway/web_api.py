@@ -74,6 +74,18 @@ class WebApi:
              "major_name": c.get("major_name"), "filing_standard": c.get("filing_standard"),
              "joint": c.get("joint") or []} for c in district.classes()]})
 
+    @http("GET", "/api/components/<string:object_code>")
+    def get_component(self, request, object_code):
+        """One component object (部件) by its object code: what a QR code on it opens."""
+        district = load_district()
+        component = district.components.get(object_code)
+        if component is None:
+            return error_response(404, f"没有部件 {object_code}")
+        owner = district.units.get(component.get("owner"), {})
+        minor = district.taxonomy.get(component["class_code"], {})
+        return json_response({**{k: v for k, v in component.items() if k != "geometry"},
+                              "owner_name": owner.get("name"), "class_name": minor.get("name")})
+
     @http("GET", "/api/me")
     def get_me(self, request):
         try:

@@ -31,6 +31,7 @@ SERVICE_EXCHANGES = {
     "dispatch": "dispatch.events",
     "coordination": "coordination.events",
     "scoring": "scoring.events",
+    "participation": "participation.events",
 }
 
 
@@ -103,9 +104,14 @@ def _scoring_queues() -> list[QueueSpec]:
     ]
 
 
+def _participation_queues() -> list[QueueSpec]:
+    return []
+
+
 def consumer_queues() -> list[QueueSpec]:
     """The platform's own consumer queues (each with a DLQ)."""
-    return _intake_queues() + _dispatch_queues() + _coordination_queues() + _scoring_queues()
+    return (_intake_queues() + _dispatch_queues() + _coordination_queues() + _scoring_queues()
+            + _participation_queues())
 
 
 def department_inbox(dept_id: str) -> QueueSpec:

@@ -2,7 +2,7 @@
 
 Events are past-tense snake_case and published on the topic exchange ``<producer>.events``
 with the event type as routing key. Each producer's payload schemas live in its own module
-(``intake.py``, ``dispatch.py``, ``coordination.py``, ``scoring.py``); this module holds the
+(``intake.py``, ``dispatch.py``, ``coordination.py``, ``scoring.py``, ``participation.py``); this module holds the
 envelope and the registry. The catalogue with every event is docs/events.md.
 """
 from __future__ import annotations
@@ -27,9 +27,10 @@ class EventEnvelope(Tolerant):
     payload = fields.Dict(required=True)
 
 
-from . import coordination, dispatch, intake, scoring  # noqa: E402  (per-producer schemas)
+from . import coordination, dispatch, intake, participation, scoring  # noqa: E402  (per-producer schemas)
 
-_MODULES = {"intake": intake, "dispatch": dispatch, "coordination": coordination, "scoring": scoring}
+_MODULES = {"intake": intake, "dispatch": dispatch, "coordination": coordination, "scoring": scoring,
+            "participation": participation}
 
 # event type → payload schema, and event type → the service that produces it (its exchange).
 EVENT_SCHEMAS: dict[str, type[Tolerant]] = {}
