@@ -6,7 +6,7 @@ VENV := .venv
 STORE_VENV := .venv-store
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test venv store-venv compose-tool web system-packages broker topology bench chaos clean
+.PHONY: run test venv store-venv compose-tool web system-packages broker topology bench chaos fuzz clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -68,6 +68,10 @@ bench: venv store-venv broker
 # The fault suite: kills, broker and store restarts, duplicates during load (restarts RabbitMQ).
 chaos: venv store-venv broker
 	$(VENV)/bin/python -m bench.chaos $(CHAOS_ARGS)
+
+# Hostile input at every AMQP input and HTTP endpoint of an isolated stack (report in artifacts/fuzz/).
+fuzz: venv store-venv broker
+	$(VENV)/bin/python -m bench.fuzz $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) $(STORE_VENV) var artifacts

@@ -42,7 +42,7 @@ def port_open(port: int, host="127.0.0.1") -> bool:
 
 
 class Stack:
-    def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None):
+    def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None):
         self.tag = f"{name}-{uuid.uuid4().hex[:6]}"
         self.vhost = f"dcg-{self.tag}"
         self.store_mode = store
@@ -52,6 +52,7 @@ class Stack:
         self.procs: dict[str, subprocess.Popen] = {}
         self.store_port = None
         self.gateway_port = free_port()
+        self.extra_env = env or {}
         self.env = {}
 
     # ------------------------------------------------------------ lifecycle
@@ -71,6 +72,7 @@ class Stack:
             "GATEWAY_PORT": str(self.gateway_port), "LOG_LEVEL": "WARNING",
             "OUTBOX_POLL_SECONDS": "0.2", "HEARTBEAT_SECONDS": "1",
             "DEPT_TRUSTED_USERS": "guest",      # its department programs connect as guest
+            **self.extra_env,
         }
         from shared.config import load_config
         from shared.messaging import topology
