@@ -45,6 +45,17 @@ _DURATION_FULL = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[dhm]\s*)+$", re.IGNORECASE
 _MAX_SCAN_DAYS = 3 * 366  # a calendar with no working day for three years is broken
 
 
+def valid_duration(value) -> bool:
+    """A positive working-time duration string ("4h", "2d", "1d4h", "30m")."""
+    if not isinstance(value, str):
+        return False
+    try:
+        days, rest = parse_duration(value)
+    except ValueError:
+        return False
+    return days > 0 or rest.total_seconds() > 0
+
+
 def parse_duration(duration: str | timedelta) -> tuple[int, timedelta]:
     """Split a duration into (working days, working time).
 

@@ -32,7 +32,7 @@ from shapely import STRtree
 from shapely.geometry import Point, shape
 from shapely.ops import nearest_points
 
-from shared.calendar import BusinessCalendar, parse_duration
+from shared.calendar import BusinessCalendar, valid_duration
 
 from . import intake_data
 
@@ -396,15 +396,7 @@ class District:
         self.taxonomy[code] = entry
         return code
 
-    @staticmethod
-    def _good_duration(value) -> bool:
-        if not isinstance(value, str):
-            return False
-        try:
-            days, rest = parse_duration(value)
-        except ValueError:
-            return False
-        return days > 0 or rest.total_seconds() > 0
+    _good_duration = staticmethod(valid_duration)
 
     # ================================================================== calendar.yaml
     def _load_calendar(self, data: dict, problems: list[str]) -> None:

@@ -25,7 +25,7 @@ from datetime import time
 from shapely.geometry import Point, Polygon, mapping, shape
 from shapely.ops import unary_union
 
-from shared.calendar import parse_duration
+from shared.calendar import valid_duration
 
 ATTRIBUTE_TYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
 RESERVED_ATTRIBUTES = ("urgency", "object_code")        # added by intake to every service
@@ -100,14 +100,7 @@ def _hhmm(value) -> time | None:
     return None
 
 
-def _duration_ok(value) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        days, rest = parse_duration(value)
-    except ValueError:
-        return False
-    return days > 0 or rest.total_seconds() > 0
+_duration_ok = valid_duration
 
 
 # ============================================================ taxonomy attributes

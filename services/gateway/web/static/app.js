@@ -147,14 +147,6 @@ function logout() {
   location.reload();
 }
 
-document.querySelector("#login-form").addEventListener("submit", async event => {
-  event.preventDefault();
-  localStorage.setItem("dcg_api_key", document.querySelector("#api-key").value.trim());
-  try { await start(); } catch (error) {
-    localStorage.removeItem("dcg_api_key");
-    document.querySelector("#login-error").textContent = "登录失败：" + error.message;
-  }
-});
 document.querySelector("#logout").addEventListener("click", logout);
 document.querySelector("#whistle-form").addEventListener("submit", whistle);
 document.querySelector("#unit-type").addEventListener("change", refreshScores);
@@ -165,5 +157,4 @@ for (const button of document.querySelectorAll("nav button")) {
     if (button.dataset.tab === "scores") refreshScores().catch(e => console.error(e));
   });
 }
-if (Api.key()) start().catch(() => { localStorage.removeItem("dcg_api_key"); document.querySelector("#login").hidden = false; });
-else document.querySelector("#login").hidden = false;
+bindLogin(start);

@@ -33,3 +33,18 @@ function el(tag, attrs = {}, ...children) {
   for (const child of children) if (child !== null && child !== undefined) node.append(child);
   return node;
 }
+
+// The login form: keep the key, start the page; a key that fails is forgotten with the reason.
+function bindLogin(start) {
+  const showLogin = () => { document.querySelector("#login").hidden = false; };
+  document.querySelector("#login-form").addEventListener("submit", async event => {
+    event.preventDefault();
+    localStorage.setItem("dcg_api_key", document.querySelector("#api-key").value.trim());
+    try { await start(); } catch (error) {
+      localStorage.removeItem("dcg_api_key");
+      document.querySelector("#login-error").textContent = "登录失败：" + error.message;
+    }
+  });
+  if (Api.key()) start().catch(() => { localStorage.removeItem("dcg_api_key"); showLogin(); });
+  else showLogin();
+}

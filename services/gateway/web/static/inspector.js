@@ -87,13 +87,4 @@ document.querySelector("#locate").addEventListener("click", () => navigator.geol
   document.querySelector("#lat").value = position.coords.latitude.toFixed(6);
 }));
 document.querySelector("#report-form").addEventListener("submit", report);
-document.querySelector("#login-form").addEventListener("submit", async event => {
-  event.preventDefault();
-  localStorage.setItem("dcg_api_key", document.querySelector("#api-key").value.trim());
-  try { await start(); } catch (error) {
-    localStorage.removeItem("dcg_api_key");
-    document.querySelector("#login-error").textContent = "登录失败：" + error.message;
-  }
-});
-if (Api.key()) start().catch(() => { localStorage.removeItem("dcg_api_key"); document.querySelector("#login").hidden = false; });
-else document.querySelector("#login").hidden = false;
+bindLogin(start);
