@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 STORE_PYTHON = ROOT / ".venv-store" / "bin" / "python"
 SERVICES = {"intake": "intake", "dispatch": "dispatch", "coordination": "enforcement_coordination",
-            "scoring": "scoring", "gateway": "gateway"}
+            "scoring": "scoring", "participation": "participation", "gateway": "gateway"}
 DEPARTMENTS = ["police", "environment", "transport", "construction"]
 MANAGEMENT = os.environ.get("RABBIT_MANAGEMENT_URL", "http://127.0.0.1:15672").rstrip("/")
 MGMT_AUTH = (os.environ.get("RABBIT_MANAGEMENT_USER", "guest"), os.environ.get("RABBIT_MANAGEMENT_PASSWORD", "guest"))

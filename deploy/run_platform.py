@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 STORE_PYTHON = ROOT / ".venv-store" / "bin" / "python"
 
-SERVICES = ["intake", "dispatch", "enforcement_coordination", "scoring", "gateway"]
+SERVICES = ["intake", "dispatch", "enforcement_coordination", "scoring", "participation", "gateway"]
 DEPARTMENTS = ["police", "environment", "transport", "construction"]
-METRICS_BASE = int(os.environ.get("METRICS_BASE_PORT", 9100))   # intake :9101 … gateway :9105
+METRICS_BASE = int(os.environ.get("METRICS_BASE_PORT", 9100))   # intake :9101 … gateway :9106
 
 
 def port_open(host: str, port: int) -> bool:

@@ -15,7 +15,7 @@ from .config import database_name
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("intake", "dispatch", "coordination", "scoring", "gateway")
+SERVICES = ("intake", "dispatch", "coordination", "scoring", "participation", "gateway")
 STALE_AFTER = timedelta(seconds=10)
 
 

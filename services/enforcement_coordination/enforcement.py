@@ -280,3 +280,17 @@ def resolve_order(violation: dict, party: dict, corrected: bool, now: datetime, 
     if corrected:
         violation["corrected_at"] = now
     return violation, events, timers
+
+
+# ------------------------------------------------------------------ 门前三包 (frontage duties)
+def frontage_entry(link: dict) -> dict:
+    """A case on a shop's frontage stretch, as an entry of the shop's violation history.
+
+    It has no ladder step of its own (no decision was taken on it), but it is a prior violation
+    of its class: within ``lookback_days`` the shop's next violation of that class is no longer a
+    first one (no 首违不罚), and the ladder starts from the history as usual."""
+    return {"violation_id": f"FR-{link['case_id']}", "class_code": link["class_code"], "severity": None,
+            "source": "frontage_report", "case_id": link["case_id"], "report_id": link.get("report_id"),
+            "link_id": link["link_id"], "shop_id": link["shop_id"], "at": link["at"], "step": None,
+            "exempt": False, "pending_exempt": False, "order": None, "orders": [], "status": "reported",
+            "decisions": [], "note": "门前三包责任区内被上报并立案"}

@@ -444,6 +444,34 @@ class CoordinationService:
         """The deadline of a rectification order: not corrected by then → the next step."""
         self._resolve(party_ref, timer["id"], False, "system", timer["id"])
 
+    @consume_reliably("coordination.frontage-reports")
+    def on_frontage_report(self, event: dict):
+        """门前三包: a case on a shop's frontage stretch counts in the shop's violation history
+        (party = its licence), once per case."""
+        link = event["payload"]
+        number = enforcement.normalise("licence", link["licence"])
+        problem = enforcement.party_problem("licence", number)
+        if problem:
+            raise PermanentError(f"店铺 {link['shop_id']} 的统一社会信用代码无效: {problem}")
+        ref = enforcement.party_ref("licence", number)
+        entry = enforcement.frontage_entry(link)
+
+        def change():
+            doc = self.db.parties.find_one({"_id": ref})
+            if doc is None:
+                if not storage.create(self.db.parties, {
+                        "_id": ref, "kind": "licence", "number": number, "name": link.get("shop_name", ""),
+                        "first_seen_at": entry["at"], "violations": [entry]}, applied=event["event_id"]):
+                    raise storage.Conflict(f"party {ref} was created meanwhile")
+                return
+            if storage.already_applied(doc, event["event_id"]) or any(
+                    v["violation_id"] == entry["violation_id"] for v in doc.get("violations", [])):
+                return
+            storage.update(self.db.parties, ref, doc["_version"],
+                           set_fields={"violations": doc.get("violations", []) + [entry]},
+                           applied=event["event_id"])
+        storage.retry_on_conflict(change)
+
     @rpc
     def party_history(self, kind: str, number: str) -> dict:
         ref = enforcement.party_ref(kind, enforcement.normalise(kind, number))

@@ -12,17 +12,19 @@ from .cases_api import CasesApi
 from .core_api import CoreApi
 from .open311 import Open311Api
 from .operations_api import OperationsApi
+from .participation_api import ParticipationApi
 from .scoring_api import ScoringApi
 from .web_api import WebApi
 
 
-class GatewayService(CoreApi, WebApi, Open311Api, CasesApi, OperationsApi, ScoringApi):
+class GatewayService(CoreApi, WebApi, Open311Api, CasesApi, OperationsApi, ScoringApi, ParticipationApi):
     name = "gateway"
 
     intake = RpcProxy("intake")
     dispatch = RpcProxy("dispatch")
     coordination = RpcProxy("coordination")
     scoring = RpcProxy("scoring")
+    participation = RpcProxy("participation")
     db = storage.MongoDatabase()                 # accounts, photos
     platform_db = storage.PlatformDatabase()
     heartbeat = Heartbeat()

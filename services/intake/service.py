@@ -39,7 +39,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.refdata import load_district
 from shared.refdata.intake_data import disc
 
-from . import keys, open311, rules
+from . import keys, open311, rules, stalls
 from . import sensors as sensor_rules
 from .schemas import (DecisionSchema, ReportSchema, SatisfactionSchema, load_inbound_report,
                       load_sensor_reading)
@@ -427,6 +427,9 @@ class IntakeService:
             if not storage.create(self.db.reports, doc, events):
                 doc = self.db.reports.find_one({"_id": report_id})
             return self._answer(doc)
+        permit = self._permitted_stall(decision["case"], now, district)       # 四定 (stalls.py)
+        if permit is not None:
+            return self._answer(self._close_permitted(report_id, report, permit, received, now, token, district))
         fields = decision["case"]
         match = self._match(fields, now, policy)
         if match is not None:
@@ -435,6 +438,58 @@ class IntakeService:
                 return self._answer(self._save_report(report_id, report, linked, now, token))
         case = self._register(report_id, report, decision, received, now, policy, district)
         return self._answer(self._save_report(report_id, report, case, now, token))
+
+    # ================================================================= 四定 stall permits
+    def _stall_permits(self) -> list:
+        """The register: the default set (stall_permits.yaml) overlaid by permits registered
+        over the API, all in intake's own store — filing never waits on another service."""
+        permits = {permit["permit_id"]: permit for permit in stalls.default_permits()}
+        for doc in self.db.stall_permits.find({}, {"_id": 0}):
+            permits[doc["permit_id"]] = doc
+        return list(permits.values())
+
+    def _permitted_stall(self, fields, now, district):
+        if fields["class_code"] not in stalls.STREET_TRADING:
+            return None
+        point = fields["location"]
+        return stalls.permitted_stall(self._stall_permits(), fields["class_code"], point["lon"], point["lat"],
+                                      now, district.calendar.tz)
+
+    def _close_permitted(self, report_id, report, permit, received, now, token, district):
+        """Not a violation: the report is closed (not filed) with the permit as its reason."""
+        reason = stalls.closing_reason(permit)
+        doc = {"_id": report_id, "report": report, "channel": report["channel"],
+               "class_code": report["class_code"], "received_at": now, "updated_at": now,
+               "status": "rejected", "reason": reason, "reason_code": "permitted_stall",
+               "permit_id": permit["permit_id"], "token": token or _token(),
+               "reporter_id": rules.reporter_id(report)}
+        doc["service_notice"] = open311.service_notice({"status": "rejected", "reason": reason}, district)
+        events = [received, outbox.event("report_rejected", {
+            "report_id": report_id, "channel": report["channel"], "reason": reason,
+            "inspector_id": report.get("inspector_id"), "reason_code": "permitted_stall",
+            "class_code": report["class_code"], "rejected_at": now,
+        }, report_id, f"{report_id}.rejected")]
+        if not storage.create(self.db.reports, doc, events):
+            doc = self.db.reports.find_one({"_id": report_id})
+        return doc
+
+    @rpc
+    def register_stall_permit(self, data: dict) -> dict:
+        """Add or replace a permit in the register (idempotent by permit_id)."""
+        try:
+            permit = stalls.load_permit(data)
+        except ValidationError as exc:
+            return {"status": "invalid", "errors": exc.messages}
+        stored = stalls.dump_permit(permit)
+        stored["registered_at"] = storage.now_utc()
+        self.db.stall_permits.replace_one({"_id": permit["permit_id"]}, {"_id": permit["permit_id"], **stored},
+                                          upsert=True)
+        return {"status": "registered", "permit": _jsonable(stored)}
+
+    @rpc
+    def list_stall_permits(self) -> list:
+        return [_jsonable(stalls.dump_permit(permit)) for permit in
+                sorted(self._stall_permits(), key=lambda p: p["permit_id"])]
 
     def _received_event(self, report_id, report, now):
         return outbox.event("report_received", {

@@ -38,6 +38,8 @@ INDICATORS = {
     "response_rate": ("响应率", "responded", "callbacks"),
     "resolution_rate": ("解决率", "resolved", "responded"),
     "satisfaction_rate": ("满意率", "satisfied", "responded"),
+    # 社区评议 (Linping): Σ scores / (100 × reviews) — the average score on a 0–1 scale
+    "community_review_rate": ("社区评议得分率", "review_points", "review_max"),
 }
 INSPECTOR_INDICATORS = {
     "filing_rate": ("立案率", "filed_reports", "reports"),
@@ -59,11 +61,12 @@ COUNT_LABELS = {
     "verifications": "核查数", "verified_on_time": "按时核查数", "requests": "请求数",
     "accepted_on_time": "按时受理数", "checked_in_on_time": "按时报到数", "disposed": "处置数",
     "rejected": "拒绝数",
+    "reviews": "社区评议数", "review_points": "社区评议总分", "review_max": "社区评议满分",
 }
 UNIT_COUNTS = ("accepted_reports", "filed_reports", "registered_cases", "dispatched_cases", "due",
                "closed", "closed_on_time", "reworked", "extended", "parked", "returns_caused",
                "dispatches_received", "callbacks", "responded", "resolved", "satisfied",
-               "supervised", "exposed")
+               "supervised", "exposed", "reviews", "review_points", "review_max")
 # The composite scores "good" rates as they are and "bad" rates as 1 − rate.
 INVERTED = {"rework_rate", "extension_rate"}
 VALID_OUTCOMES = {"registered", "duplicate", "reopened"}
@@ -212,6 +215,15 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
         partners.add(dept, "disposed", "disposed" in replies and _before(replies["disposed"]["at"], limit))
         partners.add(dept, "rejected", "rejected" in replies)
 
+    # -- 社区评议: reviews of the months that start in the period (filed at the month's start)
+    for fact in facts:
+        if fact.get("kind") != "review" or not in_period(fact["period_start"]) or fact["unit_id"] is None:
+            continue
+        for tally, key in ((units, fact["unit_id"]), (district_t, ALL)):
+            tally.add(key, "reviews")
+            tally.add(key, "review_points", int(fact["score"]))
+            tally.add(key, "review_max", 100)
+
     # -- exposure list (曝光台) and its deductions
     exposure = exposure_list(cases, period, as_of, settings, district)
     for item in exposure:
@@ -244,7 +256,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
         "grids": {code: {"grid_code": code, "name": _grid_name(district, code),
                          "counts": {name: counts.get(name, 0) for name in UNIT_COUNTS
                                     if name not in ("returns_caused", "dispatches_received",
-                                                    "supervised", "exposed")},
+                                                    "supervised", "exposed", "reviews", "review_points", "review_max")},
                          "indicators": indicator_block(counts, INDICATORS)}
                   for code, counts in sorted(grids.counts.items())},
         "inspectors": {key: {"inspector_id": key, "counts": dict(counts),

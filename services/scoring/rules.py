@@ -27,6 +27,7 @@ CASE_EVENTS = {"case_registered", "case_dispatched", "case_returned", "extension
 REPORT_EVENTS = {"report_received", "report_rejected", "case_registered",
                  "report_linked_as_duplicate", "case_reopened"}
 REQUEST_EVENTS = {"department_request_sent", "department_replied"}
+REVIEW_EVENTS = {"community_review_submitted"}     # 社区评议 (participation)
 
 # The payload field holding an event's business time (else "at", else the envelope's time).
 TIME_FIELDS = {
@@ -38,6 +39,7 @@ TIME_FIELDS = {
     "joint_operation_closed": "closed_at", "ownership_dispute_opened": "opened_at",
     "ownership_decided": "decided_at", "owner_notified": "notified_at",
     "report_rejected": "rejected_at",
+    "community_review_submitted": "submitted_at",
 }
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -59,6 +61,8 @@ def subjects_of(event: dict) -> list[str]:
         keys.append(f"report:{payload['report_id']}")
     if kind in REQUEST_EVENTS and payload.get("operation_id") and payload.get("department"):
         keys.append(f"request:{payload['operation_id']}:{payload['department']}")
+    if kind in REVIEW_EVENTS and payload.get("review_id"):
+        keys.append(f"review:{payload['review_id']}")
     return keys
 
 
@@ -103,6 +107,8 @@ def fold(subject: str, entries: list[dict], locate=None) -> dict:
     elif kind == "request":
         _, operation_id, department = subject.split(":", 2)
         fact = fold_request(operation_id, department, entries)
+    elif kind == "review":
+        fact = fold_review(subject.split(":", 1)[1], entries)
     else:
         raise ValueError(f"unknown subject {subject!r}")
     fact["_id"] = subject
@@ -265,4 +271,17 @@ def fold_request(operation_id: str, department: str, entries: list[dict]) -> dic
             if status not in fact["replies"]:          # the first reply of each status counts
                 fact["replies"][status] = {"at": p["replied_at"], "on_time": p.get("on_time"),
                                            "kind": p.get("kind")}
+    return fact
+
+
+def fold_review(review_id: str, entries: list[dict]) -> dict:
+    """社区评议: one representative's score for one unit and month, filed at the month's start."""
+    fact = {"kind": "review", "review_id": review_id, "unit_id": None, "score": None,
+            "period": None, "period_start": None, "community_code": None, "submitted_at": None}
+    for entry in entries:
+        if entry["type"] == "community_review_submitted" and fact["score"] is None:
+            p = entry["payload"]
+            fact.update({"unit_id": p["unit_id"], "score": p["score"], "period": p["period"],
+                         "period_start": p["period_start"], "community_code": p["community_code"],
+                         "submitted_at": p["submitted_at"]})
     return fact

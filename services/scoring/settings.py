@@ -17,7 +17,8 @@ from shared.contracts.base import Tolerant
 
 DEFAULT_PATH = ROOT / "config" / "scoring.yaml"
 
-WEIGHTED = ("closure_rate", "ontime_rate", "rework_rate", "extension_rate", "satisfaction_rate")
+WEIGHTED = ("closure_rate", "ontime_rate", "rework_rate", "extension_rate", "satisfaction_rate",
+            "community_review_rate")
 DEDUCTIONS = ("exposed_case", "return_caused", "supervised")
 UNIT_TYPES = ("street", "town", "park", "department", "operator")
 
@@ -30,6 +31,7 @@ class _Weights(Tolerant):
     rework_rate = fields.Float(load_default=15, validate=_non_negative)
     extension_rate = fields.Float(load_default=10, validate=_non_negative)
     satisfaction_rate = fields.Float(load_default=15, validate=_non_negative)
+    community_review_rate = fields.Float(load_default=10, validate=_non_negative)   # 社区评议
 
     @validates_schema
     def some_weight(self, data, **kwargs):

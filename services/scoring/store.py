@@ -100,7 +100,8 @@ def facts_for_period(db, period, facts: str = FACTS) -> list[dict]:
     ]}
     found = {doc["_id"]: doc for doc in db[facts].find(case_query)}
     for query in ({"kind": "report", "received_at": in_range},
-                  {"kind": "request", "sent_at": in_range}):
+                  {"kind": "request", "sent_at": in_range},
+                  {"kind": "review", "period_start": in_range}):
         for doc in db[facts].find(query):
             found[doc["_id"]] = doc
     return [found[key] for key in sorted(found)]

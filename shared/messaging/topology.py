@@ -105,7 +105,16 @@ def _scoring_queues() -> list[QueueSpec]:
 
 
 def _participation_queues() -> list[QueueSpec]:
-    return []
+    return [
+        QueueSpec("participation.case-registered", "participation",
+                  (("intake.events", "case_registered"),),
+                  "new cases: citizen points (积分) and frontage links (门前三包)"),
+        # owned by coordination, declared here with the feature it serves (move to
+        # _coordination_queues() when convenient): a frontage report enters the shop's history
+        QueueSpec("coordination.frontage-reports", "coordination",
+                  (("participation.events", "frontage_report_linked"),),
+                  "cases on a shop's frontage stretch: they count in the shop's violation history"),
+    ]
 
 
 def consumer_queues() -> list[QueueSpec]:

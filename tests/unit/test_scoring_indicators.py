@@ -172,7 +172,11 @@ def test_settings_refuse_bad_values():
                                                {"key": "b", "name": "乙", "types": ["street"]}]}})
     shipped = load_settings()
     assert shipped["ranking"]["minimum_cases"] == 5
-    assert sum(shipped["composite"]["weights"].values()) == 100
+    weights = shipped["composite"]["weights"]
+    # the composite is normalised by the weights of the parts a unit has: the five loop
+    # indicators share 100, and community reviews add 10 where a unit has been reviewed
+    assert sum(w for key, w in weights.items() if key != "community_review_rate") == 100
+    assert weights["community_review_rate"] == 10
 
 
 def test_a_return_charged_to_the_command_centre_counts_for_it(district, settings):

@@ -1,0 +1,175 @@
+"""Street-stall permits "四定" (Meishan: 定点 place, 定量 quantity, 定类 goods, 定时 time) —
+pure rules and the permit schema; no I/O.
+
+A report of street trading (``STREET_TRADING`` classes) at a permitted stall, inside its place
+and its time window, is not a violation: intake closes it with that reason and tells the
+reporter, instead of filing a case.
+
+Edges (tested): place — a point with radius r covers distances ≤ r (great-circle), a polygon
+covers its boundary; time — the daily window is [start, end) in local time (start included,
+end excluded; end < start crosses midnight and belongs to the day it started); validity dates
+are local dates, both included.
+"""
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import yaml
+from marshmallow import ValidationError, fields, validate, validates_schema
+from shapely.geometry import Point, Polygon
+
+from shared.config import ROOT
+from shared.contracts.base import Tolerant
+
+STREET_TRADING = ("E0501", "E0502")            # 占道经营, 无照经营游商
+DEFAULT_FILE = ROOT / "shared" / "refdata" / "default_district" / "stall_permits.yaml"
+EARTH_M = 6_371_008.8
+HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="时间格式为 HH:MM")
+
+
+def _position(value):
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise ValidationError("坐标应为 [经度, 纬度] (a position is [lon, lat])")
+    if not (-180 <= value[0] <= 180 and -90 <= value[1] <= 90):
+        raise ValidationError("经纬度超出范围 (lon/lat out of range)")
+
+
+class PlaceSchema(Tolerant):
+    point = fields.Raw(load_default=None, allow_none=True, validate=_position)
+    radius_m = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0.5, max=200))
+    polygon = fields.List(fields.Raw(validate=_position), load_default=None, allow_none=True,
+                          validate=validate.Length(min=4, max=200))
+
+    @validates_schema
+    def one_shape(self, data, **kwargs):
+        if bool(data.get("point")) == bool(data.get("polygon")):
+            raise ValidationError("需要 point+radius_m 或 polygon 之一 (a point with a radius, or a polygon)", "point")
+        if data.get("point") and not data.get("radius_m"):
+            raise ValidationError("定点为点时需要半径 radius_m (a point needs radius_m)", "radius_m")
+        if data.get("polygon") and list(data["polygon"][0]) != list(data["polygon"][-1]):
+            raise ValidationError("多边形首尾坐标应相同 (a polygon ring must be closed)", "polygon")
+
+
+class WindowSchema(Tolerant):
+    start = fields.String(required=True, validate=HHMM)
+    end = fields.String(required=True, validate=HHMM)
+
+    @validates_schema
+    def not_empty(self, data, **kwargs):
+        if data.get("start") == data.get("end"):
+            raise ValidationError("开始与结束时间不能相同 (an empty window)", "end")
+
+
+class PermitSchema(Tolerant):
+    permit_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.\-]{1,64}$"))
+    holder = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    goods = fields.String(required=True, validate=validate.Length(min=1, max=50))     # 定类
+    quantity = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=100))  # 定量
+    place = fields.Nested(PlaceSchema, required=True)                                  # 定点
+    window = fields.Nested(WindowSchema, required=True)                                # 定时
+    valid_from = fields.Date(required=True)
+    valid_to = fields.Date(required=True)
+    days = fields.List(fields.Integer(validate=validate.Range(min=1, max=7)), load_default=lambda: [1, 2, 3, 4, 5, 6, 7])
+    classes = fields.List(fields.String(validate=validate.OneOf(STREET_TRADING)),
+                          load_default=lambda: list(STREET_TRADING))
+    revoked = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def dates(self, data, **kwargs):
+        if data.get("valid_from") and data.get("valid_to") and data["valid_to"] < data["valid_from"]:
+            raise ValidationError("有效期结束早于开始 (valid_to before valid_from)", "valid_to")
+
+
+def load_permit(data: dict) -> dict:
+    return PermitSchema().load(data)
+
+
+def dump_permit(permit: dict) -> dict:
+    out = dict(permit)
+    for key in ("valid_from", "valid_to"):
+        if isinstance(out.get(key), date):
+            out[key] = out[key].isoformat()
+    return out
+
+
+def default_permits(path=None) -> list[dict]:
+    try:
+        with open(path or DEFAULT_FILE, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle) or {}
+    except FileNotFoundError:
+        return []
+    return [load_permit(item) for item in raw.get("permits") or []]
+
+
+# ------------------------------------------------------------------ place
+def distance_m(lon1, lat1, lon2, lat2) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_M * math.asin(math.sqrt(a))
+
+
+def in_place(place: dict, lon: float, lat: float) -> bool:
+    if place.get("polygon"):
+        return Polygon(place["polygon"]).covers(Point(lon, lat))
+    plon, plat = place["point"]
+    return distance_m(plon, plat, lon, lat) <= float(place["radius_m"]) + 1e-6
+
+
+# ------------------------------------------------------------------ time
+def _hhmm(text: str) -> time:
+    hours, minutes = (int(part) for part in text.split(":"))
+    return time(hours, minutes)
+
+
+def in_window(permit: dict, moment: datetime, tz: str) -> bool:
+    """Whether ``moment`` lies in one of the permit's daily windows [start, end) (local)."""
+    local = moment.astimezone(_zone(tz))
+    start, end = _hhmm(permit["window"]["start"]), _hhmm(permit["window"]["end"])
+    for day in (local.date(), local.date() - timedelta(days=1)):   # a window may start yesterday
+        opens = datetime.combine(day, start, tzinfo=_zone(tz))
+        closes = datetime.combine(day + timedelta(days=1) if end <= start else day, end, tzinfo=_zone(tz))
+        if not (opens <= local < closes):
+            continue
+        if not (_date(permit["valid_from"]) <= day <= _date(permit["valid_to"])):
+            continue
+        if day.isoweekday() in permit.get("days", range(1, 8)):
+            return True
+    return False
+
+
+def _date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+# ------------------------------------------------------------------ the check
+def permitted_stall(permits, class_code: str, lon: float, lat: float, moment: datetime, tz: str) -> dict | None:
+    """The permit that makes this street-trading report no violation, or None."""
+    if class_code not in STREET_TRADING:
+        return None
+    for permit in sorted(permits, key=lambda p: p["permit_id"]):
+        if permit.get("revoked") or class_code not in permit.get("classes", STREET_TRADING):
+            continue
+        if in_place(permit["place"], lon, lat) and in_window(permit, moment, tz):
+            return permit
+    return None
+
+
+def closing_reason(permit: dict) -> str:
+    window = permit["window"]
+    return (f"经核对“四定”摊点登记，该处为许可摊点（许可编号 {permit['permit_id']}，{permit['holder']}，"
+            f"经营{permit['goods']}，许可时段 {window['start']}–{window['end']}），在许可地点和时段内经营，"
+            f"不属违法经营，不予立案，感谢您的监督")
+
+
+def permit_id_ok(value: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", value or ""))
+
+
+def _zone(tz):
+    """A timezone given by name or as a tzinfo (the calendar's)."""
+    return tz if not isinstance(tz, str) else ZoneInfo(tz)
