@@ -46,6 +46,7 @@ class Load:
         self.mix = [(codes, w) for codes, w in class_mix(self.district)]
         self.accepted: dict[str, dict] = {}     # external_id → answer
         self.attempts = 0
+        self.key = stack.operator_key()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def report(self):
@@ -57,7 +58,8 @@ class Load:
         while True:
             self.attempts += 1
             try:
-                answer = requests.post(f"{self.stack.gateway}/api/reports", json=report, timeout=15)
+                answer = requests.post(f"{self.stack.gateway}/api/reports", json=report, timeout=15,
+                                       headers={"Authorization": f"Bearer {self.key}"})
                 if answer.status_code in (201, 422):
                     self.accepted[report["external_id"]] = answer.json()
                     return

@@ -145,8 +145,7 @@ def amqp_fuzz(stack, examples, rng):
 
 def http_fuzz(stack, examples):
     """schemathesis over the OpenAPI document; returns (operations, examples, 5xx failures, output)."""
-    from services.gateway import auth
-    key = auth.new_key(stack.db("gateway")["accounts"], "fuzz operator", "operator")
+    key = stack.operator_key()
     spec = f"{stack.gateway}/api/openapi.json"
     if requests.get(spec, timeout=10).status_code != 200:
         return None

@@ -137,6 +137,7 @@ def drive(stack, reports, rate, hotline_share, seed=7):
     errors = []
     publisher = ConfirmedPublisher(stack.config["AMQP_URI"])
     session = requests.Session()
+    session.headers["Authorization"] = "Bearer " + stack.operator_key()
     lock = threading.Lock()
 
     def send_http(report):
@@ -233,8 +234,8 @@ def fan_out(stack, operations):
     for path in history.glob("*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
-            message = entry["message"]
-            if entry["direction"] == "received" and message.get("kind") == "Request":
+            message = entry.get("message") or {}
+            if entry.get("type", entry.get("direction")) == "received" and message.get("kind") == "Request":
                 moment = datetime.fromisoformat(entry["at"].replace("Z", "+00:00")).timestamp()
                 received[(message["incident_id"], path.stem)] = moment
     latencies = []

@@ -130,6 +130,11 @@ class Stack:
             self._client = mongo_client(self.config["MONGO_URI"])
         return self._client[f"{self.config['DB_PREFIX']}{service}"]
 
+    def operator_key(self) -> str:
+        """An operator account for the load generators (the gateway authenticates every call)."""
+        from services.gateway import auth
+        return auth.new_key(self.db("gateway")["accounts"], "压测值班员 bench operator", "operator")
+
     def stop(self):
         for name, proc in reversed(list(self.procs.items())):
             if proc.poll() is None:

@@ -56,7 +56,7 @@ class Platform(str):
 
 
 @pytest.fixture
-def platform(container_factory, config, saturday_morning):
+def platform(container_factory, config, db, saturday_morning):
     """dispatch + gateway; returns the gateway's base URL."""
     port = free_port()
     dispatch = container_factory(DispatchService, dispatch_config(config))
@@ -64,7 +64,47 @@ def platform(container_factory, config, saturday_morning):
     container_factory(GatewayService, dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")).start()
     base = Platform(f"http://127.0.0.1:{port}")
     base.dispatch = dispatch
+    log_in(base, db)
     return base
+
+
+# ------------------------------------------------------------------ logging in (services/gateway/auth.py)
+_ACCOUNTS = {}      # gateway base URL → (accounts collection, {identity: key})
+
+
+def log_in(base, db):
+    """Let ``post``/``ok`` log in to this gateway: each call uses an account matching the identity
+    its body names (the gateway itself ignores those body fields and takes them from the key)."""
+    _ACCOUNTS[str(base)] = (db("gateway").accounts, {})
+
+
+def operator_headers(base) -> dict:
+    """The command centre's login, for reports, reads and lists."""
+    from services.gateway.auth import new_key
+    accounts, keys = _ACCOUNTS[str(base)]
+    if "operator" not in keys:
+        keys["operator"] = new_key(accounts, "指挥中心值班员", "operator")
+    return {"Authorization": f"Bearer {keys['operator']}"}
+
+
+def key_for(base, action, body) -> str:
+    """The account for a call: a unit account of ``actor_unit`` named ``actor``; for ``role`` an
+    operator approving with that rank (``leader``: the admin); for verify an inspector named ``actor``."""
+    from services.gateway.auth import new_key
+    accounts, keys = _ACCOUNTS[str(base)]
+    actor = body.get("actor") or "测试"
+    if body.get("role"):
+        role = body["role"]
+        identity = ("admin", "区领导", None) if role == "leader" else ("operator", actor, role)
+    elif action.replace("-", "_") == "verify":
+        identity = ("inspector", actor, None)
+    else:
+        identity = ("unit", actor, body.get("actor_unit") or UNIT["actor_unit"])
+    if identity not in keys:
+        kind, name, scope = identity
+        keys[identity] = new_key(accounts, name, kind, unit_id=scope if kind == "unit" else None,
+                                 approver=scope if kind == "operator" else None)
+    return keys[identity]
 
 
 def settle(platform, config, *queues):
@@ -109,7 +149,8 @@ def relayed(db, case_id):
 
 
 def post(base, case_id, action, **body):
-    return requests.post(f"{base}/api/cases/{case_id}/actions/{action}", json=body, timeout=15)
+    return requests.post(f"{base}/api/cases/{case_id}/actions/{action}", json=body, timeout=15,
+                         headers={"Authorization": f"Bearer {key_for(base, action, body)}"})
 
 
 def ok(base, case_id, action, **body) -> dict:
@@ -128,4 +169,4 @@ def taken(config, queue):
 
 __all__ = ["CST", "UTC", "DISTRICT", "TIANSHENG", "UNIT", "local", "set_clock", "saturday_morning",
            "platform", "register", "wait_case", "relayed", "post", "ok", "wire", "taken", "new_case_id",
-           "dispatch_config", "settle"]
+           "dispatch_config", "settle", "log_in", "key_for", "operator_headers"]

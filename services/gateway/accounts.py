@@ -1,9 +1,16 @@
 """Accounts and API keys: ``python -m services.gateway.accounts <command>``.
 
     create-admin --name NAME                       the first admin (prints the key once)
-    create --role ROLE --name NAME [--unit ID] [--department ID]
+    create --role ROLE --name NAME [--unit ID] [--department ID] [--person-id ID] [--approver RANK]
     list                                           accounts (never keys)
     revoke KEY_ID
+
+Roles: citizen 市民, inspector 信息采集员, operator 指挥中心值班员, unit 处置单位 (--unit, e.g.
+street.tianshengjie), partner 联动部门 (--department, e.g. police), leader 领导（只读）, admin 管理员.
+--person-id: the person's staff number (工号), e.g. insp-017; an inspector's reports and
+verifications are counted under it (default: the key id). --approver: the rank an operator or
+admin approves extensions and parking with (operator | centre | leader; default operator → centre,
+admin → leader). The key is printed once; only its hash is stored. See docs/api.md.
 """
 from __future__ import annotations
 
@@ -13,11 +20,29 @@ import sys
 from shared.config import database_name, load_config
 from shared.storage import mongo_client
 
-from .auth import ROLE_NAMES, ROLES, new_key
+from .auth import APPROVER_RANKS, ROLE_NAMES, ROLES, new_key
 
 
 def accounts_collection(client, config):
     return client[database_name(config, "gateway")]["accounts"]
+
+
+def _scope_problem(args) -> str | None:
+    """A unit or department that the district does not know (a typo would make an account that
+    sees nothing)."""
+    if args.command != "create":
+        return None
+    if args.role == "unit" and args.unit:
+        from shared.refdata import load_district
+        try:
+            load_district().unit(args.unit)
+        except KeyError:
+            return f"unknown unit {args.unit} (see shared/refdata/default_district/units.yaml)"
+    if args.role == "partner" and args.department:
+        from shared.departments import department_ids
+        if args.department not in department_ids():
+            return f"unknown department {args.department}; known: {', '.join(department_ids())}"
+    return None
 
 
 def main(argv=None, config=None) -> int:
@@ -31,10 +56,16 @@ def main(argv=None, config=None) -> int:
     create.add_argument("--name", required=True)
     create.add_argument("--unit")
     create.add_argument("--department")
+    create.add_argument("--person-id", dest="person_id")
+    create.add_argument("--approver", choices=APPROVER_RANKS)
     sub.add_parser("list")
     revoke = sub.add_parser("revoke")
     revoke.add_argument("key_id")
     args = parser.parse_args(argv)
+    problem = _scope_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     config = config or load_config()
     client = mongo_client(config["MONGO_URI"])
     try:
@@ -43,7 +74,8 @@ def main(argv=None, config=None) -> int:
             role = "admin" if args.command == "create-admin" else args.role
             try:
                 key = new_key(accounts, args.name, role, getattr(args, "unit", None),
-                              getattr(args, "department", None))
+                              getattr(args, "department", None), person_id=getattr(args, "person_id", None),
+                              approver=getattr(args, "approver", None))
             except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
@@ -53,8 +85,10 @@ def main(argv=None, config=None) -> int:
         elif args.command == "list":
             for account in accounts.find({}).sort("name", 1):
                 state = "revoked" if account.get("revoked") else "active"
+                extra = " ".join(f"{label}={account[key]}" for key, label in
+                                 (("person_id", "person"), ("approver", "approver")) if account.get(key))
                 print(f"{account['_id']}  {account['role']:9} {state:8} {account['name']}"
-                      f"  {account.get('unit_id') or account.get('department') or ''}")
+                      f"  {account.get('unit_id') or account.get('department') or ''}  {extra}".rstrip())
         else:
             result = accounts.update_one({"_id": args.key_id}, {"$set": {"revoked": True}})
             if not result.matched_count:

@@ -1,24 +1,32 @@
-"""Case actions, lists and timelines over HTTP (issue: dispatch).
+"""Case actions, lists and timelines over HTTP (issue: dispatch; roles: services/gateway/auth.py).
 
 - ``POST /api/cases/<id>/actions/<action>``  accept, return, request-extension, decide-extension,
   request-park, decide-park, unpark, feedback, verify, set-urgency. The body carries
-  ``expected_version`` (the case version the operator saw: a stale one gets 409) and the actor.
-  Authentication and roles come later: for now the actor (``actor``, ``actor_unit``, ``role``) is
-  taken from the body.
+  ``expected_version`` (the case version the caller saw: a stale one gets 409) and the action's
+  own fields. **Who acts comes from the API key**, never from the body (``actor``, ``actor_unit``
+  and ``role`` in a body are ignored): a unit account acts for its unit and only on a case
+  assigned to it (another unit's case: 403); the command centre (operator, admin) may do a unit's
+  action for the unit the case is assigned to (代办) and approves with its rank (operator →
+  ``centre``, admin → ``leader``); the inspector verifies under its person id. The leader is
+  read-only.
 - ``GET /api/cases/<id>/timeline``  every event of the case, from the report to the close,
-  with actor, time (Asia/Shanghai) and reason, in one call.
+  with actor, time (Asia/Shanghai) and reason, in one call. A unit: only its own case (else 404).
 - ``GET /api/cases?state=&unit=&grid=&class=&since=&until=&overdue=&page=&per_page=``
+  A unit account always gets its own unit's cases (``unit`` is ignored).
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from marshmallow import ValidationError
 from nameko.web.handlers import http
 
 from services.dispatch.schemas import ACTION_SCHEMAS, CaseQuery, action_name
 from shared.refdata import load_district
 
-from .http import BadRequest, call, error_response, json_body, json_response, load
+from .auth import (CASE_ACTION_ROLES, IDENTITY_FIELDS, PERSON_ID, READ_ALL, WRITERS, NotFound,
+                   case_action_identity, forbidden_role, may_see_case)
+from .http import BadRequest, PageQuery, call, endpoint, json_body, json_response, load, path_id
 
 STATUS = {"ok": 200, "invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409, "refused": 422}
 MESSAGES = {
@@ -42,6 +50,13 @@ def _answer(result: dict):
         if key in result:
             body["error"][key] = result[key]
     return json_response(body, code)
+
+
+def action_body_schema(name: str):
+    """The body a client sends for an action: dispatch's schema without the identity fields,
+    which the gateway fills from the API key (also what the OpenAPI document shows)."""
+    schema_cls = ACTION_SCHEMAS[name]
+    return schema_cls(exclude=[key for key in IDENTITY_FIELDS if key in schema_cls._declared_fields])
 
 
 def _moment(value) -> datetime | None:
@@ -81,21 +96,36 @@ def _intake_entries(registered: dict) -> list[dict]:
 class CasesApi:
     """HTTP entrypoints mixed into GatewayService (services/gateway/service.py)."""
 
+    def _visible_case(self, principal, case_id) -> dict | None:
+        """Dispatch's view of the case; a unit that may not see it gets 404, as if it did not exist."""
+        path_id(case_id, "案件")
+        case = call(self.dispatch, "get_case", case_id)
+        if principal.role not in READ_ALL and not (case and may_see_case(principal, case)):
+            raise NotFound(f"没有案件 {case_id} (not found)")
+        return case
+
     @http("POST", "/api/cases/<string:case_id>/actions/<string:action>")
-    def post_case_action(self, request, case_id, action):
+    @endpoint(WRITERS, write=True)
+    def post_case_action(self, request, principal, case_id, action):
         name = action_name(action)
         if name is None:
-            return error_response(404, f"没有这个操作 {action} (unknown action); 可用: "
-                                       + ", ".join(sorted(a.replace("_", "-") for a in ACTION_SCHEMAS)))
-        try:
-            data = json_body(request)
-            load(ACTION_SCHEMAS[name](), data)
-        except BadRequest as exc:
-            return error_response(400, exc.message, exc.fields)
+            raise NotFound(f"没有这个操作 {action[:64]} (unknown action); 可用: "
+                           + ", ".join(sorted(a.replace("_", "-") for a in ACTION_SCHEMAS)))
+        if principal.role not in CASE_ACTION_ROLES[name]:
+            raise forbidden_role(principal)
+        path_id(case_id, "案件")
+        data = {key: value for key, value in json_body(request).items() if key not in IDENTITY_FIELDS}
+        load(action_body_schema(name), data)
+        case = call(self.dispatch, "get_case", case_id)
+        if case is None:
+            raise NotFound(f"没有案件 {case_id} (not found)")
+        data.update(case_action_identity(principal, name, case))
         return _answer(call(self.dispatch, "act", case_id, name, data))
 
     @http("GET", "/api/cases/<string:case_id>/timeline")
-    def get_case_timeline(self, request, case_id):
+    @endpoint(READ_ALL + ("unit",))
+    def get_case_timeline(self, request, principal, case_id):
+        self._visible_case(principal, case_id)
         district = load_district()
         dispatched = call(self.dispatch, "timeline", case_id)
         try:
@@ -104,7 +134,7 @@ class CasesApi:
         except Exception as exc:  # noqa: BLE001 - intake away: show dispatch's copy of the registration
             registered, intake_note = None, f"intake 暂不可用 ({type(exc).__name__})，立案信息取自 dispatch 的副本"
         if registered is None and dispatched is None:
-            return error_response(404, f"没有案件 {case_id}")
+            raise NotFound(f"没有案件 {case_id} (not found)")
         entries = _intake_entries(registered) if registered else []
         if not registered and dispatched:
             entries.append(dispatched["registration"])
@@ -118,6 +148,7 @@ class CasesApi:
             if moment is not None:
                 entry["at"] = district.calendar.to_local(moment).isoformat()
             timeline.append(entry)
+        self._name_actors(timeline)
         body = {"case_id": case_id, "state": dispatched["state"] if dispatched else None,
                 "version": dispatched["version"] if dispatched else None,
                 "timezone": district.calendar.timezone_name, "entries": timeline}
@@ -125,11 +156,38 @@ class CasesApi:
             body["note"] = intake_note
         return json_response(body)
 
+    def _name_actors(self, entries: list) -> None:
+        """An actor recorded by its account or person id (an inspector's verification) is shown by
+        its account's name; the id stays in ``actor_id``."""
+        ids = {entry["actor"] for entry in entries
+               if isinstance(entry.get("actor"), str) and PERSON_ID.match(entry["actor"])}
+        if not ids:
+            return
+        names = {}
+        for account in self.db.accounts.find({"$or": [{"_id": {"$in": sorted(ids)}},
+                                                      {"person_id": {"$in": sorted(ids)}}]},
+                                             {"name": 1, "person_id": 1}):
+            names[account.get("person_id") or account["_id"]] = account["name"]
+            names.setdefault(account["_id"], account["name"])
+        for entry in entries:
+            if entry.get("actor") in names:
+                entry["actor_id"], entry["actor"] = entry["actor"], names[entry["actor"]]
+
     @http("GET", "/api/cases")
-    def get_cases(self, request):
+    @endpoint(READ_ALL + ("unit",))
+    def get_cases(self, request, principal):
         filters = request.args.to_dict()
-        try:
-            load(CaseQuery(), filters)
-        except BadRequest as exc:
-            return error_response(400, exc.message, exc.fields)
-        return _answer(call(self.dispatch, "list_cases", filters))
+        if principal.role == "unit":
+            filters["unit"] = principal.unit_id
+        errors = {}
+        for schema in (CaseQuery(), PageQuery()):      # dispatch's filters; the gateway's page bounds
+            try:
+                schema.load(filters)
+            except ValidationError as exc:
+                errors.update(exc.messages)
+        if errors:
+            raise BadRequest("输入有误，请检查标出的字段 (invalid input)", errors)
+        result = call(self.dispatch, "list_cases", filters)
+        if result.get("status") == "ok" and result.get("per_page"):
+            result["pages"] = -(-result["total"] // result["per_page"])
+        return _answer(result)

@@ -1,14 +1,43 @@
 """HTTP helpers shared by the gateway's API modules: JSON answers, consistent errors, RPC calls
-with a timeout, request bodies validated by marshmallow."""
+with a timeout, request bodies validated by marshmallow, pagination, and ``endpoint``: the
+decorator that authenticates the caller, checks its role and turns every failure into the one
+JSON error shape.
+
+Every error, everywhere in the native API::
+
+    {"error": {"status": 404, "code": "not_found", "message": "…中文 (English)", "fields": {…}?}}
+
+``fields`` is marshmallow's field-level detail (nested like the input). Some answers add
+context (``current_version`` on a 409, ``outstanding`` departments …).
+"""
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import math
+import os
+import re
 
 import eventlet
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields, validate
+from nameko.exceptions import RemoteError, UnknownService
 from werkzeug.wrappers import Response
 
+from shared.contracts.base import Tolerant
+
+from .auth import (ROLES, Forbidden, Invalid, NotFound, RateLimiter, Unauthorized,
+                   forbidden_role)
+
+log = logging.getLogger(__name__)
+
 RPC_TIMEOUT = 10
+PUBLIC = ()                      # endpoint(PUBLIC): no key needed
+ANY = ROLES                      # every authenticated role
+CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+         405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "refused",
+         429: "rate_limited", 500: "internal_error", 503: "unavailable"}
+MAX_PER_PAGE = 100
 
 
 def json_response(payload, status=200, headers=None):
@@ -16,12 +45,13 @@ def json_response(payload, status=200, headers=None):
                     mimetype="application/json", headers=headers)
 
 
-def error_response(status, message, fields=None):
-    """Every error: {"error": {"status", "message", "fields"?}} with field-level detail."""
-    body = {"error": {"status": status, "message": message}}
+def error_response(status, message, fields=None, code=None, headers=None, **extra):
+    """Every error: {"error": {"status", "code", "message", "fields"?}} with field-level detail."""
+    body = {"error": {"status": status, "code": code or CODES.get(status, "error"), "message": message}}
     if fields:
         body["error"]["fields"] = fields
-    return json_response(body, status)
+    body["error"].update(extra)
+    return json_response(body, status, headers)
 
 
 class BadRequest(Exception):
@@ -30,13 +60,19 @@ class BadRequest(Exception):
         self.message, self.fields = message, fields
 
 
+class RateLimited(Exception):
+    def __init__(self, retry_after: float):
+        super().__init__("请求过于频繁，请稍后再试 (too many requests)")
+        self.retry_after = retry_after
+
+
 def json_body(request) -> dict:
     try:
         data = json.loads(request.get_data(as_text=True) or "null")
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"请求体不是合法 JSON: {exc}") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise BadRequest(f"请求体不是合法 JSON (the body is not valid JSON): {exc}") from None
     if not isinstance(data, dict):
-        raise BadRequest("请求体必须是 JSON 对象")
+        raise BadRequest("请求体必须是 JSON 对象 (the body must be a JSON object)", {"_body": ["应为 JSON 对象"]})
     return data
 
 
@@ -44,10 +80,122 @@ def load(schema, data):
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise BadRequest("输入有误，请检查标出的字段", exc.messages) from exc
+        raise BadRequest("输入有误，请检查标出的字段 (invalid input)", exc.messages) from exc
 
 
 def call(proxy, method, *args, **kwargs):
     """An RPC to another service, with a timeout (nameko 2's RpcProxy has none)."""
     with eventlet.Timeout(RPC_TIMEOUT):
         return getattr(proxy, method)(*args, **kwargs)
+
+
+PATH_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+
+
+def path_id(value: str, label: str) -> str:
+    """An id from the URL (case, operation, order …): anything that cannot be an id is a 404."""
+    if not PATH_ID.match(value or ""):
+        raise NotFound(f"没有{label} {str(value)[:64]} (not found)")
+    return value
+
+
+# ------------------------------------------------------------------ pagination
+class PageQuery(Tolerant):
+    """``page`` (from 1) and ``per_page`` (1–100, default 20) on every list."""
+    page = fields.Integer(load_default=1, strict=False, validate=validate.Range(min=1, max=100000),
+                          metadata={"description": "页码，从 1 开始 (page number, from 1)"})
+    per_page = fields.Integer(load_default=20, strict=False, validate=validate.Range(min=1, max=MAX_PER_PAGE),
+                              metadata={"description": "每页条数，1–100 (items per page)"})
+
+
+def page_args(request, **aliases) -> dict:
+    """page / per_page from the query string, validated (400 with field detail)."""
+    data = {key: request.args.get(key) for key in ("page", "per_page") if request.args.get(key) not in (None, "")}
+    for alias, target in aliases.items():          # e.g. limit → per_page (older clients)
+        if target not in data and request.args.get(alias) not in (None, ""):
+            data[target] = request.args.get(alias)
+    return load(PageQuery(), data)
+
+
+def page_of(items: list, page: int, per_page: int, legacy_key: str | None = None) -> dict:
+    """One page of a list held in full: {items, total, page, per_page, pages}."""
+    total = len(items)
+    chunk = items[(page - 1) * per_page: page * per_page]
+    body = {"items": chunk, "total": total, "page": page, "per_page": per_page,
+            "pages": math.ceil(total / per_page) if per_page else 0}
+    if legacy_key:                                  # the name older clients read (same list)
+        body[legacy_key] = chunk
+    return body
+
+
+# ------------------------------------------------------------------ rate limits
+_limiters: dict[tuple, RateLimiter] = {}
+
+
+def _setting(config, name, default):
+    value = config.get(name) if hasattr(config, "get") else None
+    if value in (None, ""):
+        value = os.environ.get(name, default)
+    return float(value)
+
+
+def rate_limit(config, client: str, kind: str = "citizen") -> None:
+    """Raise RateLimited when ``client`` has used up its bucket (``<KIND>_RATE_PER_MINUTE``,
+    ``<KIND>_BURST`` from the config or the environment; citizens: 6 a minute, bursts of 5)."""
+    per_minute = _setting(config, f"{kind.upper()}_RATE_PER_MINUTE", 6)
+    burst = _setting(config, f"{kind.upper()}_BURST", 5)
+    limiter = _limiters.setdefault((kind, per_minute, burst), RateLimiter(per_minute / 60.0, int(burst)))
+    allowed, retry_after = limiter.allow(client)
+    if not allowed:
+        raise RateLimited(retry_after)
+
+
+# ------------------------------------------------------------------ the endpoint decorator
+def endpoint(roles=ANY, *, write=False):
+    """Wrap an HTTP entrypoint: authenticate (401), check the role (403), then call
+    ``fn(self, request, principal, **path_values)``; every exception becomes the JSON error.
+
+    ``roles``: who may call (``PUBLIC`` = no key needed; the principal is then None).
+    ``write``: the endpoint changes something — the leader's read-only accounts get 403.
+    The roles are kept on the function (``.roles``) for the OpenAPI document."""
+    roles = tuple(roles)
+    if write:
+        roles = tuple(role for role in roles if role != "leader")
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def handler(self, request, **path_values):
+            try:
+                principal = None
+                if roles != PUBLIC:
+                    principal = self.principal(request)
+                    if principal.role not in roles:
+                        raise forbidden_role(principal)
+                return fn(self, request, principal, **path_values)
+            except Unauthorized as exc:
+                return error_response(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="dcg"'})
+            except Forbidden as exc:
+                return error_response(403, str(exc))
+            except NotFound as exc:
+                return error_response(404, str(exc))
+            except (BadRequest, Invalid) as exc:
+                return error_response(400, exc.message, exc.fields)
+            except RateLimited as exc:
+                seconds = max(1, math.ceil(exc.retry_after))
+                return error_response(429, str(exc), headers={"Retry-After": str(seconds)},
+                                      retry_after=seconds)
+            except eventlet.Timeout:
+                return error_response(503, "服务暂时无法响应，请稍后重试 (a service did not answer in time)")
+            except UnknownService as exc:
+                return error_response(503, f"服务未运行，请稍后重试 (service not running: {exc})")
+            except RemoteError as exc:
+                log.error("RPC failed in %s: %s", fn.__name__, exc)
+                return error_response(500, f"服务内部错误 (internal error in a service: {exc.exc_type})")
+            except Exception:  # noqa: BLE001 - never nameko's plain-text 500 with internals
+                log.exception("unexpected error in %s", fn.__name__)
+                return error_response(500, "网关内部错误 (internal error)")
+
+        handler.roles = roles
+        handler.write = write
+        return handler
+    return decorate

@@ -13,21 +13,29 @@
   POST /api/enforcement/rectifications/<order_id>/check   the follow-up check of a 限期整改 order
 
 Every call needs an API key (services/gateway/auth.py). A ``unit`` account acts only as its own
-unit: the ``requested_by`` / ``by`` unit of its requests is its own, whatever the body says; the
-command centre (``operator``, ``admin``) may act for any unit; a ``partner`` account (a
-department) may only ask to leave — and is refused. Bodies are validated here (field-level
-errors) and again by the service, which enforces the business rules (only the lead closes …).
+unit: the ``requested_by`` / ``by`` unit of its requests is its own, whatever the body says, and a
+whistle it blows is led by itself; the command centre (``operator``, ``admin``) may act for any
+unit (without ``by`` / ``requested_by`` it acts as the command centre); a ``partner`` account (a
+department) may only ask to leave — and is refused. A unit or partner sees only its own
+operations: reading another's is 404, acting on it 403. The leader reads everything and writes
+nothing. Lists are paginated (``page``, ``per_page``; ``limit`` is the older name of ``per_page``).
+Bodies are validated here (field-level errors) and again by the service, which enforces the
+business rules (only the lead closes …).
 """
 from __future__ import annotations
 
 from nameko.web.handlers import http
 
 from services.enforcement_coordination import schemas
+from services.enforcement_coordination.enforcement import PARTY_KINDS, party_problem
+from shared.departments import coordination_settings
 
-from .auth import READ_ALL, Forbidden, Unauthorized, may_see_operation
-from .http import BadRequest, call, error_response, json_body, json_response, load
+from .auth import COMMAND, READ_ALL, Forbidden, NotFound, sees_operation
+from .http import (BadRequest, call, endpoint, error_response, json_body, json_response, load, page_args,
+                   page_of, path_id)
 
-COMMAND = ("operator", "admin")
+STATES = ("open", "closed", "cancelled")
+BOARD_LIMIT = 500          # the most recent operations the board is paged from
 
 
 def _answer(result: dict, created_status: int = 200):
@@ -38,113 +46,128 @@ def _answer(result: dict, created_status: int = 200):
     return error_response(result.get("status", 400), result.get("message", "请求被拒绝"), result.get("fields"))
 
 
-def _acting_as(principal, actor: dict | None) -> dict:
-    """The unit a request acts for: a unit account is always itself."""
-    actor = dict(actor or {})
+def _acting_as(principal, actor) -> dict:
+    """The unit a request acts for: a unit account is always itself; the command centre acts for
+    the unit it names, or as the command centre."""
+    if actor is not None and not isinstance(actor, dict):
+        return actor                                    # let the schema say what is wrong with it
     if principal.role == "unit":
+        actor = dict(actor or {})
         actor["unit_id"] = principal.unit_id
         actor["person"] = actor.get("person") or principal.name
-    return actor
-
-
-def _visible(principal, summary: dict) -> bool:
-    return may_see_operation(principal, summary.get("departments", {}).keys(),
-                             [summary.get("lead_unit"), summary.get("requested_by"), summary.get("owner_unit")])
+        return actor
+    if actor is None:
+        return {"unit_id": coordination_settings()["command_centre"], "person": principal.name}
+    return dict(actor)
 
 
 class OperationsApi:
     """HTTP entrypoints mixed into GatewayService (services/gateway/service.py)."""
 
-    def _guarded(self, request, roles, schema_cls=None, actor_field=None, handler=None):
-        """Authenticate, check the role, parse and validate the body, then run ``handler``."""
-        try:
-            principal = self.principal(request)
-            if principal.role not in roles:
-                raise Forbidden("此角色无权执行此操作 (this role may not do this)")
-            data = None
-            if schema_cls is not None:
-                optional = schema_cls is schemas.LeaveOperation          # leave: the body may be empty
-                data = {} if optional and not request.get_data() else json_body(request)
-                if actor_field:
-                    data[actor_field] = _acting_as(principal, data.get(actor_field))
-                load(schema_cls(), data)
-            return handler(principal, data)
-        except Unauthorized as exc:
-            return error_response(401, str(exc))
-        except Forbidden as exc:
-            return error_response(403, str(exc))
-        except BadRequest as exc:
-            return error_response(400, exc.message, exc.fields)
+    def _body(self, request, principal, schema_cls, actor_field=None, optional=False) -> dict:
+        """The JSON body, the acting unit filled in from the key, validated (400 field by field)."""
+        data = {} if optional and not request.get_data() else json_body(request)
+        if actor_field:
+            data[actor_field] = _acting_as(principal, data.get(actor_field))
+        load(schema_cls(), data)
+        return data
+
+    def _operation_for_writing(self, principal, operation_id):
+        """A unit or partner acts only on an operation of its own: unknown → 404, another's → 403."""
+        path_id(operation_id, "联合行动")
+        if principal.role in COMMAND:
+            return
+        operation = call(self.coordination, "get_operation", operation_id)
+        if operation is None:
+            raise NotFound(f"没有联合行动 {operation_id} (not found)")
+        if not sees_operation(principal, operation):
+            raise Forbidden("这不是本单位参与的联合行动 (not an operation of yours)")
 
     # ---------------------------------------------------------------- operations
     @http("POST", "/api/operations")
-    def post_operation(self, request):
-        def start(principal, data):
-            if data.get("trigger", "whistle") == "escalation" and principal.role not in COMMAND:
-                raise Forbidden("升级联合执法由指挥中心调度员发起 (escalation is the command centre's)")
-            return _answer(call(self.coordination, "start_operation", data), 201)
-        return self._guarded(request, COMMAND + ("unit",), schemas.StartOperation, "requested_by", start)
+    @endpoint(COMMAND + ("unit",), write=True)
+    def post_operation(self, request, principal):
+        data = self._body(request, principal, schemas.StartOperation, "requested_by")
+        if data.get("trigger", "whistle") == "escalation" and principal.role not in COMMAND:
+            raise Forbidden("升级联合执法由指挥中心调度员发起 (escalation is the command centre's)")
+        if principal.role == "unit":
+            data["lead_unit"] = principal.unit_id        # a street's whistle is led by the street
+        return _answer(call(self.coordination, "start_operation", data), 201)
 
     @http("GET", "/api/operations")
-    def list_operations(self, request):
-        def board(principal, _):
-            state = request.args.get("state") or None
-            if state and state not in ("open", "closed", "cancelled"):
-                raise BadRequest("state 应为 open、closed 或 cancelled", {"state": ["取值无效"]})
-            try:
-                limit = int(request.args.get("limit", 50))
-            except ValueError:
-                raise BadRequest("limit 应为整数", {"limit": ["应为整数"]}) from None
-            rows = call(self.coordination, "list_operations", state, limit)
-            return json_response({"operations": [row for row in rows if _visible(principal, row)]})
-        return self._guarded(request, READ_ALL + ("unit", "partner"), handler=board)
+    @endpoint(READ_ALL + ("unit", "partner"))
+    def list_operations(self, request, principal):
+        state = request.args.get("state") or None
+        if state and state not in STATES:
+            raise BadRequest("输入有误，请检查标出的字段 (invalid input)",
+                             {"state": ["应为 open、closed 或 cancelled (open | closed | cancelled)"]})
+        paging = page_args(request, limit="per_page")
+        rows = call(self.coordination, "list_operations", state, BOARD_LIMIT)
+        visible = [row for row in rows if sees_operation(principal, row)]
+        return json_response(page_of(visible, paging["page"], paging["per_page"], legacy_key="operations"))
 
     @http("GET", "/api/cases/<string:case_id>/operations")
-    def case_operations(self, request, case_id):
-        def listing(principal, _):
-            rows = call(self.coordination, "operations_for_case", case_id)
-            return json_response({"case_id": case_id, "operations": [r for r in rows if _visible(principal, r)]})
-        return self._guarded(request, READ_ALL + ("unit", "partner"), handler=listing)
+    @endpoint(READ_ALL + ("unit", "partner"))
+    def case_operations(self, request, principal, case_id):
+        path_id(case_id, "案件")
+        paging = page_args(request)
+        rows = [row for row in call(self.coordination, "operations_for_case", case_id)
+                if sees_operation(principal, row)]
+        body = page_of(rows, paging["page"], paging["per_page"], legacy_key="operations")
+        return json_response({"case_id": case_id, **body})
 
     @http("POST", "/api/operations/<string:operation_id>/updates")
-    def post_update(self, request, operation_id):
-        return self._guarded(request, COMMAND + ("unit",), schemas.UpdateOperation, "by", lambda p, data: _answer(
-            call(self.coordination, "update_operation", operation_id, data)))
+    @endpoint(COMMAND + ("unit",), write=True)
+    def post_update(self, request, principal, operation_id):
+        data = self._body(request, principal, schemas.UpdateOperation, "by")
+        self._operation_for_writing(principal, operation_id)
+        return _answer(call(self.coordination, "update_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/cancel")
-    def post_cancel(self, request, operation_id):
-        return self._guarded(request, COMMAND + ("unit",), schemas.CancelOperation, "by", lambda p, data: _answer(
-            call(self.coordination, "cancel_operation", operation_id, data)))
+    @endpoint(COMMAND + ("unit",), write=True)
+    def post_cancel(self, request, principal, operation_id):
+        data = self._body(request, principal, schemas.CancelOperation, "by")
+        self._operation_for_writing(principal, operation_id)
+        return _answer(call(self.coordination, "cancel_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/close")
-    def post_close(self, request, operation_id):
-        return self._guarded(request, COMMAND + ("unit",), schemas.CloseOperation, "by", lambda p, data: _answer(
-            call(self.coordination, "close_operation", operation_id, data)))
+    @endpoint(COMMAND + ("unit",), write=True)
+    def post_close(self, request, principal, operation_id):
+        data = self._body(request, principal, schemas.CloseOperation, "by")
+        self._operation_for_writing(principal, operation_id)
+        return _answer(call(self.coordination, "close_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/departments/<string:department_id>/leave")
-    def post_leave(self, request, operation_id, department_id):
-        def leave(principal, data):
-            if principal.role == "partner" and principal.department != department_id:
-                raise Forbidden("只能为本部门申请 (only for your own department)")
-            return _answer(call(self.coordination, "leave_operation", operation_id, department_id, data))
-        return self._guarded(request, COMMAND + ("partner",), schemas.LeaveOperation, handler=leave)
+    @endpoint(COMMAND + ("partner",), write=True)
+    def post_leave(self, request, principal, operation_id, department_id):
+        if principal.role == "partner" and principal.department != department_id:
+            raise Forbidden("只能为本部门申请 (only for your own department)")
+        data = self._body(request, principal, schemas.LeaveOperation, optional=True)
+        path_id(department_id, "部门")
+        self._operation_for_writing(principal, operation_id)
+        return _answer(call(self.coordination, "leave_operation", operation_id, department_id, data))
 
     # ---------------------------------------------------------------- graduated enforcement
     @http("POST", "/api/enforcement/violations")
-    def post_violation(self, request):
-        return self._guarded(request, COMMAND + ("unit",), schemas.RecordViolation, handler=lambda p, data: _answer(
-            call(self.coordination, "record_violation", data), 201))
+    @endpoint(COMMAND + ("unit",), write=True)
+    def post_violation(self, request, principal):
+        data = self._body(request, principal, schemas.RecordViolation)
+        return _answer(call(self.coordination, "record_violation", data), 201)
 
     @http("GET", "/api/enforcement/parties/<string:kind>/<string:number>")
-    def get_party(self, request, kind, number):
-        def history(principal, _):
-            if kind not in ("licence", "id_card", "plate"):
-                raise BadRequest("当事人类型应为 licence、id_card 或 plate", {"kind": ["取值无效"]})
-            return _answer(call(self.coordination, "party_history", kind, number))
-        return self._guarded(request, READ_ALL + ("unit",), handler=history)
+    @endpoint(READ_ALL + ("unit",))
+    def get_party(self, request, principal, kind, number):
+        if kind not in PARTY_KINDS:
+            raise BadRequest("输入有误，请检查标出的字段 (invalid input)",
+                             {"kind": ["当事人类型应为 licence、id_card 或 plate (licence | id_card | plate)"]})
+        problem = party_problem(kind, number[:100])
+        if problem:
+            raise BadRequest("输入有误，请检查标出的字段 (invalid input)", {"number": [problem]})
+        return _answer(call(self.coordination, "party_history", kind, number))
 
     @http("POST", "/api/enforcement/rectifications/<string:order_id>/check")
-    def post_rectification_check(self, request, order_id):
-        return self._guarded(request, COMMAND + ("unit", "inspector"), schemas.RectificationCheck,
-                             handler=lambda p, data: _answer(call(self.coordination, "check_rectification",
-                                                                  order_id, data)))
+    @endpoint(COMMAND + ("unit", "inspector"), write=True)
+    def post_rectification_check(self, request, principal, order_id):
+        data = self._body(request, principal, schemas.RectificationCheck)
+        path_id(order_id, "整改通知")
+        return _answer(call(self.coordination, "check_rectification", order_id, data))

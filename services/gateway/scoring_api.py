@@ -9,6 +9,11 @@
 
 ``period`` is a day (2026-11-23), an ISO week (2026-W48), a month (2026-11) or a custom range
 (2026-11-01..2026-11-15); it defaults to the current month. See docs/scoring.md.
+
+Who (services/gateway/auth.py): rankings, the exposure list and the bulletins are public
+(月排名、月曝光、每月通报) — every authenticated role; indicators: the command centre, leader and
+inspectors all of them, a unit its own (``unit/<its id>``), a partner its own
+(``partner/<its department>``). Lists (exposure, bulletins) are paginated (``page``, ``per_page``).
 """
 from __future__ import annotations
 
@@ -17,13 +22,14 @@ import base64
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
-from services.scoring.periods import month_of
+from services.scoring.periods import PeriodError, month_of, parse_period
 from services.scoring.schemas import (BulletinQuery, ExposureQuery, IndicatorsQuery, LEVELS,
                                       RankingQuery)
 from shared import storage
 from shared.refdata import load_district
 
-from .http import BadRequest, call, error_response, json_response, load
+from .auth import READ_ALL, Forbidden, NotFound, may_see_indicators
+from .http import ANY, BadRequest, call, endpoint, json_response, load, page_args, page_of
 
 CONTENT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
 
@@ -32,8 +38,26 @@ def _this_month() -> str:
     return month_of(storage.now_utc(), load_district().timezone).label
 
 
+def _checked(data: dict, *names) -> dict:
+    """Periods and months that scoring's parser cannot take (e.g. year 0 or 10000) are a 400 here,
+    not an error in scoring."""
+    errors = {}
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, str) and value:
+            try:
+                parse_period(value)
+            except PeriodError:
+                pass                                   # the schema says what is wrong with it
+            except (ValueError, OverflowError):
+                errors[name] = [f"超出可用范围 (out of range): {value[:40]}"]
+    if errors:
+        raise BadRequest("输入有误，请检查标出的字段 (invalid input)", errors)
+    return data
+
+
 def _args(request, defaults: dict) -> dict:
-    data = {key: value for key, value in request.args.items()}
+    data = {key: value for key, value in request.args.items() if key not in ("page", "per_page")}
     for key, value in defaults.items():
         data.setdefault(key, value)
     return data
@@ -43,62 +67,63 @@ class ScoringApi:
     """HTTP entrypoints mixed into GatewayService (services/gateway/service.py)."""
 
     @http("GET", "/api/scoring/indicators")
-    def get_indicators(self, request):
-        try:
-            query = load(IndicatorsQuery(), _args(request, {"period": _this_month()}))
-        except BadRequest as exc:
-            return error_response(400, exc.message, exc.fields)
+    @endpoint(READ_ALL)
+    def get_indicators(self, request, principal):
+        query = load(IndicatorsQuery(), _checked(_args(request, {"period": _this_month()}), "period"))
         return json_response(call(self.scoring, "indicators", query["period"]))
 
     @http("GET", "/api/scoring/indicators/<string:level>/<string:key>")
-    def get_entity_indicators(self, request, level, key):
+    @endpoint(READ_ALL + ("unit", "partner"))
+    def get_entity_indicators(self, request, principal, level, key):
         try:
-            query = load(IndicatorsQuery(), _args(request, {"period": _this_month(), "level": level,
-                                                             "key": key}))
+            query = load(IndicatorsQuery(), _checked(_args(request, {"period": _this_month(), "level": level,
+                                                                      "key": key}), "period"))
         except BadRequest as exc:
             if "level" in (exc.fields or {}):
                 exc.fields["level"] = [f"只能是 {' | '.join(LEVELS)} (level must be one of them)"]
-            return error_response(400, exc.message, exc.fields)
+            raise
+        if not may_see_indicators(principal, query["level"], query["key"]):
+            raise Forbidden("只能查看本单位/本部门的考核指标 (only your own unit's or department's indicators)")
         answer = call(self.scoring, "indicators", query["period"], query["level"], query["key"])
         if not answer["found"]:
-            return error_response(404, f"{answer['period']['label']} 没有 {key} 的考核数据 "
-                                       f"(no scoring data for {key} in this period)")
+            raise NotFound(f"{answer['period']['label']} 没有 {key} 的考核数据 "
+                           f"(no scoring data for {key} in this period)")
         return json_response(answer)
 
     @http("GET", "/api/scoring/rankings")
-    def get_rankings(self, request):
-        try:
-            query = load(RankingQuery(), _args(request, {"month": _this_month()}))
-        except BadRequest as exc:
-            return error_response(400, exc.message, exc.fields)
+    @endpoint(ANY)
+    def get_rankings(self, request, principal):
+        query = load(RankingQuery(), _checked(_args(request, {"month": _this_month()}), "month"))
         return json_response(call(self.scoring, "ranking", query["month"], query.get("unit_type")))
 
     @http("GET", "/api/scoring/exposure")
-    def get_exposure(self, request):
+    @endpoint(ANY)
+    def get_exposure(self, request, principal):
         data = _args(request, {})
         data.setdefault("period", data.pop("month", None) or _this_month())
-        try:
-            query = load(ExposureQuery(), data)
-        except BadRequest as exc:
-            return error_response(400, exc.message, exc.fields)
-        return json_response(call(self.scoring, "exposure", query["period"]))
+        query = load(ExposureQuery(), _checked(data, "period"))
+        paging = page_args(request)
+        answer = call(self.scoring, "exposure", query["period"])
+        page = page_of(answer.pop("cases"), paging["page"], paging["per_page"], legacy_key="cases")
+        return json_response({**answer, **page})
 
     @http("GET", "/api/scoring/bulletins")
-    def list_bulletins(self, request):
-        return json_response({"bulletins": call(self.scoring, "bulletins")})
+    @endpoint(ANY)
+    def list_bulletins(self, request, principal):
+        paging = page_args(request)
+        return json_response(page_of(call(self.scoring, "bulletins"), paging["page"], paging["per_page"],
+                                     legacy_key="bulletins"))
 
     @http("GET", "/api/scoring/bulletins/<string:name>")
-    def get_bulletin(self, request, name):
+    @endpoint(ANY)
+    def get_bulletin(self, request, principal, name):
         month, _, fmt = name.rpartition(".")
-        try:
-            query = load(BulletinQuery(), {"month": month or name, "fmt": fmt if month else "pdf"})
-        except BadRequest as exc:
-            return error_response(400, exc.message, exc.fields)
+        query = load(BulletinQuery(), _checked({"month": month or name, "fmt": fmt if month else "pdf"}, "month"))
         answer = call(self.scoring, "bulletin", query["month"], query["fmt"])
         if answer is None:
-            return error_response(404, f"{query['month']} 的通报尚未生成，请先运行 "
-                                       f"python -m services.scoring.bulletin --month {query['month']} "
-                                       f"(bulletin not rendered yet)")
+            raise NotFound(f"{query['month']} 的通报尚未生成，请先运行 "
+                           f"python -m services.scoring.bulletin --month {query['month']} "
+                           f"(bulletin not rendered yet)")
         filename = f"bulletin-{query['month']}.{query['fmt']}"
         return Response(base64.b64decode(answer["data_b64"]), status=200,
                         content_type=CONTENT_TYPES[query["fmt"]],

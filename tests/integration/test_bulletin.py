@@ -11,6 +11,7 @@ import requests
 from PIL import Image, ImageDraw
 from pypdf import PdfReader
 
+from services.gateway.auth import new_key
 from services.gateway.service import GatewayService
 from services.scoring.service import ScoringService
 from shared import clock
@@ -92,10 +93,11 @@ def test_the_bulletin_command_renders_html_and_pdf_in_chinese(container_factory,
     assert "北泉街道" in html_text and "85.00" in html_text
 
     base = f"http://127.0.0.1:{port}"
-    download = requests.get(f"{base}/api/scoring/bulletins/2026-11.pdf", timeout=20)
+    login = {"Authorization": f"Bearer {new_key(db('gateway').accounts, '区领导', 'leader')}"}
+    download = requests.get(f"{base}/api/scoring/bulletins/2026-11.pdf", timeout=20, headers=login)
     assert download.status_code == 200 and download.headers["Content-Type"] == "application/pdf"
     assert download.content == pdf_path.read_bytes()
-    page = requests.get(f"{base}/api/scoring/bulletins/2026-11.html", timeout=20)
+    page = requests.get(f"{base}/api/scoring/bulletins/2026-11.html", timeout=20, headers=login)
     assert page.status_code == 200 and "北泉街道" in page.text
-    listed = requests.get(f"{base}/api/scoring/bulletins", timeout=20).json()["bulletins"]
+    listed = requests.get(f"{base}/api/scoring/bulletins", timeout=20, headers=login).json()["bulletins"]
     assert [item["month"] for item in listed] == ["2026-11"]

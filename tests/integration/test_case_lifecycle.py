@@ -10,7 +10,7 @@ from services.gateway.service import GatewayService
 from services.intake.service import IntakeService
 from tests.conftest import free_port
 from tests.dispatch_support import (  # noqa: F401  (fixtures)
-    UNIT, dispatch_config, local, ok, saturday_morning, set_clock, wait_case,
+    UNIT, dispatch_config, local, log_in, ok, operator_headers, saturday_morning, set_clock, wait_case,
 )
 
 INSIDE = {"lon": 106.3904, "lat": 29.8338}          # 天生路社区第1网格, 天生街道
@@ -19,18 +19,20 @@ PLACES = [INSIDE, {"lon": 106.394165, "lat": 29.833618}, {"lon": 106.3902, "lat"
 
 
 @pytest.fixture
-def gateway(container_factory, config, saturday_morning):
+def gateway(container_factory, config, db, saturday_morning):
     port = free_port()
     container_factory(IntakeService, config).start()
     container_factory(DispatchService, dispatch_config(config)).start()
     container_factory(GatewayService, dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")).start()
+    log_in(f"http://127.0.0.1:{port}", db)
     return f"http://127.0.0.1:{port}"
 
 
 def report(gateway, description, location=INSIDE):
     answer = requests.post(f"{gateway}/api/reports", json={
         "class_code": "E0101", "location": location, "address": "天生路18号", "description": description,
-        "attributes": {"area_m2": 2}, "reporter": {"name": "张三", "phone": "13800000000"}}, timeout=15)
+        "attributes": {"area_m2": 2}, "reporter": {"name": "张三", "phone": "13800000000"}}, timeout=15,
+        headers=operator_headers(gateway))
     assert answer.status_code == 201, answer.text
     return answer.json()["case_id"]
 
@@ -45,7 +47,8 @@ def test_a_report_to_a_closed_case_with_its_whole_timeline(gateway, config, db):
               note="现场已清理")
     assert case["state"] == "closed" and case["on_time"] is True
 
-    timeline = requests.get(f"{gateway}/api/cases/{case_id}/timeline", timeout=15).json()
+    timeline = requests.get(f"{gateway}/api/cases/{case_id}/timeline", timeout=15,
+                            headers=operator_headers(gateway)).json()
     entries = timeline["entries"]
     assert [entry["type"] for entry in entries] == [
         "report_received", "case_registered", "case_dispatched", "case_accepted", "case_feedback_given",
@@ -66,7 +69,7 @@ def test_the_case_list_filters_and_pages(gateway, config, db):
     ok(gateway, ids[0], "accept", expected_version=1, **UNIT)
 
     def listing(**query):
-        answer = requests.get(f"{gateway}/api/cases", params=query, timeout=15)
+        answer = requests.get(f"{gateway}/api/cases", params=query, timeout=15, headers=operator_headers(gateway))
         assert answer.status_code == 200, answer.text
         return answer.json()
 
@@ -81,8 +84,10 @@ def test_the_case_list_filters_and_pages(gateway, config, db):
     assert listing(overdue="true")["total"] == 0 and listing(overdue="false")["total"] == 3
     item = listing(state="dispatched")["items"][0]
     assert item["deadline"] == "2026-11-30T14:30:00+08:00" and item["version"] == 1
-    bad = requests.get(f"{gateway}/api/cases", params={"state": "lost", "per_page": 500}, timeout=15)
+    bad = requests.get(f"{gateway}/api/cases", params={"state": "lost", "per_page": 500}, timeout=15,
+                       headers=operator_headers(gateway))
     assert bad.status_code == 400 and set(bad.json()["error"]["fields"]) == {"state", "per_page"}
-    assert requests.get(f"{gateway}/api/cases/C-NONE/timeline", timeout=15).status_code == 404
+    assert requests.get(f"{gateway}/api/cases/C-NONE/timeline", timeout=15,
+                        headers=operator_headers(gateway)).status_code == 404
     set_clock(local(2026, 11, 30, 15, 0))                 # past Monday 14:30: all three overdue
     assert listing(overdue="true")["total"] == 3

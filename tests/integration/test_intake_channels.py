@@ -19,6 +19,12 @@ from tests.integration.intake_support import INSIDE, start
 ROOT = Path(__file__).resolve().parents[2]
 
 
+
+def operator(db):
+    """The command centre's login (services/gateway/auth.py): it enters inspector and road-office reports."""
+    from services.gateway.auth import new_key
+    return {"Authorization": f"Bearer {new_key(db('gateway').accounts, '指挥中心值班员', 'operator')}"}
+
 def events_of(config, queue, types=None):
     return [body for body, _ in drain(config, queue) if types is None or body["type"] in types]
 
@@ -102,7 +108,8 @@ def test_inspector_reports_need_photo_references(container_factory, config, db):
     rejected = next(e for e in events if e["type"] == "report_rejected")["payload"]
     assert rejected["inspector_id"] == "insp-017" and rejected["reason_code"] == "no_photo"
     # over HTTP: an inspector report without inspector_id is a field-level 400
-    answer = requests.post(f"{running.url}/api/reports", json={**base, "inspector_id": None}, timeout=10)
+    answer = requests.post(f"{running.url}/api/reports", json={**base, "inspector_id": None}, timeout=10,
+                           headers=operator(db))
     assert answer.status_code == 400 and "inspector_id" in answer.json()["error"]["fields"]
 
 
@@ -111,7 +118,7 @@ def test_road_office_notes_are_filed_urgent_by_the_leader(container_factory, con
     note = {"channel": "road_office", "class_code": "E0101", "location": {"lon": 106.4064, "lat": 29.83364},
             "description": "马路办公发现碚峡路垃圾清运不及时", "attributes": {"area_m2": 0.3},
             "leader": {"name": "周区长", "title": "副区长"}}
-    answer = requests.post(f"{running.url}/api/reports", json=note, timeout=10)
+    answer = requests.post(f"{running.url}/api/reports", json=note, timeout=10, headers=operator(db))
     assert answer.status_code == 201, answer.text
     report = db("intake").reports.find_one({"_id": answer.json()["report_id"]})
     # the leader's note is filed although 0.3 m² is under the citizen filing standard
@@ -119,7 +126,8 @@ def test_road_office_notes_are_filed_urgent_by_the_leader(container_factory, con
     case = db("intake").cases.find_one({"_id": report["case_id"]})
     assert case["leader"] == {"name": "周区长", "title": "副区长"} and case["reporter_id"] == "leader:周区长"
     assert case["time_limit"] == load_district().deadline("E0101", "urgent")
-    missing = requests.post(f"{running.url}/api/reports", json={**note, "leader": None}, timeout=10)
+    missing = requests.post(f"{running.url}/api/reports", json={**note, "leader": None}, timeout=10,
+                            headers=operator(db))
     assert missing.status_code == 400 and "leader" in missing.json()["error"]["fields"]
 
 

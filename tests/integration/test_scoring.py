@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from services.gateway.auth import new_key
 from services.gateway.service import GatewayService
 from services.scoring.service import ScoringService
 from shared import clock
@@ -37,15 +38,19 @@ def scoring_db(db):
     return db("scoring")
 
 
+LOGIN = {}         # gateway base URL → the leader's Authorization header (services/gateway/auth.py)
+
+
 @pytest.fixture
-def gateway(container_factory, config):
+def gateway(container_factory, config, db):
     port = free_port()
     container_factory(GatewayService, dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")).start()
+    LOGIN[f"http://127.0.0.1:{port}"] = {"Authorization": f"Bearer {new_key(db('gateway').accounts, '区领导', 'leader')}"}
     return f"http://127.0.0.1:{port}"
 
 
 def get(base, path, **params):
-    return requests.get(f"{base}{path}", params=params, timeout=20)
+    return requests.get(f"{base}{path}", params=params, timeout=20, headers=LOGIN[base])
 
 
 def assert_block(block, expected, where):

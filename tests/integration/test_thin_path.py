@@ -12,8 +12,10 @@ import requests
 
 from services.dispatch.service import DispatchService
 from services.enforcement_coordination.service import CoordinationService
+from services.gateway.auth import new_key
 from services.gateway.service import GatewayService
 from services.intake.service import IntakeService
+from services.participation.service import ParticipationService
 from services.scoring.service import ScoringService
 from shared.refdata import load_district
 from tests.conftest import free_port
@@ -30,14 +32,21 @@ def grid_point(index=0):
     return {"lon": point.x, "lat": point.y}, grid
 
 
+class Base(str):
+    """The gateway's base URL; ``.headers`` logs in as the command centre (services/gateway/auth.py)."""
+    headers: dict = {}
+
+
 @pytest.fixture
-def platform(container_factory, config):
+def platform(container_factory, config, db):
     port = free_port()
     gateway_config = dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")
-    for cls in (IntakeService, DispatchService, CoordinationService, ScoringService):
+    for cls in (IntakeService, DispatchService, CoordinationService, ScoringService, ParticipationService):
         container_factory(cls, config).start()
     container_factory(GatewayService, gateway_config).start()
-    return f"http://127.0.0.1:{port}"
+    base = Base(f"http://127.0.0.1:{port}")
+    base.headers = {"Authorization": f"Bearer {new_key(db('gateway').accounts, '指挥中心值班员', 'operator')}"}
+    return base
 
 
 @pytest.fixture
@@ -60,13 +69,13 @@ def test_report_to_case_to_dispatch_to_joint_operation_to_scoring(platform, depa
     answer = requests.post(f"{platform}/api/reports", json={
         "class_code": MUCK_TRUCK, "location": location, "address": "天生路 18 号",
         "description": "渣土车沿路抛洒，路面大面积污染", "reporter": {"name": "张三", "phone": "13800000000"},
-    }, timeout=15)
+    }, timeout=15, headers=platform.headers)
     assert answer.status_code == 201, answer.text
     case_id = answer.json()["case_id"]
     assert answer.json()["grid_code"] == grid["code"]
 
     def full_case():
-        body = requests.get(f"{platform}/api/cases/{case_id}", timeout=15).json()
+        body = requests.get(f"{platform}/api/cases/{case_id}", timeout=15, headers=platform.headers).json()
         operation = body.get("joint_operation") or {}
         departments = operation.get("departments", {})
         if body.get("dispatch") and len(departments) == 3 and all(
@@ -88,7 +97,7 @@ def test_report_to_case_to_dispatch_to_joint_operation_to_scoring(platform, depa
         assert operation["_id"] in history
 
     def counted():
-        events = requests.get(f"{platform}/api/cases/{case_id}", timeout=15).json()["events"]
+        events = requests.get(f"{platform}/api/cases/{case_id}", timeout=15, headers=platform.headers).json()["events"]
         types = [e["type"] for e in events]
         if types.count("department_replied") >= 3:
             return types
@@ -102,7 +111,8 @@ def test_report_to_case_to_dispatch_to_joint_operation_to_scoring(platform, depa
 
 def test_bad_report_gets_field_level_errors_and_nothing_is_filed(platform):
     answer = requests.post(f"{platform}/api/reports", json={
-        "class_code": "垃圾", "location": {"lon": 500, "lat": 29.8}, "urgency": "now"}, timeout=15)
+        "class_code": "垃圾", "location": {"lon": 500, "lat": 29.8}, "urgency": "now"}, timeout=15,
+        headers=platform.headers)
     assert answer.status_code == 400
     fields = answer.json()["error"]["fields"]
     assert set(fields) == {"class_code", "location", "urgency"}
@@ -116,4 +126,4 @@ def test_health_reports_every_service(platform):
     body = wait_until(healthy, timeout=15, what="health 200").json()
     assert body["broker"] == "up" and body["store"] == "up"
     assert {name for name, entry in body["services"].items() if entry["state"] == "up"} == \
-        {"intake", "dispatch", "coordination", "scoring", "gateway"}
+        {"intake", "dispatch", "coordination", "scoring", "participation", "gateway"}
