@@ -47,6 +47,8 @@ class Load:
         self.accepted: dict[str, dict] = {}     # external_id → answer
         self.attempts = 0
         self.key = stack.operator_key()
+        self.refused: list[str] = []
+        self.last_error = None
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def report(self):
@@ -63,12 +65,17 @@ class Load:
                 if answer.status_code in (201, 422):
                     self.accepted[report["external_id"]] = answer.json()
                     return
-            except requests.RequestException:
-                pass
+                self.last_error = f"{answer.status_code} {answer.text[:200]}"
+            except requests.RequestException as exc:
+                self.last_error = str(exc)[:200]
+            if time.time() > getattr(self, "deadline", float("inf")):
+                self.refused.append(report["external_id"])
+                return
             time.sleep(0.5)
 
     def run(self):
         begin = time.time()
+        self.deadline = begin + self.total / self.rate + 180     # give up on a report after that
         for number in range(self.total):
             delay = begin + number / self.rate - time.time()
             if delay > 0:
@@ -160,6 +167,8 @@ def main(argv=None):
     parser.add_argument("--reports", type=int, default=150)
     parser.add_argument("--rate", type=float, default=4.0)
     parser.add_argument("--pause", type=float, default=3.0, help="seconds between faults")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["kills", "broker", "store", "duplicates", "department"],
+                        help="faults to leave out")
     args = parser.parse_args(argv)
     began = time.time()
 
@@ -170,35 +179,42 @@ def main(argv=None):
         load = Load(stack, args.rate, args.reports)
         load.thread.start()
         faults = []
-        for name in ("intake", "dispatch", "coordination", "scoring", "gateway"):
+        for name in () if "kills" in args.skip else ("intake", "dispatch", "coordination", "scoring", "gateway"):
             time.sleep(args.pause)
             log(f"SIGKILL {name}")
             stack.kill(name, signal.SIGKILL)
             time.sleep(2)
             stack.start_service(name)
             faults.append(f"SIGKILL {name}")
-        time.sleep(args.pause)
-        log("restarting the broker")
-        restart_broker()
-        faults.append("broker restart")
-        time.sleep(args.pause)
-        log("SIGKILL the store, then start it again")
-        stack.kill("store", signal.SIGKILL)
-        time.sleep(2)
-        stack.start_store()
-        faults.append("store killed and restarted")
-        time.sleep(args.pause)
-        duplicated = duplicate_deliveries(stack, log)
-        faults.append(f"{duplicated} duplicated deliveries")
-        time.sleep(args.pause)
-        log("the police department program disappears")
-        stack.kill("dept-police", signal.SIGKILL)
+        if "broker" not in args.skip:
+            time.sleep(args.pause)
+            log("restarting the broker")
+            restart_broker()
+            faults.append("broker restart")
+        if "store" not in args.skip:
+            time.sleep(args.pause)
+            log("SIGKILL the store, then start it again")
+            stack.kill("store", signal.SIGKILL)
+            time.sleep(2)
+            stack.start_store()
+            faults.append("store killed and restarted")
+        if "duplicates" not in args.skip:
+            time.sleep(args.pause)
+            duplicated = duplicate_deliveries(stack, log)
+            faults.append(f"{duplicated} duplicated deliveries")
+        gone = "department" not in args.skip
+        if gone:
+            time.sleep(args.pause)
+            log("the police department program disappears")
+            stack.kill("dept-police", signal.SIGKILL)
         load.thread.join()
-        log(f"load finished: {len(load.accepted)} reports accepted after {load.attempts} attempts")
-        time.sleep(5)
-        log("the police department program comes back")
-        stack.start_department("police")
-        faults.append("a department program gone, then back")
+        log(f"load finished: {len(load.accepted)} reports accepted after {load.attempts} attempts; "
+            f"{len(load.refused)} never accepted (last error: {load.last_error})")
+        if gone:
+            time.sleep(5)
+            log("the police department program comes back")
+            stack.start_department("police")
+            faults.append("a department program gone, then back")
         log("waiting for the platform to settle …")
         deadline = time.time() + 240
         while time.time() < deadline:
@@ -208,7 +224,8 @@ def main(argv=None):
             time.sleep(3)
         completed, lost, twice = check(stack, load)
         letters = dead_letters(stack)
-        result = {"sent": len(load.accepted), "http_attempts": load.attempts, "completed": len(completed),
+        result = {"sent": len(load.accepted), "never_accepted": len(load.refused), "last_http_error": load.last_error,
+                  "http_attempts": load.attempts, "completed": len(completed),
                   "lost": len(lost), "applied_twice": len(twice), "dead_lettered": len(letters),
                   "dead_letter_reasons": Counter(l["reason"][:120] for l in letters), "faults": faults,
                   "lost_examples": lost[:5], "twice_examples": twice[:5]}
