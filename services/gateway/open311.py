@@ -31,7 +31,8 @@ from services.intake import open311 as o311
 from shared import storage
 from shared.refdata import load_district
 
-from .http import BadRequest, call, error_response, json_body, json_response
+from .auth import COMMAND, READ_ALL
+from .http import BadRequest, call, endpoint, error_response, json_body, json_response
 
 log = logging.getLogger(__name__)
 
@@ -247,32 +248,37 @@ class Open311Api:
 
     # ------------------------------------------------------------------ intake's native endpoints
     @http("GET", "/api/intake/reports/<string:report_id>")
-    def intake_get_report(self, request, report_id):
+    @endpoint(READ_ALL)
+    def intake_get_report(self, request, principal, report_id):
         report = call(self.intake, "get_report", report_id[:200])
         if report is None:
             return error_response(404, f"没有上报 {report_id[:200]}")
         return json_response(report)
 
     @http("GET", "/api/intake/cases/<string:case_id>")
-    def intake_get_case_view(self, request, case_id):
+    @endpoint(READ_ALL)
+    def intake_get_case_view(self, request, principal, case_id):
         case = call(self.intake, "case_view", case_id[:200])
         if case is None:
             return error_response(404, f"没有案件 {case_id[:200]}")
         return json_response(case)
 
     @http("GET", "/api/intake/disputes")
-    def intake_list_disputes(self, request):
+    @endpoint(READ_ALL)
+    def intake_list_disputes(self, request, principal):
         return json_response(call(self.intake, "list_disputes", request.args.get("state")))
 
     @http("GET", "/api/intake/disputes/<string:dispute_id>")
-    def intake_get_dispute(self, request, dispute_id):
+    @endpoint(READ_ALL)
+    def intake_get_dispute(self, request, principal, dispute_id):
         dispute = call(self.intake, "get_dispute", dispute_id[:200])
         if dispute is None:
             return error_response(404, f"没有权属争议 {dispute_id[:200]}")
         return json_response(dispute)
 
     @http("POST", "/api/intake/disputes/<string:dispute_id>/decision")
-    def intake_decide_dispute(self, request, dispute_id):
+    @endpoint(COMMAND, write=True)
+    def intake_decide_dispute(self, request, principal, dispute_id):
         try:
             data = json_body(request)
         except BadRequest as exc:

@@ -3,6 +3,7 @@ street (属地兜底) and raises a dispute that climbs community → street → 
 on durable timers; the decision updates the responsibility map, so the next case at that place
 goes straight to the decided owner. Also: a case returned twice (dispatch's event) opens a
 dispute for its class at its place."""
+import functools
 import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -61,18 +62,26 @@ def test_gap_default_owner_four_levels_decision_and_the_next_case(container_fact
     assert disputes.find_one({"_id": dispute_id})["level"] == "leadership"
 
     url = f"{running.url}/api/intake/disputes/{dispute_id}/decision"
-    assert requests.post(url, json={"owner_unit": "lead.group", "decided_by": "x"}, timeout=10).status_code == 400
-    bad = requests.post(url, json={"owner_unit": "street.nowhere", "decided_by": "x"}, timeout=10)
+    from services.gateway import auth
+    accounts = db("gateway").accounts
+    operator = {"Authorization": f"Bearer {auth.new_key(accounts, '值班员', 'operator')}"}
+    leader = {"Authorization": f"Bearer {auth.new_key(accounts, '区领导', 'leader')}"}
+    assert requests.post(url, json={"owner_unit": "street.beiquan", "decided_by": "x"}, timeout=10).status_code == 401
+    assert requests.post(url, json={"owner_unit": "street.beiquan", "decided_by": "x"}, headers=leader,
+                         timeout=10).status_code == 403                  # the leader account is read-only
+    post = functools.partial(requests.post, headers=operator, timeout=10)
+    assert post(url, json={"owner_unit": "lead.group", "decided_by": "x"}).status_code == 400
+    bad = post(url, json={"owner_unit": "street.nowhere", "decided_by": "x"})
     assert bad.status_code == 400 and "street.nowhere" in bad.json()["error"]["message"]
-    assert requests.post(url, json={"owner_unit": "street.beiquan"}, timeout=10).status_code == 400
-    decided = requests.post(url, json={"owner_unit": "street.beiquan", "decided_by": "区大城管工作领导小组第12次会议",
-                                       "note": "新建道路移交北泉街道管理"}, timeout=10)
+    assert post(url, json={"owner_unit": "street.beiquan"}).status_code == 400
+    decided = post(url, json={"owner_unit": "street.beiquan", "decided_by": "区大城管工作领导小组第12次会议",
+                              "note": "新建道路移交北泉街道管理"})
     assert decided.status_code == 200, decided.text
     assert decided.json()["state"] == "decided" and decided.json()["decided_level"] == "leadership"
-    assert requests.post(url, json={"owner_unit": "street.dongyang", "decided_by": "x"}, timeout=10).status_code == 409
-    assert requests.post(f"{running.url}/api/intake/disputes/OD-nothing/decision",
-                         json={"owner_unit": "street.dongyang", "decided_by": "x"}, timeout=10).status_code == 404
-    listed = requests.get(f"{running.url}/api/intake/disputes?state=decided", timeout=10).json()
+    assert post(url, json={"owner_unit": "street.dongyang", "decided_by": "x"}).status_code == 409
+    assert post(f"{running.url}/api/intake/disputes/OD-nothing/decision",
+                json={"owner_unit": "street.dongyang", "decided_by": "x"}).status_code == 404
+    listed = requests.get(f"{running.url}/api/intake/disputes?state=decided", headers=operator, timeout=10).json()
     assert [d["_id"] for d in listed] == [dispute_id]
 
     events = []
