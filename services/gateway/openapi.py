@@ -239,6 +239,7 @@ DOCS: dict[tuple[str, str], Doc] = {
         path={"object_code": {"type": "string", "description": "部件编码 (16 digits), e.g. 5001900101000001"}},
         errors=(404,)),
     ("GET", "/api/classes"): Doc("案件类别 The 部件/事件 taxonomy", "web"),
+    ("GET", "/api/units"): Doc("单位 Streets, towns, parks, departments and operators (?type=)", "web"),
     ("POST", "/api/media"): Doc(
         "上传照片 Upload a photo (JPEG, PNG, WebP ≤ 5 MB)", "web", ok=201, errors=(400,),
         upload=True, roles=auth.WRITERS),

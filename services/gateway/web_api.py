@@ -86,6 +86,14 @@ class WebApi:
         return json_response({**{k: v for k, v in component.items() if k != "geometry"},
                               "owner_name": owner.get("name"), "class_name": minor.get("name")})
 
+    @http("GET", "/api/units")
+    def get_units(self, request):
+        """Units for pickers: id, name, type (street, town, park, department, operator, leadership)."""
+        wanted = request.args.get("type")
+        units = [{"id": u["id"], "name": u["name"], "type": u["type"]} for u in load_district().units.values()
+                 if not wanted or u["type"] == wanted]
+        return json_response({"items": units, "total": len(units)})
+
     @http("GET", "/api/me")
     def get_me(self, request):
         try:

@@ -95,7 +95,23 @@ def whistle(browser, base, keys):
     return {"case_id": case_id, "operation": operation, "result": result, "police_states": states}
 
 
-SCENARIOS = {"login_refused": login_refused, "report_on_map": report_on_map, "whistle": whistle}
+def community_review(browser, base, keys):
+    page = log_in(browser, base, keys["community"])
+    page.click("nav button[data-tab=reviews]")
+    page.select_option("#review-unit", "dept.environment")
+    page.fill("#review-score", "88")
+    page.fill("#review-comment", "扬尘投诉处理及时")
+    page.click("#review-form button[type=submit]")
+    page.wait_for_selector("#review-result:has-text('已提交')")
+    first = page.inner_text("#review-result")
+    page.click("#review-form button[type=submit]")                 # the same vote again
+    page.wait_for_selector("#review-result:has-text('提交失败')")
+    page.screenshot(path=str(SHOTS / "06-community-review.png"))
+    return {"first": first, "second": page.inner_text("#review-result")}
+
+
+SCENARIOS = {"login_refused": login_refused, "report_on_map": report_on_map, "whistle": whistle,
+             "community_review": community_review}
 
 
 def main():

@@ -16,6 +16,7 @@ from services.enforcement_coordination.service import CoordinationService
 from services.gateway import auth
 from services.gateway.service import GatewayService
 from services.intake.service import IntakeService
+from services.participation.service import ParticipationService
 from services.scoring.service import ScoringService
 from tests.conftest import free_port
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="make system
 @pytest.fixture
 def platform(container_factory, config):
     port = free_port()
-    for cls in (IntakeService, DispatchService, CoordinationService, ScoringService):
+    for cls in (IntakeService, DispatchService, CoordinationService, ScoringService, ParticipationService):
         container_factory(cls, config).start()
     container_factory(GatewayService, dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")).start()
     return f"http://127.0.0.1:{port}"
@@ -52,7 +53,8 @@ def departments(vhost, tmp_path):
 @pytest.fixture
 def keys(db):
     accounts = db("gateway").accounts
-    return {"operator": auth.new_key(accounts, "指挥中心值班员", "operator"),
+    return {"community": auth.new_key(accounts, "天生路社区 评议代表", "community", unit_id="500190001001"),
+            "operator": auth.new_key(accounts, "指挥中心值班员", "operator"),
             "street": auth.new_key(accounts, "天生街道 处置员", "unit", unit_id="street.tianshengjie")}
 
 
@@ -84,3 +86,9 @@ def test_a_street_blows_the_whistle_and_watches_departments_answer(platform, key
     first, later = result["police_states"]
     assert first != later
     assert later in ("accepted", "on_site", "acting", "disposed")
+
+
+def test_a_community_representative_rates_a_department_once_a_month(platform, keys):
+    result = run("community_review", platform, keys)
+    assert "已提交" in result["first"]
+    assert "提交失败" in result["second"]                 # one vote per unit per month

@@ -39,6 +39,12 @@ async function start() {
   });
   map.on("click", p => { if (p.seriesType === "scatter") showCase(p.data.case_id); });
   fillWhistleDepartments();
+  if (me.role === "community") {             // a community representative only reviews
+    await setUpReviews();
+    document.querySelector("nav button[data-tab=reviews]").click();
+    document.querySelector("#updated").textContent = "—";
+    return;
+  }
   await refresh();
   timer = setInterval(refresh, REFRESH_MS);
 }
@@ -140,6 +146,23 @@ async function refreshScores() {
     el("td", {}, percent((r.indicators || {})["按期结案率"])), el("td", {}, (r.volume ?? r.cases ?? "—")))));
 }
 function percent(value) { return value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)}%`; }
+
+async function setUpReviews() {
+  // 社区评议: a community representative rates the departments, operators and its own street.
+  document.querySelector("nav button[data-tab=reviews]").hidden = false;
+  const units = (await Api.call("/api/units")).items.filter(u => ["department", "operator", "street", "town"].includes(u.type));
+  document.querySelector("#review-unit").replaceChildren(...units.map(u => el("option", {value: u.id}, u.name)));
+  document.querySelector("#review-form").addEventListener("submit", async event => {
+    event.preventDefault();
+    const result = document.querySelector("#review-result");
+    try {
+      await Api.call("/api/community-reviews", {method: "POST", json: {
+        unit_id: document.querySelector("#review-unit").value, score: Number(document.querySelector("#review-score").value),
+        comment: document.querySelector("#review-comment").value}});
+      result.textContent = "已提交，谢谢！";
+    } catch (error) { result.textContent = "提交失败：" + error.message; }
+  });
+}
 
 function logout() {
   localStorage.removeItem("dcg_api_key");
