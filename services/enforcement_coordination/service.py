@@ -248,6 +248,26 @@ class CoordinationService:
                         effects.refused["reason"], extra={"reason": effects.refused["code"]})
         self._save(operation, effects, applied=reply["distribution_id"])
 
+    @rpc
+    def reply_over_http(self, department: str, body: dict) -> dict:
+        """A department without an AMQP client replies through the gateway, which has already
+        authenticated it as ``department``: the same envelope, the same rules as over AMQP, and
+        the sender is always the authenticated department (no impersonation)."""
+        try:
+            reply = load_department_message({**(body or {}), "sender": department})
+        except ValidationError as exc:
+            return {"ok": False, "status": 400, "message": "回复不符合部门协议 (invalid reply)",
+                    "fields": exc.messages}
+        if reply["kind"] not in ("Ack", "Update", "Error"):
+            return {"ok": False, "status": 400, "message": "部门只能发送 Ack、Update、Error",
+                    "fields": {"kind": ["Ack | Update | Error"]}}
+        try:
+            storage.retry_on_conflict(lambda: self._apply_reply(reply))
+        except PermanentError as exc:
+            return {"ok": False, "status": 404 if "未知的联合行动" in str(exc) else 403, "message": str(exc)}
+        operation = self.db.operations.find_one({"_id": reply["incident_id"]})
+        return {"ok": True, "created": True, "operation": rules.summary(operation)}
+
     # ---------------------------------------------------------------- missing replies: durable timers
     @timer_due("operations")
     def on_operation_timer(self, operation_id: str, timer: dict):

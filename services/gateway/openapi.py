@@ -239,6 +239,10 @@ DOCS: dict[tuple[str, str], Doc] = {
         path={"object_code": {"type": "string", "description": "部件编码 (16 digits), e.g. 5001900101000001"}},
         errors=(404,)),
     ("GET", "/api/classes"): Doc("案件类别 The 部件/事件 taxonomy", "web"),
+    ("POST", "/api/operations/<string:operation_id>/replies"): Doc(
+        "部门回复 A department's Ack / Update / Error over HTTP (for departments without AMQP)", "coordination",
+        "与 AMQP 相同的信封（docs/integration/departments.md）；发送方为账号所属部门。",
+        path={"operation_id": OPERATION_ID}, ok=201, errors=(400, 403, 404), roles=("partner",)),
     ("GET", "/api/units"): Doc("单位 Streets, towns, parks, departments and operators (?type=)", "web"),
     ("POST", "/api/media"): Doc(
         "上传照片 Upload a photo (JPEG, PNG, WebP ≤ 5 MB)", "web", ok=201, errors=(400,),

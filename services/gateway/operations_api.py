@@ -94,6 +94,17 @@ class OperationsApi:
             data["lead_unit"] = principal.unit_id        # a street's whistle is led by the street
         return _answer(call(self.coordination, "start_operation", data), 201)
 
+    @http("POST", "/api/operations/<string:operation_id>/replies")
+    @endpoint(("partner",), write=True)
+    def post_department_reply(self, request, principal, operation_id):
+        """A department that cannot use AMQP replies over HTTP with the same envelope
+        (docs/integration/departments.md); its account's department is the sender."""
+        body = json_body(request)
+        if body.get("incident_id", operation_id) != operation_id:
+            raise BadRequest("incident_id 与路径中的联合行动不一致", {"incident_id": ["应为 " + operation_id]})
+        body["incident_id"] = operation_id
+        return _answer(call(self.coordination, "reply_over_http", principal.department, body), 201)
+
     @http("GET", "/api/operations")
     @endpoint(READ_ALL + ("unit", "partner"))
     def list_operations(self, request, principal):

@@ -343,3 +343,47 @@ def test_replies_for_unknown_operations_or_departments_are_dead_lettered(config,
     assert "OP-NOPE" in reasons[ghost["distribution_id"]]
     assert "reason" in reasons[bad["distribution_id"]]
     assert dept_states(operation(db, f"OP-{case_id}")) == {"police": "requested"}
+
+
+def test_a_department_without_amqp_replies_over_http(container_factory, config, db):
+    """Department replies over HTTP: the same envelope; the sender is the account's department,
+    so police cannot answer for environment, and a department outside the operation is refused."""
+    import requests
+
+    from services.dispatch.service import DispatchService
+    from services.enforcement_coordination.service import CoordinationService
+    from services.gateway import auth
+    from services.gateway.service import GatewayService
+    from services.intake.service import IntakeService
+    from tests.conftest import free_port
+    from tests.helpers import wait_until
+    port = free_port()
+    for cls in (IntakeService, DispatchService, CoordinationService):
+        container_factory(cls, config).start()
+    container_factory(GatewayService, dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")).start()
+    base = f"http://127.0.0.1:{port}"
+    accounts = db("gateway").accounts
+    bearer = lambda key: {"Authorization": f"Bearer {key}"}                          # noqa: E731
+    operator = bearer(auth.new_key(accounts, "值班员", "operator"))
+    police = bearer(auth.new_key(accounts, "公安联络员", "partner", department="police"))
+    market = bearer(auth.new_key(accounts, "市场监管联络员", "partner", department="market"))
+    answer = requests.post(f"{base}/api/reports", headers=operator, timeout=15, json={
+        "class_code": "E0302", "location": {"lon": 106.3904, "lat": 29.8338}, "description": "渣土车抛洒"})
+    case_id = answer.json()["case_id"]
+    operation_id = f"OP-{case_id}"
+    request = wait_until(lambda: (db("coordination").operations.find_one({"_id": operation_id}) or {})
+                         .get("departments", {}).get("police"), what="the police request")
+    reply = {"schema_version": "1.0", "distribution_id": "police-http-1", "recipients": ["dcg.coordination"],
+             "kind": "Ack", "sent_at": "2026-11-23T08:00:00Z", "in_reply_to": request["distribution_id"],
+             "payload": {"status": "accepted"}, "sender": "environment"}        # the sender is ignored
+    url = f"{base}/api/operations/{operation_id}/replies"
+    assert requests.post(url, json=reply, timeout=15).status_code == 401
+    assert requests.post(url, json=reply, headers=operator, timeout=15).status_code == 403
+    assert requests.post(url, json={**reply, "payload": {"status": "maybe"}}, headers=police,
+                         timeout=15).status_code == 400
+    assert requests.post(url, json=reply, headers=market, timeout=15).status_code == 403   # not in it
+    done = requests.post(url, json=reply, headers=police, timeout=15)
+    assert done.status_code == 201, done.text
+    departments = done.json()["operation"]["departments"]
+    assert departments["police"]["state"] == "accepted"
+    assert departments["environment"]["state"] != "accepted"               # no impersonation
