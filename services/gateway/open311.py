@@ -32,7 +32,8 @@ from shared import storage
 from shared.refdata import load_district
 
 from .auth import COMMAND, READ_ALL
-from .http import BadRequest, call, endpoint, error_response, json_body, json_response
+from .http import (BadRequest, RateLimited, call, endpoint, error_response, json_body, json_response,
+                   rate_limit)
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,11 @@ class Open311Api:
         try:
             fields = _body_fields(request)
             api_key = fields.pop("api_key", None) or request.headers.get("X-Api-Key")
+            try:   # a public endpoint: a bucket per api_key (or per address without one)
+                rate_limit(self.config, f"{api_key or request.remote_addr}", "open311")
+            except RateLimited as exc:
+                raise o311.Open311Error(429, f"请求过于频繁，请 {max(1, round(exc.retry_after))} 秒后再试 "
+                                             "(too many requests)") from None
             try:
                 o311.Open311RequestSchema().load(dict(fields, api_key=None))   # field-level 400s here
             except ValidationError as exc:

@@ -242,3 +242,18 @@ def test_satisfaction_callback_after_closing(site, db):
     report = wait_until(lambda: (lambda r: r if not r["_pending"] else None)(
         db("intake").reports.find_one({"_id": request_id})), what="satisfaction_recorded published")
     assert report["satisfaction"]["resolved"] is True
+
+
+def test_open311_posts_are_rate_limited_per_api_key(container_factory, config, db):
+    import requests as http
+
+    from tests.integration.intake_support import api_key, start
+    running = start(container_factory, dict(config, OPEN311_RATE_PER_MINUTE=1, OPEN311_BURST=2), gateway=True)
+    key = api_key(db)
+    form = {"api_key": key, "service_code": "E0101", "lat": "29.8338", "long": "106.3904",
+            "attribute[area_m2]": "2", "description": "限流测试"}
+    codes = [http.post(f"{running.url}/open311/v2/requests.json", data=form, timeout=15).status_code
+             for _ in range(3)]
+    assert codes[:2] != [429, 429] and codes[2] == 429
+    answer = http.post(f"{running.url}/open311/v2/requests.json", data=form, timeout=15)
+    assert answer.status_code == 429 and answer.json()[0]["code"] == 429
