@@ -94,7 +94,17 @@ def form_to_dict(pairs) -> dict:
     return data
 
 
-class Open311RequestSchema(Tolerant):
+class _Form(Tolerant):
+    """Open311 clients send empty form fields for what they leave out: treat them as absent."""
+
+    @pre_load
+    def _drop_empty(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data
+        return {key: value for key, value in data.items() if value not in ("", None)}
+
+
+class Open311RequestSchema(_Form):
     """POST requests.[format] (form fields). Empty fields count as absent (spec: optional)."""
 
     api_key = fields.String(load_default=None, validate=validate.Length(max=200))
@@ -121,12 +131,6 @@ class Open311RequestSchema(Tolerant):
                             values=fields.Raw(), load_default=dict,
                             validate=validate.Length(max=30))
 
-    @pre_load
-    def _drop_empty(self, data, **kwargs):
-        if not isinstance(data, dict):
-            return data
-        return {key: value for key, value in data.items() if value not in ("", None)}
-
     @validates_schema
     def _location(self, data, **kwargs):
         has_lat, has_long = data.get("lat") is not None, data.get("long") is not None
@@ -137,7 +141,7 @@ class Open311RequestSchema(Tolerant):
                 "须提供 lat/long、address_string 或 address_id 之一 (a location is required)"]})
 
 
-class Open311QuerySchema(Tolerant):
+class Open311QuerySchema(_Form):
     """GET requests.[format] query parameters (+ the page/page_size extension)."""
 
     service_request_id = fields.String(load_default="", validate=validate.Length(max=4000))
@@ -149,12 +153,6 @@ class Open311QuerySchema(Tolerant):
     page = fields.Integer(load_default=1, validate=validate.Range(1, 100000))
     page_size = fields.Integer(load_default=MAX_PAGE_SIZE, validate=validate.Range(1, MAX_PAGE_SIZE))
     jurisdiction_id = fields.String(load_default=None, validate=validate.Length(max=100))
-
-    @pre_load
-    def _drop_empty(self, data, **kwargs):
-        if not isinstance(data, dict):
-            return data
-        return {key: value for key, value in data.items() if value not in ("", None)}
 
     @validates_schema
     def _span(self, data, **kwargs):
