@@ -36,7 +36,9 @@ PLACES = st.sampled_from([("29.8338", "106.3904"), ("29.8302", "106.3960"), ("95
 
 @pytest.fixture
 def site(container_factory, config, db):
-    running = start(container_factory, config, gateway=True)
+    # hostile bodies, not request volume, are tested here (rate limits: test_open311.py)
+    running = start(container_factory, dict(config, OPEN311_RATE_PER_MINUTE=100000, OPEN311_BURST=100000),
+                    gateway=True)
     running.key = api_key(db)
     from services.gateway.auth import new_key          # the native API needs a login (docs/api.md)
     running.login = {"Authorization": f"Bearer {new_key(db('gateway').accounts, '指挥中心值班员', 'operator')}"}
