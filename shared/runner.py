@@ -10,15 +10,29 @@ import eventlet
 
 eventlet.monkey_patch()  # noqa: E402  (must precede every other import)
 
+import gc  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
+import traceback  # noqa: E402
+
+import greenlet  # noqa: E402
 
 from nameko.runners import ServiceRunner  # noqa: E402
 
 from .config import load_config  # noqa: E402
 from .logs import setup_logging  # noqa: E402
 from .messaging import topology  # noqa: E402
+
+
+def dump_green_threads(signum=None, frame=None):  # noqa: ARG001
+    """SIGUSR2: write every green thread's stack to stderr (what is a stuck service waiting on?)."""
+    for thread in gc.get_objects():
+        if isinstance(thread, greenlet.greenlet) and thread.gr_frame is not None:
+            sys.stderr.write(f"--- green thread {thread!r}\n")
+            sys.stderr.write("".join(traceback.format_stack(thread.gr_frame)))
+    sys.stderr.write("".join(["--- current\n"] + traceback.format_stack(frame)) if frame else "")
+    sys.stderr.flush()
 
 
 def run(service_cls, config: dict | None = None):
@@ -44,6 +58,7 @@ def run(service_cls, config: dict | None = None):
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGUSR2, dump_green_threads)
     runner.start()
     log.info("service %s started", service_cls.name)
     runner.wait()

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
+from shared.messaging.rpc import rpc
 
 from shared import storage
 from shared.health import Heartbeat

@@ -13,7 +13,7 @@ from functools import lru_cache
 import yaml
 from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
+from shared.messaging.rpc import rpc
 from pymongo.errors import DuplicateKeyError
 
 from shared import storage

@@ -19,7 +19,9 @@ import math
 import os
 import re
 
+import amqp.exceptions
 import eventlet
+from kombu.exceptions import OperationalError
 from marshmallow import ValidationError, fields, validate
 from nameko.exceptions import RemoteError, UnknownService
 from werkzeug.wrappers import Response
@@ -32,6 +34,9 @@ from .auth import (ROLES, Forbidden, Invalid, NotFound, RateLimiter, Unauthorize
 log = logging.getLogger(__name__)
 
 RPC_TIMEOUT = 10
+# the broker closed the connection under a call, or refuses new ones
+BROKER_ERRORS = (OperationalError, OSError, amqp.exceptions.ConnectionError,
+                 amqp.exceptions.RecoverableConnectionError)
 PUBLIC = ()                      # endpoint(PUBLIC): no key needed
 ANY = ROLES                      # every authenticated role
 CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -186,6 +191,9 @@ def endpoint(roles=ANY, *, write=False):
                                       retry_after=seconds)
             except eventlet.Timeout:
                 return error_response(503, "服务暂时无法响应，请稍后重试 (a service did not answer in time)")
+            except BROKER_ERRORS as exc:
+                log.warning("broker unreachable in %s: %s", fn.__name__, exc)
+                return error_response(503, "消息服务暂时不可用，请稍后重试 (the message broker is unreachable)")
             except UnknownService as exc:
                 return error_response(503, f"服务未运行，请稍后重试 (service not running: {exc})")
             except RemoteError as exc:

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
+from shared.messaging.rpc import rpc
 from shapely.geometry import mapping, shape
 
 from shared import storage, timers

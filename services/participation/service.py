@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timezone
 
 from marshmallow import ValidationError
-from nameko.rpc import rpc
+from shared.messaging.rpc import rpc
 
 from shared import storage
 from shared.health import Heartbeat

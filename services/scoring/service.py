@@ -9,7 +9,7 @@ import base64
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
+from shared.messaging.rpc import rpc
 
 from shared import storage
 from shared.health import Heartbeat

@@ -1,0 +1,39 @@
+"""``@rpc`` that survives the broker going away while a call is being answered.
+
+nameko 2's own ``@rpc`` publishes the reply from the worker's result handler; if the broker
+is restarting at that moment the publish raises, the exception escapes the worker thread and
+nameko kills the whole service. Here a reply that cannot be sent is logged and the request is
+settled as far as the broker still allows:
+
+* the work is done and saved (every RPC that changes state is idempotent: a report carries its
+  external id, a command its operation and department), so the caller — which has a timeout —
+  asks again and gets the same answer;
+* if the request's channel died with the broker, nothing can be acked: the broker hands the
+  request out again after the restart and the idempotent handler answers it once more.
+"""
+from __future__ import annotations
+
+import logging
+
+from nameko.rpc import Rpc, RpcConsumer
+
+log = logging.getLogger(__name__)
+
+
+class SafeRpcConsumer(RpcConsumer):
+    def handle_result(self, message, result, exc_info):
+        try:
+            return super().handle_result(message, result, exc_info)
+        except Exception as exc:  # noqa: BLE001 - the broker is away: keep the service alive
+            routing_key = (message.delivery_info or {}).get("routing_key")
+            log.warning("could not send the reply to %s (%s); the caller will ask again",
+                        routing_key, exc)
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+
+
+class SafeRpc(Rpc):
+    rpc_consumer = SafeRpcConsumer()
+
+
+rpc = SafeRpc.decorator
