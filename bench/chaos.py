@@ -30,9 +30,10 @@ from pathlib import Path
 import requests
 
 from bench.run import class_mix, random_point
-from bench.stack import ROOT, Stack, port_open, wait_for
+from bench.stack import DEPARTMENTS, ROOT, Stack, port_open, wait_for
 
 ONCE_PER_CASE = ("case_registered", "case_dispatched", "owner_notified")
+SETTLED = ("disposed", "rejected", "cancelled")
 
 
 class Load:
@@ -128,6 +129,20 @@ def dead_letters(stack):
     return found
 
 
+def waiting_requests(stack):
+    """Departments with no program in this stack: {department: (requests sent, messages in its inbox)}.
+    Their Requests must sit in their inboxes, not vanish."""
+    from shared import ops
+    sent = Counter()
+    for op in stack.db("coordination")["operations"].find({}, {"departments": 1}):
+        for dept, state in (op.get("departments") or {}).items():
+            if dept not in DEPARTMENTS:
+                sent[dept] += len(state.get("request_ids") or [])
+    depth = {row["name"]: row["messages"]
+             for rows in ops.queues(ops.Management.from_config(stack.config)).values() for row in rows}
+    return {dept: (count, depth.get(f"dept.{dept}.inbox", 0)) for dept, count in sorted(sent.items())}
+
+
 def check(stack, load):
     """Every accepted report in its right final state; nothing applied twice."""
     reports = stack.db("intake")["reports"]
@@ -154,12 +169,20 @@ def check(stack, load):
             continue
         completed.append(external_id)
     operations = stack.db("coordination")["operations"]
+    unsettled = []
     for op in operations.find({}):
-        sent = Counter(m["message"]["recipients"][0] for m in op.get("messages", []) if m["direction"] == "out"
+        # a re-notification after a missed deadline is a new Request (its own distribution id);
+        # the same Request sent twice would be a double effect
+        sent = Counter(m["message"]["distribution_id"] for m in op.get("messages", []) if m["direction"] == "out"
                        and m["message"]["kind"] == "Request")
         if any(n > 1 for n in sent.values()):
             twice.append(op["_id"])
-    return completed, lost, twice
+        # a joint operation is finished when every department it asked that runs a program here
+        # has disposed (or refused); the others' Requests wait in their inboxes, as they should
+        if any(state["state"] not in SETTLED for dept, state in op.get("departments", {}).items()
+               if dept in DEPARTMENTS):
+            unsettled.append(op["_id"])
+    return completed, lost, twice, unsettled
 
 
 def main(argv=None):
@@ -218,27 +241,37 @@ def main(argv=None):
         log("waiting for the platform to settle …")
         deadline = time.time() + 240
         while time.time() < deadline:
-            completed, lost, twice = check(stack, load)
-            if not lost:
+            completed, lost, twice, unsettled = check(stack, load)
+            if not lost and not unsettled:
                 break
             time.sleep(3)
-        completed, lost, twice = check(stack, load)
+        completed, lost, twice, unsettled = check(stack, load)
+        operations = stack.db("coordination")["operations"].count_documents({})
+        time.sleep(6)                                   # the management API's queue figures lag
+        waiting = waiting_requests(stack)
         letters = dead_letters(stack)
         result = {"sent": len(load.accepted), "never_accepted": len(load.refused), "last_http_error": load.last_error,
                   "http_attempts": load.attempts, "completed": len(completed),
                   "lost": len(lost), "applied_twice": len(twice), "dead_lettered": len(letters),
+                  "joint_operations": operations, "operations_unfinished": len(unsettled),
+                  "requests_waiting_for_departments_without_program": {
+                      dept: {"sent": sent, "in_inbox": held} for dept, (sent, held) in waiting.items()},
                   "dead_letter_reasons": Counter(l["reason"][:120] for l in letters), "faults": faults,
-                  "lost_examples": lost[:5], "twice_examples": twice[:5]}
+                  "lost_examples": lost[:5], "twice_examples": twice[:5], "unfinished_examples": unsettled[:5]}
     out = ROOT / "artifacts" / "chaos"
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(result, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     print()
     print(f"sent: {result['sent']}  completed: {result['completed']}  lost: {result['lost']}  "
           f"applied twice: {result['applied_twice']}  dead-lettered: {result['dead_lettered']}")
+    print(f"joint operations: {operations}, every department finished in {operations - len(unsettled)}"
+          f" (unfinished: {len(unsettled)})")
+    for dept, (sent, held) in waiting.items():
+        print(f"  {dept} runs no program here: {sent} Requests sent, {held} waiting in dept.{dept}.inbox")
     for reason, count in result["dead_letter_reasons"].items():
         print(f"  dead letter ×{count}: {reason}")
     print(f"faults: {', '.join(faults)}")
-    return 0 if not lost and not twice else 1
+    return 0 if not lost and not twice and not unsettled else 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """A service run as its own process writes JSON log lines that carry the correlation id of
-the case it handled, and serves Prometheus metrics of what it did."""
+the case it handled, serves Prometheus metrics of what it did, and dumps its green threads'
+stacks on SIGUSR2."""
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +46,14 @@ def test_logs_follow_the_case_and_metrics_count_the_work(test_env, config, db, t
         text = wait_until(metrics, timeout=15, what="the metrics")
         assert 'dcg_outbox_published_total{service="dispatch"} 2.0' in text   # dispatched + notified
         assert "dcg_handler_seconds_count" in text and "dcg_outbox_lag_seconds_count" in text
+
+        # SIGUSR2: every green thread's stack into the log (a stuck service shows what it waits on)
+        proc.send_signal(signal.SIGUSR2)
+        wait_until(lambda: "--- green thread" in log_path.read_text(encoding="utf-8", errors="replace"),
+                   timeout=10, what="the green-thread dump")
+        assert "queue_consumer" in log_path.read_text(encoding="utf-8", errors="replace").lower() or \
+            "kombu" in log_path.read_text(encoding="utf-8", errors="replace")
+        assert proc.poll() is None, "the dump must not stop the service"
     finally:
         proc.terminate()
         proc.wait(20)
