@@ -40,8 +40,14 @@ class DepartmentReplyConsumer(ReliableConsumer):
     the body under that name is overwritten."""
 
     def handle_message(self, body, message):
-        transport = {"routing_key": (message.delivery_info or {}).get("routing_key"),
-                     "user_id": (message.properties or {}).get("user_id")}
+        info, headers = message.delivery_info or {}, message.headers or {}
+        transport = {"routing_key": info.get("routing_key"), "user_id": (message.properties or {}).get("user_id")}
+        if info.get("exchange") == "" and info.get("routing_key") == self.queue_name \
+                and headers.get("x-origin-routing-key"):
+            # back from the platform's own retry queue (or replayed from the DLQ): only the
+            # platform may publish to the default exchange, and the broker vouched for the
+            # routing key and user on the first delivery, which the copy's headers carry
+            transport = {"routing_key": headers["x-origin-routing-key"], "user_id": headers.get("x-origin-user-id")}
         try:
             decoded = decode_body(body)
         except (ValidationError, UnicodeDecodeError):
@@ -356,6 +362,12 @@ class CoordinationService:
     @rpc
     def operations_for_case(self, case_id: str) -> list:
         return [rules.summary(op) for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)]
+
+    @rpc
+    def timeline_for_case(self, case_id: str) -> list:
+        """The case's joint operations as timeline entries (rules.timeline)."""
+        return [entry for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)
+                for entry in rules.timeline(op)]
 
     @rpc
     def list_operations(self, state: str | None = None, limit: int = 50) -> list:

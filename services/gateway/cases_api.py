@@ -9,7 +9,8 @@
   action for the unit the case is assigned to (代办) and approves with its rank (operator →
   ``centre``, admin → ``leader``); the inspector verifies under its person id. The leader is
   read-only.
-- ``GET /api/cases/<id>/timeline``  every event of the case, from the report to the close,
+- ``GET /api/cases/<id>/timeline``  every event of the case, from the report to the close
+  (joint-operation entries from coordination included),
   with actor, time (Asia/Shanghai) and reason, in one call. A unit: only its own case (else 404).
 - ``GET /api/cases?state=&unit=&grid=&class=&since=&until=&overdue=&page=&per_page=``
   A unit account always gets its own unit's cases (``unit`` is ignored).
@@ -140,6 +141,12 @@ class CasesApi:
             entries.append(dispatched["registration"])
         if dispatched:
             entries.extend(dispatched["entries"])
+        try:
+            entries.extend(call(self.coordination, "timeline_for_case", case_id))
+        except Exception as exc:  # noqa: BLE001 - coordination away: the rest of the timeline still shows
+            coordination_note = f"coordination 暂不可用 ({type(exc).__name__})，联合执法记录暂缺"
+        else:
+            coordination_note = None
         dated = [(_moment(entry.get("at")), index, entry) for index, entry in enumerate(entries)]
         dated.sort(key=lambda item: (item[0] or datetime.max.replace(tzinfo=timezone.utc), item[1]))
         timeline = []
@@ -152,8 +159,9 @@ class CasesApi:
         body = {"case_id": case_id, "state": dispatched["state"] if dispatched else None,
                 "version": dispatched["version"] if dispatched else None,
                 "timezone": district.calendar.timezone_name, "entries": timeline}
-        if intake_note:
-            body["note"] = intake_note
+        notes = [note for note in (intake_note, coordination_note) if note]
+        if notes:
+            body["note"] = "；".join(notes)
         return json_response(body)
 
     def _name_actors(self, entries: list) -> None:

@@ -468,6 +468,39 @@ def project(case: dict, event: dict, unit_name, tz) -> dict:
     return fields
 
 
+# ------------------------------------------------------------------ notices to reporters
+NOTICE_CHANNELS = {"phone": "sms", "account_id": "app", "email": "email"}
+
+
+def reporter_notices(case: dict, event: dict, unit_name, tz) -> list[dict]:
+    """What to tell the citizens subscribed to a case when dispatch moves it (``[]``: nothing).
+
+    Every reporter reachable by phone, account or e-mail hears that the case was dispatched (to
+    whom, by when), and that it was closed; inspectors, leaders and sensors do not (they see the
+    case in their own tools). One notice per reporter per event: its id comes from both."""
+    kind, payload = event["type"], event["payload"]
+    what = f"您反映的问题（案件 {case['_id']}，{case.get('class_name') or case.get('class_code')}）"
+    if kind == "case_dispatched":
+        name = unit_name(payload.get("unit_id")) if payload.get("unit_id") else "责任单位"
+        notice_kind, text = "dispatched", (f"【大城管】{what}已立案并派遣至{name}处置，"
+                                           f"处置时限 {_local(payload['deadline'], tz)}。")
+    elif kind == "case_closed":
+        notice_kind, text = "closed", f"【大城管】{what}已处置完毕并结案，感谢您的参与，欢迎对处理结果进行评价。"
+    else:
+        return []
+    notices, seen = [], set()
+    for subscriber in case.get("subscribers") or []:
+        reporter = subscriber.get("reporter_id") or ""
+        channel = NOTICE_CHANNELS.get(reporter.split(":", 1)[0])
+        if channel is None or reporter in seen:
+            continue
+        seen.add(reporter)
+        notices.append({"id": f"{event['event_id']}.notice.{subscriber['report_id']}", "case_id": case["_id"],
+                        "report_id": subscriber["report_id"], "reporter_id": reporter, "channel": channel,
+                        "kind": notice_kind, "message": text})
+    return notices
+
+
 def _as_dt(value):
     if isinstance(value, str):
         return datetime.fromisoformat(value.replace("Z", "+00:00"))

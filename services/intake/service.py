@@ -127,7 +127,9 @@ class IntakeService:
     # ================================================================= dispatch's lifecycle
     @consume_reliably("intake.case-lifecycle")
     def on_case_lifecycle(self, event: dict):
-        """Keep intake's view of each case's status (open/closed, unit, deadline, notes)."""
+        """Keep intake's view of each case's status (open/closed, unit, deadline, notes), and tell
+        the subscribed reporters when their case is dispatched and when it is closed (in the same
+        update: a ``reporter_notified`` event per reporter → ``notify.reporter-outbox``)."""
         district = load_district()
         case_id = event["payload"]["case_id"]
 
@@ -146,8 +148,13 @@ class IntakeService:
             entry = {"type": event["type"], "event_id": event["event_id"],
                      "at": event["payload"].get("at") or event["payload"].get("dispatched_at")
                      or event["payload"].get("closed_at"), "applied": bool(fields)}
+            notices = rules.reporter_notices(case, event, unit_name, district.calendar.tz) if fields else []
+            now = storage.now_utc()
+            events = [outbox.event("reporter_notified", {
+                **{key: notice[key] for key in ("case_id", "report_id", "reporter_id", "channel", "kind", "message")},
+                "notified_at": now}, case_id, notice["id"]) for notice in notices]
             storage.update(self.db.cases, case_id, case["_version"], set_fields=fields,
-                           push={"history": [entry]}, applied=event["event_id"])
+                           push={"history": [entry]}, events=events, applied=event["event_id"])
         storage.retry_on_conflict(change)
 
     @consume_reliably("intake.ownership-disputes")

@@ -75,6 +75,9 @@ class FailureRouter(SharedExtension):
         headers.setdefault("x-origin-queue", queue_name)
         headers.setdefault("x-origin-exchange", info.get("exchange", ""))
         headers.setdefault("x-origin-routing-key", info.get("routing_key", ""))
+        user_id = (message.properties or {}).get("user_id")
+        if user_id:      # who the broker vouched for (the republished copy is sent as the platform)
+            headers.setdefault("x-origin-user-id", user_id)
         return headers
 
     def _republish(self, message, exchange, routing_key, headers):

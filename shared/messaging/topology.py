@@ -64,6 +64,10 @@ def _intake_queues() -> list[QueueSpec]:
         QueueSpec("intake.ownership-disputes", "intake",
                   (("dispatch.events", "case_ownership_disputed"),),
                   "a case returned twice: intake opens a four-level ownership dispute"),
+        QueueSpec("notify.reporter-outbox", "intake",
+                  (("intake.events", "reporter_notified"),),
+                  "notices to the citizens who reported a case (dispatched, closed); stands in for "
+                  "the SMS gateway and app push"),
     ]
 
 

@@ -9,6 +9,7 @@ from services.dispatch.service import DispatchService
 from services.gateway.service import GatewayService
 from services.intake.service import IntakeService
 from tests.conftest import free_port
+from tests.helpers import drain, wait_until
 from tests.dispatch_support import (  # noqa: F401  (fixtures)
     UNIT, dispatch_config, local, log_in, ok, operator_headers, saturday_morning, set_clock, wait_case,
 )
@@ -60,6 +61,15 @@ def test_a_report_to_a_closed_case_with_its_whole_timeline(gateway, config, db):
     assert entries[3]["actor"] == "王天怡" and entries[5]["actor"] == "严勇"
     assert entries[2]["unit_id"] == "street.tianshengjie" and entries[2]["deadline"] == "2026-11-30T14:30:00+08:00"
     assert timeline["state"] == "closed" and timeline["timezone"] == "Asia/Shanghai"
+
+    # the citizen who reported it heard twice, by SMS: dispatched (to whom, by when), then closed
+    notices = []
+    wait_until(lambda: notices.extend(body for body, _ in drain(config, "notify.reporter-outbox")) or
+               len(notices) >= 2, what="two notices to the reporter")
+    assert [(n["payload"]["kind"], n["payload"]["reporter_id"], n["payload"]["channel"]) for n in notices] == [
+        ("dispatched", "phone:13800000000", "sms"), ("closed", "phone:13800000000", "sms")]
+    assert "天生街道" in notices[0]["payload"]["message"] and "2026-11-30 14:30" in notices[0]["payload"]["message"]
+    assert all(n["type"] == "reporter_notified" and n["payload"]["case_id"] == case_id for n in notices)
 
 
 def test_the_case_list_filters_and_pages(gateway, config, db):

@@ -2,6 +2,8 @@
 the three ways an operation starts, silence until escalation (moving the platform clock),
 the coordinator's Update and Cancel, closing only by the lead, and a department that tries
 to leave or talks after the close."""
+import uuid
+
 import pytest
 
 from services.gateway.service import GatewayService
@@ -387,3 +389,39 @@ def test_a_department_without_amqp_replies_over_http(container_factory, config, 
     departments = done.json()["operation"]["departments"]
     assert departments["police"]["state"] == "accepted"
     assert departments["environment"]["state"] != "accepted"               # no impersonation
+
+    # the case's timeline shows the joint operation beside intake's and dispatch's entries
+    timeline = requests.get(f"{base}/api/cases/{case_id}/timeline", headers=operator, timeout=15).json()
+    joint = [e for e in timeline["entries"] if e["source"] == "coordination"]
+    labels = [e["label"] for e in joint]
+    assert labels[0].startswith("发起联合执法（类别规则（城管+N））") and "区公安分局" in labels[0]
+    assert any(label.startswith("向区公安分局") and label.endswith("发送协同请求") for label in labels)
+    accepted = [e for e in joint if e["type"] == "department_replied"]
+    assert len(accepted) == 1 and accepted[0]["department"] == "police" and "接受协同请求" in accepted[0]["label"]
+    assert accepted[0]["at"].endswith("+08:00")                          # shown in Asia/Shanghai
+    sources = [e["source"] for e in timeline["entries"]]
+    assert sources.index("intake") < sources.index("coordination")      # in time order
+    assert "note" not in timeline
+
+
+def test_a_reply_that_comes_back_from_the_dead_letter_queue_is_still_known_as_its_department(
+        config, vhost, db, coordination):
+    """A reply that failed once (here: it arrived before its operation) comes back through the
+    platform's own path (DLQ replay; the retry queues take the same path) with the default
+    exchange and the queue's name as routing key. It must still be judged on the routing key and
+    user the broker vouched for when the department sent it — not refused as an impersonation."""
+    from shared import ops
+    case_id = f"C20261123-{uuid.uuid4().hex[:8].upper()}"
+    early = reply({"incident_id": f"OP-{case_id}", "distribution_id": f"OP-{case_id}.police.request.1",
+                   "recipients": ["police"]}, "Ack", {"status": "accepted"})
+    send_reply(vhost_url(vhost), early)
+    mgmt = ops.Management.from_config(config)
+    dlq = "coordination.department-replies.dlq"
+    dead = wait_until(lambda: ops.show_dead_letters(mgmt, dlq), what="the early reply dead-lettered")
+    assert "未知的联合行动" in dead[0]["reason"] and dead[0]["origin_routing_key"] == "police.ack"
+
+    register_case(config, case_id=case_id, class_code="E0406", joint=["police"])
+    wait_operation(db, f"OP-{case_id}", lambda d: dept_states(d) == {"police": "requested"}, "the operation")
+    assert ops.replay(config, dlq) == 1
+    wait_operation(db, f"OP-{case_id}", lambda d: dept_states(d) == {"police": "accepted"}, "the replayed Ack")
+    assert drain(config, dlq) == []

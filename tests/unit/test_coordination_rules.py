@@ -225,3 +225,38 @@ def test_update_and_cancel_reference_each_original_request():
 def test_a_reply_must_come_from_the_department_it_names(routing_key, user_id, trusted, problem):
     found = rules.sender_problem({"sender": "police"}, routing_key, user_id, trusted_users=trusted)
     assert (found is None) if problem is None else (problem in found)
+
+
+def test_the_operation_reads_as_entries_of_its_case_timeline():
+    operation, _ = opened()
+    timer = operation["_timers"][0]                                            # police: acceptance due
+    operation = apply(operation, rules.on_timer(operation, timer, T0 + timedelta(minutes=5), INFOS["police"],
+                                                command_centre="center.command"))
+    second = next(t for t in operation["_timers"] if t["id"] == "OP-C1.police.acceptance.2")
+    operation = apply(operation, rules.on_timer(operation, second, T0 + timedelta(minutes=10), INFOS["police"],
+                                                command_centre="center.command"))
+    operation, _ = receive(operation, "environment", "Ack", {"status": "accepted", "reason": ""}, 2)
+    operation, _ = receive(operation, "environment", "Update", {"stage": "checkin", "note": "已到达天生路18号"}, 12)
+    operation, _ = receive(operation, "environment", "Update", {"stage": "disposition", "note": "已责令停工"}, 20)
+    operation, _ = receive(operation, "police", "Ack", {"status": "rejected", "reason": "警力已全部出勤"}, 11)
+    operation = apply(operation, rules.close(operation, {"unit_id": "dept.chengguan"}, "处置完毕", False,
+                                             T0 + timedelta(minutes=30)))
+
+    entries = rules.timeline(operation)
+    assert [(e["at"] - T0, e["label"]) for e in entries] == [
+        (timedelta(0), "发起联合执法（类别规则（城管+N））：区公安分局、区生态环境局"),
+        (timedelta(0), "向区公安分局发送协同请求"),
+        (timedelta(0), "向区生态环境局发送协同请求"),
+        (timedelta(minutes=2), "区生态环境局接受协同请求"),
+        (timedelta(minutes=5), "再次通知区公安分局"),
+        (timedelta(minutes=10), "区公安分局未按时答复，已上报牵头单位和指挥中心"),
+        (timedelta(minutes=11), "区公安分局拒绝协同请求"),
+        (timedelta(minutes=12), "区生态环境局到场报到"),
+        (timedelta(minutes=20), "区生态环境局处置完毕"),
+        (timedelta(minutes=30), "联合执法结束"),
+    ]
+    rejected = entries[6]
+    assert rejected["reason"] == "警力已全部出勤" and rejected["actor"] == "区公安分局"
+    assert rejected["department"] == "police" and rejected["status"] == "rejected"
+    assert entries[-1]["actor"] == "dept.chengguan" and entries[-1]["reason"] == "处置完毕"
+    assert all(e["source"] == "coordination" and e["operation_id"] == "OP-C1" for e in entries)

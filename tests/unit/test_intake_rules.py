@@ -241,3 +241,28 @@ def test_ids_and_reporter(district):
     assert rules.reporter_id({"reporter": {"phone": "138"}}) == "phone:138"
     assert rules.reporter_id({"sensor_id": "s1", "reporter": {}}) == "sensor:s1"
     assert rules.reporter_id({}) is None
+
+
+def test_reporters_hear_when_their_case_is_dispatched_and_when_it_is_closed():
+    case = {"_id": "C1", "class_code": "E0101", "class_name": "暴露垃圾", "subscribers": [
+        {"report_id": "web-1", "reporter_id": "phone:13800000000"},
+        {"report_id": "app-2", "reporter_id": "account_id:u-77"},
+        {"report_id": "web-3", "reporter_id": "phone:13800000000"},          # the same person again
+        {"report_id": "insp-4", "reporter_id": "inspector:insp-017"},        # sees it in the app
+        {"report_id": "sensor-5", "reporter_id": "sensor:pm10-3"},
+        {"report_id": "walkin-6", "reporter_id": None}]}
+    names = {"street.tianshengjie": "天生街道办事处"}.get
+    dispatched = {"type": "case_dispatched", "event_id": "ev-9", "payload": {
+        "case_id": "C1", "unit_id": "street.tianshengjie", "deadline": "2026-11-23T06:30:00Z"}}
+    notices = rules.reporter_notices(case, dispatched, names, TZ)
+    assert [(n["reporter_id"], n["channel"], n["report_id"]) for n in notices] == [
+        ("phone:13800000000", "sms", "web-1"), ("account_id:u-77", "app", "app-2")]
+    assert notices[0]["message"] == ("【大城管】您反映的问题（案件 C1，暴露垃圾）已立案并派遣至天生街道办事处处置，"
+                                     "处置时限 2026-11-23 14:30。")
+    assert notices[0]["id"] == "ev-9.notice.web-1" and notices[0]["kind"] == "dispatched"
+    closed = rules.reporter_notices(case, {"type": "case_closed", "event_id": "ev-10",
+                                           "payload": {"case_id": "C1", "closed_at": "2026-11-23T05:00:00Z"}},
+                                    names, TZ)
+    assert {n["kind"] for n in closed} == {"closed"} and "已处置完毕并结案" in closed[0]["message"]
+    accepted = {"type": "case_accepted", "event_id": "ev-11", "payload": {"case_id": "C1"}}
+    assert rules.reporter_notices(case, accepted, names, TZ) == []

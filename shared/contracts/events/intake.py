@@ -141,6 +141,19 @@ class SatisfactionRecorded(Tolerant):
     comment = fields.String(load_default="")
 
 
+class ReporterNotified(Tolerant):
+    """A notice to a citizen who reported (or repeated) the problem: the case was dispatched, or
+    it is closed. Routed to ``notify.reporter-outbox``, which stands in for the SMS gateway / app
+    push; ``reporter_id`` says how to reach them (``phone:…``, ``account_id:…``, ``email:…``)."""
+    case_id = ident(required=True)
+    report_id = ident(required=True)
+    reporter_id = fields.String(required=True, validate=NonEmpty)
+    channel = fields.String(required=True, validate=validate.OneOf(["sms", "app", "email"]))
+    kind = fields.String(required=True, validate=validate.OneOf(["dispatched", "closed", "reopened"]))
+    message = fields.String(required=True, validate=NonEmpty)
+    notified_at = when()
+
+
 SCHEMAS = {
     "report_received": ReportReceived,
     "report_rejected": ReportRejected,
@@ -151,4 +164,5 @@ SCHEMAS = {
     "ownership_dispute_escalated": OwnershipDisputeEscalated,
     "ownership_decided": OwnershipDecided,
     "satisfaction_recorded": SatisfactionRecorded,
+    "reporter_notified": ReporterNotified,
 }
