@@ -103,6 +103,9 @@ def text(kind: str, district, case: dict, doc: dict, **extra) -> str:
         inspector = extra.get("inspector") or "网格员"
         return (f"【大城管·核查】{inspector}：{what}已由{name}反馈处置结果，"
                 f"请于 {_local(district, extra['due'])} 前到现场核查。")
+    if kind == "stage_overdue":
+        return (f"【大城管·阶段督办】{name}：{what}「{extra['stage']}」应于 {_local(district, extra['due'])} 前完成，"
+                f"尚未报告，请立即处置并报告进展。")
     if kind == "verification_overdue":
         inspector = extra.get("inspector") or "网格员"
         return f"【大城管·核查超时】{inspector}：{what}核查时限 {_local(district, extra['due'])} 已过，请尽快核查。"

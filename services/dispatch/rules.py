@@ -9,6 +9,11 @@ it read, so a state change, its events, its notifications and its timers are nev
 States: ``dispatched`` (派遣, waiting for the unit) → ``accepted`` (签收, 处置中) → ``feedback_given``
 (已反馈, 待核查) → ``closed`` (结案). ``parked`` (挂账) stops the clock. A return (回退) re-dispatches
 at once; a failed verification or a reopening (返工) puts the case back to ``accepted``.
+
+Intermediate stages (阶段时限, e.g. 违法建设: 责令停工 within 4 working hours, 拆除 within 20 days)
+come from the class in the taxonomy and start with each assignment. The unit reports each stage
+(``report_stage``); a stage due before the case deadline that is not reported in time gets its
+own 督办 (``stage_overdue``); a stage due with the deadline is supervised by the deadline itself.
 """
 from __future__ import annotations
 
@@ -33,9 +38,9 @@ LABELS = {
     "case_warned": "预警", "case_supervised": "督办", "case_escalated": "升级（领导小组）",
     "case_ownership_disputed": "权属争议", "ownership_decided": "权属裁定",
     "case_urgency_changed": "调整紧急程度", "verification_overdue": "核查超时提醒",
-    "case_reopened": "重复举报重新打开",
+    "case_reopened": "重复举报重新打开", "case_stage_reported": "阶段报告", "case_stage_overdue": "阶段超时督办",
 }
-TIMER_KINDS = ("warn", "supervise", "escalate", "verify_overdue")
+TIMER_KINDS = ("warn", "supervise", "escalate", "verify_overdue", "stage_overdue")
 
 
 class Refused(Exception):
@@ -139,6 +144,7 @@ def _assign(doc: dict, change: Change, unit_id: str, ctx: Context, *, routed_by:
     if unit_id not in involved:
         involved.append(unit_id)
     fields["units_involved"] = involved
+    fields["stages"] = stage_plan(doc["class_code"], ctx)
     _apply(doc, change, fields)
     case_id = doc["_id"]
     change.event("case_dispatched", {
@@ -150,6 +156,18 @@ def _assign(doc: dict, change: Change, unit_id: str, ctx: Context, *, routed_by:
                   deadline=deadline, rule=rule, routed_by=routed_by, time_limit=doc["time_limit"])
     _notify(doc, change, ctx, "dispatch", unit_id, note_id=notify_id)
     _reschedule(doc, change, ctx)
+
+
+def stage_plan(class_code: str, ctx: Context) -> list[dict]:
+    """The class's intermediate stages, each due its working time after now (the assignment)."""
+    try:
+        stages = ctx.district.minor_class(class_code).get("stages") or []
+    except KeyError:
+        return []
+    return [{"name": stage["name"], "time_limit": stage["deadline"],
+             "due_at": ms(ctx.calendar.add_working_time(ctx.now, stage["deadline"])),
+             "reported_at": None, "reported_by": None, "note": "", "photo": None, "on_time": None}
+            for stage in stages]
 
 
 def _apply(doc: dict, change: Change, fields: dict):
@@ -203,6 +221,13 @@ def supervision_timers(doc: dict, ctx: Context) -> list[dict]:
             if fired.get(kind) == key or (kind in fired and due <= now):
                 continue
             out.append(timerlib.timer(f"{case_id}.{kind}.{epoch}", due, kind, deadline=deadline))
+        for index, stage in enumerate(doc.get("stages") or []):
+            mark = f"stage:{index}"
+            if stage["reported_at"] or stage["due_at"] >= doc.get("original_deadline", deadline) \
+                    or fired.get(mark) == stage["due_at"].isoformat():
+                continue
+            out.append(timerlib.timer(f"{case_id}.stage{index}.{epoch}", stage["due_at"], "stage_overdue",
+                                      stage=index, name=stage["name"]))
     elif doc["state"] == "feedback_given" and doc.get("feedback"):
         due = doc["feedback"]["verify_due_at"]
         if "verify_overdue" not in fired:
@@ -247,6 +272,19 @@ def fire_timer(doc: dict, timer: dict, ctx: Context) -> Change | None:
             _notify(doc, change, ctx, "escalation", to, note_id=f"{case_id}.notified.escalation.{epoch}",
                     people=people, to=to)
         change.set["fired"] = fired
+    elif kind == "stage_overdue" and doc["state"] in OPEN_STATES:
+        index = timer["data"]["stage"]
+        stage = (doc.get("stages") or [])[index] if index < len(doc.get("stages") or []) else None
+        if stage is None or stage["reported_at"] or stage["name"] != timer["data"]["name"]:
+            return change                          # reported meanwhile, or a former assignment's
+        fired[f"stage:{index}"] = stage["due_at"].isoformat()
+        change.set["fired"] = fired
+        reason = f"「{stage['name']}」应于 {_local_text(stage['due_at'], ctx)} 前完成，尚未报告"
+        change.event("case_stage_overdue", {"unit_id": unit, "stage": stage["name"], "due_at": stage["due_at"],
+                                            "at": ctx.now}, f"{case_id}.stage_overdue.{index}.{epoch}")
+        change.record("case_stage_overdue", ctx.now, "system", reason, unit_id=unit, stage=stage["name"])
+        _notify(doc, change, ctx, "stage_overdue", unit, note_id=f"{case_id}.notified.stage_overdue.{index}.{epoch}",
+                stage=stage["name"], due=stage["due_at"])
     elif kind == "verify_overdue" and doc["state"] == "feedback_given":
         fired[kind] = doc["feedback"]["verify_due_at"].isoformat()
         change.set["fired"] = fired
@@ -258,6 +296,10 @@ def fire_timer(doc: dict, timer: dict, ctx: Context) -> Change | None:
                 note_id=f"{case_id}.notified.verification_overdue.{epoch}",
                 inspector=inspector, due=doc["feedback"]["verify_due_at"])
     return change
+
+
+def _local_text(moment: datetime, ctx: Context) -> str:
+    return f"{ctx.calendar.to_local(moment):%Y-%m-%d %H:%M}"
 
 
 def _inspector(doc: dict, ctx: Context) -> str | None:
@@ -274,7 +316,7 @@ def _inspector(doc: dict, ctx: Context) -> str | None:
 
 # ====================================================================== unit and centre actions
 ACTIONS = ("accept", "return", "request_extension", "decide_extension", "request_park", "decide_park",
-           "unpark", "feedback", "verify", "set_urgency")
+           "unpark", "report_stage", "feedback", "verify", "set_urgency")
 
 
 def apply_action(doc: dict, action: str, data: dict, ctx: Context) -> Change:
@@ -497,6 +539,32 @@ def _unpark(doc, change, data, ctx):
     _reschedule(doc, change, ctx)
 
 
+def _report_stage(doc, change, data, ctx):
+    """The unit reports an intermediate stage done (e.g. 责令停工), with a note and a photo."""
+    _require_state(doc, "accepted", what="报告阶段进展（请先签收）")
+    _require_unit(doc, data)
+    stages = [dict(stage) for stage in doc.get("stages") or []]
+    names = [stage["name"] for stage in stages]
+    if data["stage"] not in names:
+        raise Refused(f"此类案件没有阶段「{data['stage']}」；可报告的阶段：{'、'.join(names) or '无'} "
+                      f"(unknown stage)")
+    index = names.index(data["stage"])
+    stage = stages[index]
+    if stage["reported_at"]:
+        raise Refused(f"阶段「{stage['name']}」已于 {_local_text(stage['reported_at'], ctx)} 报告 (already reported)")
+    on_time = ctx.now <= stage["due_at"]
+    stage.update(reported_at=ctx.now, reported_by=data["actor"], note=data.get("note", ""),
+                 photo=data.get("photo"), on_time=on_time)
+    _apply(doc, change, {"stages": stages})
+    change.event("case_stage_reported", {"unit_id": doc["unit_id"], "actor": data["actor"], "stage": stage["name"],
+                                         "note": stage["note"], "photo": stage["photo"], "at": ctx.now,
+                                         "due_at": stage["due_at"], "on_time": on_time},
+                 f"{doc['_id']}.stage.{index}.{doc['sequence']}")
+    change.record("case_stage_reported", ctx.now, data["actor"], stage["note"], unit_id=doc["unit_id"],
+                  stage=stage["name"], on_time=on_time, photo=stage["photo"])
+    _reschedule(doc, change, ctx)
+
+
 def _feedback(doc, change, data, ctx):
     _require_state(doc, "accepted", what="反馈（请先签收）")
     _require_unit(doc, data)
@@ -676,8 +744,10 @@ def case_view(doc: dict, district, *, history: bool = True) -> dict:
         "parked_ever": doc.get("parked_ever", False), "feedback": doc.get("feedback"),
         "verifications": doc.get("verifications", []), "rework_count": doc.get("rework_count", 0),
         "closures": doc.get("closures", 0), "closed_at": doc.get("closed_at"), "on_time": doc.get("on_time"),
+        "stages": doc.get("stages") or [],
         "supervision": [{"kind": entry["kind"], "label": {"warn": "预警", "supervise": "督办",
-                                                          "escalate": "升级", "verify_overdue": "核查超时提醒"}
+                                                          "escalate": "升级", "verify_overdue": "核查超时提醒",
+                                                          "stage_overdue": "阶段督办"}
                          .get(entry["kind"], entry["kind"]), "due_at": entry["due_at"]}
                         for entry in sorted(doc.get("_timers") or [], key=lambda entry: entry["due_at"])],
         "notifications": doc.get("notifications", []),

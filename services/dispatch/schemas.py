@@ -83,6 +83,15 @@ class Feedback(UnitAction):
     note = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
+class ReportStage(UnitAction):
+    """An intermediate stage done (阶段报告), e.g. 责令停工 for 违法建设."""
+    stage = fields.String(required=True, validate=validate.Length(min=1, max=100),
+                          metadata={"description": "阶段名称，如 责令停工 (the stage's name in the taxonomy)"})
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    photo = fields.Url(load_default=None, allow_none=True, require_tld=False, schemes={"http", "https"},
+                       metadata={"description": "现场照片 URL (optional)"})
+
+
 class Verify(ActionSchema):
     """By the inspector on site; ``actor`` is the inspector."""
     passed = fields.Boolean(required=True)
@@ -107,6 +116,7 @@ ACTION_SCHEMAS = {
     "request_park": RequestPark,
     "decide_park": DecidePark,
     "unpark": Unpark,
+    "report_stage": ReportStage,
     "feedback": Feedback,
     "verify": Verify,
     "set_urgency": SetUrgency,

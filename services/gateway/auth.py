@@ -35,6 +35,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 ROLES = ("citizen", "inspector", "operator", "unit", "partner", "leader", "admin", "community")
 READ_ALL = ("operator", "leader", "admin", "inspector")      # may read every case and operation
@@ -53,7 +54,7 @@ APPROVER_RANKS = ("operator", "centre", "leader")
 DEFAULT_APPROVER = {"operator": "centre", "admin": "leader"}
 
 # case actions (services/dispatch/schemas.py ACTION_SCHEMAS) by who may do them
-UNIT_ACTIONS = ("accept", "return", "request_extension", "request_park", "feedback")
+UNIT_ACTIONS = ("accept", "return", "request_extension", "request_park", "report_stage", "feedback")
 APPROVALS = ("decide_extension", "decide_park", "unpark", "set_urgency")
 VERIFICATIONS = ("verify",)
 CASE_ACTION_ROLES = {**{name: ("unit",) + COMMAND for name in UNIT_ACTIONS},
@@ -310,9 +311,18 @@ def may_see_indicators(principal: Principal, level: str | None, key: str | None)
 
 
 # ------------------------------------------------------------------ rate limits
+def take_token(tokens: float, last: float, now: float, rate: float, burst: float) -> tuple[bool, float, float]:
+    """The token bucket's arithmetic: refill since ``last`` at ``rate``/s up to ``burst``, then take
+    one if there is one. Returns (allowed, tokens left, seconds until the next token)."""
+    tokens = min(burst, tokens + max(0.0, now - last) * rate)
+    if tokens >= 1:
+        return True, tokens - 1, 0.0
+    return False, tokens, (1 - tokens) / rate
+
+
 class RateLimiter:
-    """A token bucket per client (per gateway instance): ``rate`` requests a second, bursts of
-    ``burst``. For the public endpoints (Open311, citizen reports)."""
+    """A token bucket per client, in this process: ``rate`` requests a second, bursts of
+    ``burst``. The gateway uses :class:`SharedRateLimiter`, which every instance shares."""
 
     def __init__(self, rate: float = 5.0, burst: int = 20):
         self.rate, self.burst = rate, burst
@@ -323,9 +333,45 @@ class RateLimiter:
         now = time.monotonic() if now is None else now
         with self._lock:
             tokens, last = self._buckets.get(client, (float(self.burst), now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                self._buckets[client] = (tokens - 1, now)
-                return True, 0.0
+            allowed, tokens, retry_after = take_token(tokens, last, now, self.rate, self.burst)
             self._buckets[client] = (tokens, now)
-            return False, (1 - tokens) / self.rate
+            return allowed, retry_after
+
+
+class SharedRateLimiter:
+    """The same bucket kept in the store (one document per client), so that several gateway
+    instances behind a load balancer draw from one bucket instead of each granting the burst.
+    Each take is a compare-and-set on the document: two instances never spend the same token."""
+
+    ATTEMPTS = 50
+    _indexed: set = set()
+
+    def __init__(self, collection, rate: float, burst: int):
+        self.collection, self.rate, self.burst = collection, rate, burst
+        if collection.full_name not in self._indexed:
+            try:      # forgotten buckets expire (a full bucket needs no document)
+                collection.create_index("expires", expireAfterSeconds=0)
+                self._indexed.add(collection.full_name)
+            except Exception:  # noqa: BLE001 - the store may be away; buckets still work
+                pass
+
+    def allow(self, client: str, now: float | None = None) -> tuple[bool, float]:
+        from pymongo.errors import DuplicateKeyError
+        for _ in range(self.ATTEMPTS):
+            moment = time.time() if now is None else now
+            doc = self.collection.find_one({"_id": client})
+            tokens, last = (doc["tokens"], doc["at"]) if doc else (float(self.burst), moment)
+            allowed, left, retry_after = take_token(tokens, last, moment, self.rate, self.burst)
+            # an idle bucket is full again after burst / rate seconds: the store may forget it then
+            fields = {"tokens": left, "at": moment,
+                      "expires": datetime.now(timezone.utc) + timedelta(seconds=self.burst / self.rate + 60)}
+            if doc is None:
+                try:
+                    self.collection.insert_one({"_id": client, **fields})
+                except DuplicateKeyError:
+                    continue                              # another instance made it first
+            elif self.collection.update_one({"_id": client, "at": doc["at"], "tokens": doc["tokens"]},
+                                            {"$set": fields}).matched_count == 0:
+                continue                                  # another instance took a token meanwhile
+            return allowed, retry_after
+        return False, 1.0 / self.rate                     # hopelessly contended: refuse, never over-grant

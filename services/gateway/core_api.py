@@ -45,7 +45,7 @@ class CoreApi:
     @endpoint(ANY, write=True)
     def post_report(self, request, principal):
         if principal.role == "citizen":
-            rate_limit(self.config, f"key:{principal.key_id}", "citizen")
+            rate_limit(self.config, f"key:{principal.key_id}", "citizen", store=self.db.rate_limits)
         data = report_as(principal, json_body(request))
         report = load(ReportSchema(), data)
         answer = call(self.intake, "submit_report", ReportSchema().dump(report))

@@ -28,8 +28,8 @@ from werkzeug.wrappers import Response
 
 from shared.contracts.base import Tolerant
 
-from .auth import (ROLES, Forbidden, Invalid, NotFound, RateLimiter, Unauthorized,
-                   forbidden_role)
+from .auth import (ROLES, Forbidden, Invalid, NotFound, RateLimiter, SharedRateLimiter,
+                   Unauthorized, forbidden_role)
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +144,18 @@ def _setting(config, name, default):
     return float(value)
 
 
-def rate_limit(config, client: str, kind: str = "citizen") -> None:
+def rate_limit(config, client: str, kind: str = "citizen", store=None) -> None:
     """Raise RateLimited when ``client`` has used up its bucket (``<KIND>_RATE_PER_MINUTE``,
-    ``<KIND>_BURST`` from the config or the environment; citizens: 6 a minute, bursts of 5)."""
+    ``<KIND>_BURST`` from the config or the environment; citizens: 6 a minute, bursts of 5).
+    ``store``: the collection that keeps the buckets, shared by every gateway instance (without
+    it the bucket lives in this process only)."""
     per_minute = _setting(config, f"{kind.upper()}_RATE_PER_MINUTE", 6)
     burst = _setting(config, f"{kind.upper()}_BURST", 5)
-    limiter = _limiters.setdefault((kind, per_minute, burst), RateLimiter(per_minute / 60.0, int(burst)))
-    allowed, retry_after = limiter.allow(client)
+    if store is not None:
+        limiter = SharedRateLimiter(store, per_minute / 60.0, int(burst))
+    else:
+        limiter = _limiters.setdefault((kind, per_minute, burst), RateLimiter(per_minute / 60.0, int(burst)))
+    allowed, retry_after = limiter.allow(f"{kind}:{client}")
     if not allowed:
         raise RateLimited(retry_after)
 

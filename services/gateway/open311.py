@@ -152,7 +152,7 @@ class Open311Api:
             fields = _body_fields(request)
             api_key = fields.pop("api_key", None) or request.headers.get("X-Api-Key")
             try:   # a public endpoint: a bucket per api_key (or per address without one)
-                rate_limit(self.config, f"{api_key or request.remote_addr}", "open311")
+                rate_limit(self.config, f"{api_key or request.remote_addr}", "open311", store=self.db.rate_limits)
             except RateLimited as exc:
                 raise o311.Open311Error(429, f"请求过于频繁，请 {max(1, round(exc.retry_after))} 秒后再试 "
                                              "(too many requests)") from None

@@ -9,7 +9,7 @@ from collections import Counter
 
 from services.dispatch.service import DispatchService
 from tests.dispatch_support import (  # noqa: F401  (fixtures)
-    UNIT, UTC, dispatch_config, local, ok, platform, register, relayed, saturday_morning, set_clock,
+    UNIT, UTC, dispatch_config, local, ok, platform, post, register, relayed, saturday_morning, set_clock,
     taken, wait_case, wire,
 )
 from tests.helpers import wait_until
@@ -105,3 +105,27 @@ def test_parking_stops_the_clock_and_an_extension_moves_the_timers(platform, con
     set_clock(local(2026, 12, 1, 16, 20))
     doc = fired(db, parked_id, "case_supervised", "督办 after unparking")
     assert history_types(doc)["case_warned"] == 1
+
+
+def test_a_stage_of_an_illegal_building_case_is_supervised_and_reported_over_http(platform, config, db):
+    """违法建设 (E0303): 责令停工 within 4 working hours of dispatch (Monday 14:30 here). One case
+    reports it in time through the API; the other is silent and gets the stage's 督办 once."""
+    sms_q = "notify.sms-outbox"
+    silent, reported = register(config, "E0303"), register(config, "E0303")
+    for case_id in (silent, reported):
+        relayed(db, case_id)
+        ok(platform, case_id, "accept", expected_version=1, **UNIT)
+    case = ok(platform, reported, "report-stage", expected_version=2, stage="责令停工",
+              note="已下达责令停工通知书", photo="https://media.example/stop.jpg", **UNIT)
+    assert case["stages"][0]["reported_at"] and case["stages"][0]["on_time"] is True
+    assert all(entry["kind"] != "stage_overdue" for entry in case["supervision"])
+    unknown = post(platform, reported, "report-stage", expected_version=3, stage="拆迁", **UNIT)
+    assert unknown.status_code == 422 and "责令停工、拆除" in unknown.json()["error"]["message"]
+
+    set_clock(local(2026, 11, 30, 14, 31))
+    doc = fired(db, silent, "case_stage_overdue", "the stage's 督办")
+    assert history_types(doc)["case_supervised"] == 0                    # the case itself is not late
+    notes = [body["payload"] for body in taken(config, sms_q) if body["payload"]["kind"] == "stage_overdue"]
+    assert [note["case_id"] for note in notes] == [silent]
+    assert "「责令停工」应于 2026-11-30 14:30 前完成" in notes[0]["message"]
+    assert history_types(db("dispatch").cases.find_one({"_id": reported}))["case_stage_overdue"] == 0

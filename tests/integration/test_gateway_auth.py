@@ -333,6 +333,27 @@ def test_reports_take_identity_from_the_key_and_citizens_are_rate_limited(platfo
     wait_until(lambda: reports.count_documents({}) >= 12, what="every report stored")
 
 
+
+def test_gateway_instances_share_one_bucket_per_citizen(platform, container_factory, config, db):
+    """Behind a load balancer a citizen's requests land on different gateway instances: together
+    they grant one burst (3 here), not one per instance."""
+    from services.gateway.service import GatewayService
+    from tests.conftest import free_port
+    from tests.integration.gateway_auth_support import Client
+    port = free_port()
+    container_factory(GatewayService, dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}",
+                                           CITIZEN_BURST=3, CITIZEN_RATE_PER_MINUTE=0.1)).start()
+    first = platform.as_("citizen")
+    second = Client(f"http://127.0.0.1:{port}", platform.keys["citizen"], "citizen")
+    body = {"class_code": "E0101", "location": INSIDE, "description": "暴露垃圾", "attributes": {"area_m2": 2}}
+    answers = [client.post("/api/reports", json=body).status_code for client in (first, second, first, second)]
+    assert answers == [201, 201, 201, 429]
+    assert second.post("/api/reports", json=body).status_code == 429
+    assert first.post("/api/reports", json=body).status_code == 429
+    bucket = db("gateway").rate_limits.find_one({"_id": {"$regex": "^citizen:key:"}})
+    assert bucket is not None and bucket["tokens"] < 1
+
+
 @pytest.mark.parametrize("path,method,status", [
     ("/api/no-such-thing", "GET", 404), ("/api/cases", "DELETE", 405), ("/api/reports", "GET", 405)])
 def test_unknown_paths_and_methods_are_json_errors(platform, path, method, status):

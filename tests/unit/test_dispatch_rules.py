@@ -442,3 +442,50 @@ def test_timer_ids_change_with_every_reschedule():
     doc, _ = act(doc, "set_urgency", local(2026, 11, 30, 9), actor="o", role="operator", urgency="urgent", reason="r")
     assert first.isdisjoint({entry["id"] for entry in doc["_timers"]})
     assert all(entry["id"].endswith(".2") for entry in timerlib.pending(doc))
+
+
+# ====================================================================== intermediate stages (阶段时限)
+def test_stages_start_with_the_assignment_and_the_unit_reports_them():
+    doc, change = dispatched(class_code="E0303")    # 违法建设: 责令停工 4h, 拆除 20d (= the deadline)
+    assert [(s["name"], s["time_limit"]) for s in doc["stages"]] == [("责令停工", "4h"), ("拆除", "20d")]
+    # Saturday → Monday 08:30; 4 working hours: 3.5h to 12:00, then 14:00 + 0.5h → 14:30
+    assert doc["stages"][0]["due_at"] == local(2026, 11, 30, 14, 30).astimezone(UTC)
+    assert doc["stages"][1]["due_at"] == doc["deadline"]
+    stage_timers = [t for t in doc["_timers"] if t["kind"] == "stage_overdue"]
+    assert [(t["id"], t["due_at"]) for t in stage_timers] == [("C1.stage0.1", local(2026, 11, 30, 14, 30).astimezone(UTC))]
+
+    with pytest.raises(rules.Refused):                                     # accept first
+        act(doc, "report_stage", local(2026, 11, 30, 9), stage="责令停工", **UNIT)
+    doc, _ = act(doc, "accept", local(2026, 11, 30, 9), **UNIT)
+    with pytest.raises(rules.Refused) as unknown:
+        act(doc, "report_stage", local(2026, 11, 30, 10), stage="拆迁", **UNIT)
+    assert "责令停工、拆除" in str(unknown.value)
+    with pytest.raises(rules.Forbidden):
+        act(doc, "report_stage", local(2026, 11, 30, 10), stage="责令停工", actor="x", actor_unit="street.beiquan")
+    doc, change = act(doc, "report_stage", local(2026, 11, 30, 11), stage="责令停工", note="已下达停工通知书",
+                      photo="https://media.example/stop.jpg", **UNIT)
+    assert types(change) == ["case_stage_reported"] and change.events[0][1]["on_time"] is True
+    assert change.events[0][2] == "C1.stage.0.1" and change.history[0]["label"] == "阶段报告"
+    assert doc["stages"][0]["reported_by"] == "王天怡" and doc["stages"][0]["note"] == "已下达停工通知书"
+    assert "stage_overdue" not in {t["kind"] for t in doc["_timers"]}   # nothing left to supervise
+    assert doc["state"] == "accepted"
+    with pytest.raises(rules.Refused):
+        act(doc, "report_stage", local(2026, 11, 30, 12), stage="责令停工", **UNIT)
+
+
+def test_a_stage_not_reported_in_time_gets_its_own_supervision():
+    doc, _ = dispatched(class_code="E0303", case_id="C7")
+    doc, _ = act(doc, "accept", local(2026, 11, 30, 9), **UNIT)
+    doc, change = fire(doc, "stage_overdue", local(2026, 11, 30, 14, 30))
+    assert types(change) == ["case_stage_overdue"] and change.events[0][1]["stage"] == "责令停工"
+    assert change.history[0]["reason"] == "「责令停工」应于 2026-11-30 14:30 前完成，尚未报告"
+    assert [note["kind"] for note in change.notes] == ["stage_overdue"]
+    assert "「责令停工」应于 2026-11-30 14:30 前完成" in change.notes[0]["message"]
+    assert change.notes[0]["unit_id"] == "street.tianshengjie"
+    assert "stage_overdue" not in {t["kind"] for t in doc["_timers"]}   # once
+    doc, change = act(doc, "report_stage", local(2026, 11, 30, 16), stage="责令停工", **UNIT)
+    assert change.events[0][1]["on_time"] is False
+    stage_ids = {t["id"] for t in doc["_timers"] if t["kind"] == "stage_overdue"}
+    assert stage_ids == set()
+    plain, _ = dispatched(class_code="E0101", case_id="C8")               # a class without stages
+    assert plain["stages"] == [] and "stage_overdue" not in {t["kind"] for t in plain["_timers"]}

@@ -131,6 +131,28 @@ class CaseFeedback(Tolerant):
     verify_due_at = _optional_when()                  # the inspector's verification deadline
 
 
+class CaseStageReported(Tolerant):
+    """The unit reports an intermediate stage done (阶段报告, e.g. 责令停工)."""
+    case_id = ident(required=True)
+    unit_id = fields.String(required=True)
+    actor = actor()
+    stage = fields.String(required=True)
+    note = fields.String(load_default="")
+    photo = fields.String(load_default=None, allow_none=True)
+    at = when()
+    due_at = _optional_when()
+    on_time = fields.Boolean(load_default=None, allow_none=True)
+
+
+class CaseStageOverdue(Tolerant):
+    """An intermediate stage was not reported by its due time: 阶段督办 to the unit."""
+    case_id = ident(required=True)
+    unit_id = fields.String(required=True)
+    stage = fields.String(required=True)
+    due_at = when()
+    at = when()
+
+
 class CaseVerified(Tolerant):
     """核查 on site by an inspector: passed → closed; failed → rework."""
     case_id = ident(required=True)
@@ -233,6 +255,8 @@ SCHEMAS = {
     "case_parked": CaseParked,
     "case_unparked": CaseUnparked,
     "case_feedback_given": CaseFeedback,
+    "case_stage_reported": CaseStageReported,
+    "case_stage_overdue": CaseStageOverdue,
     "case_verified": CaseVerified,
     "case_closed": CaseClosed,
     "case_rework_ordered": CaseRework,
