@@ -313,7 +313,7 @@ def main(argv=None):
         # (a backlog still being worked through would halve the figures); broker and store stay
         for name in list(stack.procs):
             if name != "store":
-                stack.kill(name, signal.SIGTERM)
+                stack.kill(name, signal.SIGKILL)
         print("measuring the raw limits of this machine (platform stopped) …", flush=True)
         publish_rate, consume_rate = raw_broker(stack.config["AMQP_URI"])
         store_rate = raw_store(stack)

@@ -14,13 +14,13 @@ from datetime import datetime
 
 from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
-from shared.messaging.rpc import rpc
 
 from shared import storage
 from shared.health import Heartbeat
 from shared.messaging import outbox
 from shared.messaging.consumer import PermanentError, consume_reliably
 from shared.messaging.relay import OutboxRelay
+from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 from shared.timers import timer_due
 

@@ -13,7 +13,6 @@ from functools import lru_cache
 import yaml
 from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
-from shared.messaging.rpc import rpc
 from pymongo.errors import DuplicateKeyError
 
 from shared import storage
@@ -23,6 +22,7 @@ from shared.health import Heartbeat
 from shared.messaging import outbox, topology
 from shared.messaging.consumer import PermanentError, ReliableConsumer, consume_reliably, decode_body
 from shared.messaging.relay import OutboxRelay
+from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 from shared.timers import timer_due
 

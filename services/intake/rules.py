@@ -325,6 +325,22 @@ def bbox_around(lon: float, lat: float, radius_m: float) -> dict:
     return {"min_lon": minx, "max_lon": maxx, "min_lat": miny, "max_lat": maxy}
 
 
+def claim_keys(class_code: str, lon: float, lat: float, radius_m: float) -> list[str]:
+    """The keys a new filing of ``class_code`` at this point claims while it checks for duplicates
+    and files. Any two points closer than ``radius_m`` share at least one key, so two reports of
+    one problem arriving together are filed one after the other (the second one links).
+
+    Cells are 2×radius high and at least 2×radius wide (their width in degrees is taken at 70°
+    latitude, where a degree of longitude is shortest of anywhere this runs); the keys are the four
+    cells around the grid vertex nearest the point. Two points within the radius have nearest
+    vertices at most one step apart on each axis, so their blocks of four overlap."""
+    import math
+    height = 2 * radius_m / 110_540
+    width = 2 * radius_m / (111_320 * math.cos(math.radians(70)))
+    vx, vy = round(lon / width), round(lat / height)
+    return sorted(f"{class_code}:{x}:{y}" for x in (vx - 1, vx) for y in (vy - 1, vy))
+
+
 def match_existing(candidates, class_code: str, point: dict, now: datetime, policy: dict) -> dict | None:
     """An open case of the same class within the radius (registered within the window) →
     ``{"action": "duplicate"}``; else a case closed within ``reopen_within_days`` →

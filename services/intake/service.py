@@ -20,13 +20,14 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from shared.messaging.rpc import rpc
 from shapely.geometry import mapping, shape
 
 from shared import storage, timers
@@ -36,6 +37,7 @@ from shared.health import Heartbeat
 from shared.messaging import outbox
 from shared.messaging.consumer import consume_reliably
 from shared.messaging.relay import OutboxRelay
+from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 from shared.refdata.intake_data import disc
 
@@ -438,13 +440,47 @@ class IntakeService:
         if permit is not None:
             return self._answer(self._close_permitted(report_id, report, permit, received, now, token, district))
         fields = decision["case"]
-        match = self._match(fields, now, policy)
-        if match is not None:
-            linked = self._link(match, report_id, report, fields, received, now, policy)
-            if linked is not None:
-                return self._answer(self._save_report(report_id, report, linked, now, token))
-        case = self._register(report_id, report, decision, received, now, policy, district)
+        point = fields["location"]
+        keys = rules.claim_keys(fields["class_code"], point["lon"], point["lat"], policy["duplicates"]["radius_m"])
+        with self._claimed(keys, report_id):       # reports of one problem file one at a time
+            match = self._match(fields, now, policy)
+            case = None
+            if match is not None:
+                case = self._link(match, report_id, report, fields, received, now, policy)
+            if case is None:
+                case = self._register(report_id, report, decision, received, now, policy, district)
         return self._answer(self._save_report(report_id, report, case, now, token))
+
+    @contextmanager
+    def _claimed(self, keys, holder, lease_seconds=10.0):
+        """Hold short leases on ``keys`` (rules.claim_keys) while checking for duplicates and
+        filing: a second report of the same problem waits, then finds the first one's case. A
+        lease left by a killed instance runs out; past the lease the filing goes ahead anyway."""
+        from pymongo.errors import DuplicateKeyError
+        claims = self.db.filing_claims
+        held, deadline = [], time.monotonic() + lease_seconds + 1
+        try:
+            for key in keys:                                        # sorted: no deadlock
+                attempt = 0
+                while True:
+                    now = storage.now_utc()
+                    try:
+                        claims.find_one_and_update(
+                            {"_id": key, "$or": [{"holder": None}, {"until": {"$lt": now}}]},
+                            {"$set": {"holder": holder, "until": now + timedelta(seconds=lease_seconds)}},
+                            upsert=True)
+                        held.append(key)
+                        break
+                    except DuplicateKeyError:                       # another filing holds it
+                        if time.monotonic() > deadline:
+                            log.warning("filing %s went ahead without the claim %s", holder, key)
+                            break
+                        attempt += 1
+                        time.sleep(min(0.2, 0.01 * attempt))        # green under eventlet
+            yield
+        finally:
+            for key in held:
+                claims.update_one({"_id": key, "holder": holder}, {"$set": {"holder": None, "until": None}})
 
     # ================================================================= 四定 stall permits
     def _stall_permits(self) -> list:

@@ -14,13 +14,13 @@ import uuid
 from datetime import datetime, timezone
 
 from marshmallow import ValidationError
-from shared.messaging.rpc import rpc
 
 from shared import storage
 from shared.health import Heartbeat
 from shared.messaging import outbox
 from shared.messaging.consumer import consume_reliably
 from shared.messaging.relay import OutboxRelay
+from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 
 from . import ledger, rules

@@ -9,11 +9,11 @@ import base64
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from shared.messaging.rpc import rpc
 
 from shared import storage
 from shared.health import Heartbeat
 from shared.messaging.consumer import consume_reliably
+from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 
 from . import indicators, store

@@ -31,6 +31,26 @@ def collect(config, queue, into, types):
     return all(any(e["type"] == t for e in into) for t in types)
 
 
+def test_reports_of_one_problem_arriving_together_open_one_case(container_factory, config, db):
+    """Eight citizens report the same pile of garbage at the same moment (within ~10 m): one case,
+    seven duplicates linked to it — not several cases racing each other."""
+    import eventlet
+    running = start(container_factory, config)
+    places = [INSIDE, NORTH_10M] * 4
+
+    def submit(number):
+        with ClusterRpcProxy(running.config) as rpc:
+            return rpc.intake.submit_report(report(places[number], reporter={"phone": f"1390000000{number}"}))
+    pool = eventlet.GreenPool(8)
+    answers = list(pool.imap(submit, range(8)))
+    assert sorted(answer["status"] for answer in answers) == ["duplicate"] * 7 + ["registered"]
+    assert len({answer["case_id"] for answer in answers}) == 1
+    assert db("intake").cases.count_documents({}) == 1
+    case = db("intake").cases.find_one({})
+    assert len(case["report_ids"]) == 8 and case["duplicate_count"] == 7
+    assert db("intake").filing_claims.count_documents({"holder": {"$ne": None}}) == 0   # all released
+
+
 def test_same_class_nearby_while_open_is_linked_and_its_reporter_subscribed(container_factory, config, db):
     running = start(container_factory, config, gateway=True)
     seen = observer(config, "intake.events")

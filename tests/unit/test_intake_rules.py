@@ -266,3 +266,18 @@ def test_reporters_hear_when_their_case_is_dispatched_and_when_it_is_closed():
     assert {n["kind"] for n in closed} == {"closed"} and "已处置完毕并结案" in closed[0]["message"]
     accepted = {"type": "case_accepted", "event_id": "ev-11", "payload": {"case_id": "C1"}}
     assert rules.reporter_notices(case, accepted, names, TZ) == []
+
+
+def test_two_points_within_the_radius_always_share_a_filing_claim():
+    import random
+    rng = random.Random(7)
+    for _ in range(3000):
+        lon, lat = rng.uniform(106.2, 106.6), rng.uniform(29.6, 30.0)
+        bearing, metres = rng.uniform(0, 360), rng.uniform(0, 50)
+        other = disc(lon, lat, metres).exterior.coords[int(bearing) % 64]    # a point `metres` away
+        assert distance_m(lon, lat, other[0], other[1]) <= 50.5
+        mine, theirs = rules.claim_keys("E0101", lon, lat, 50), rules.claim_keys("E0101", other[0], other[1], 50)
+        assert len(mine) == 4 and set(mine) & set(theirs), (lon, lat, other)
+    far = rules.claim_keys("E0101", 106.40, 29.83, 50)
+    assert not set(far) & set(rules.claim_keys("E0101", 106.41, 29.83, 50))      # ~1 km apart
+    assert not set(far) & set(rules.claim_keys("E0102", 106.40, 29.83, 50))      # another class
