@@ -479,8 +479,8 @@ class IntakeService:
                         time.sleep(min(0.2, 0.01 * attempt))        # green under eventlet
             yield
         finally:
-            for key in held:
-                claims.update_one({"_id": key, "holder": holder}, {"$set": {"holder": None, "until": None}})
+            if held:
+                claims.update_many({"_id": {"$in": held}, "holder": holder}, {"$set": {"holder": None, "until": None}})
 
     # ================================================================= 四定 stall permits
     def _stall_permits(self) -> list:
