@@ -12,7 +12,7 @@ from kombu import Connection
 from . import health
 from .config import database_name
 from .messaging import topology
-from .messaging.publisher import ConfirmedPublisher
+from .messaging.publisher import ConfirmedPublisher, raw_body
 from .storage import mongo_client
 
 
@@ -146,7 +146,7 @@ def replay(config, dlq: str, message_id: str | None = None) -> int:
                 origin = headers.get("x-origin-queue") or origin_default
                 headers = {key: value for key, value in headers.items() if key not in RESET_HEADERS}
                 headers["x-replayed-from"] = dlq
-                publisher.publish("", origin, message.body, headers=headers,
+                publisher.publish("", origin, raw_body(message), headers=headers,
                                   message_id=props.get("message_id"),
                                   correlation_id=props.get("correlation_id"),
                                   content_type=props.get("content_type") or "application/octet-stream",

@@ -34,7 +34,7 @@ from .. import metrics
 from ..config import retry_delays
 from ..contracts.events import load_event
 from . import topology
-from .publisher import ConfirmedPublisher
+from .publisher import ConfirmedPublisher, raw_body
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,10 @@ class PermanentError(Exception):
 def decode_body(body):
     """JSON object from whatever kombu handed us (dict, or str/bytes without content type)."""
     if isinstance(body, (bytes, bytearray)):
-        body = body.decode("utf-8")
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError({"_body": [f"消息体不是 UTF-8 文本 (body is not UTF-8 text): {exc}"]}) from exc
     if isinstance(body, str):
         try:
             body = json.loads(body)
@@ -83,7 +86,7 @@ class FailureRouter(SharedExtension):
     def _republish(self, message, exchange, routing_key, headers):
         props = message.properties or {}
         self.publisher.publish(
-            exchange, routing_key, message.body, headers=headers,
+            exchange, routing_key, raw_body(message), headers=headers,
             message_id=props.get("message_id"), correlation_id=props.get("correlation_id"),
             content_type=message.content_type or "application/octet-stream",
             content_encoding=message.content_encoding or "binary")

@@ -11,6 +11,18 @@ from kombu import Connection, Producer
 log = logging.getLogger(__name__)
 
 
+def raw_body(message) -> bytes:
+    """The body as bytes, to park or retry it unchanged whatever its headers claim (the client
+    library hands over text when the message named a text encoding)."""
+    body = message.body
+    if isinstance(body, str):
+        try:
+            return body.encode(message.content_encoding or "utf-8")
+        except LookupError:                     # "binary" or a made-up encoding name
+            return body.encode("utf-8")
+    return bytes(body)
+
+
 class Unroutable(Exception):
     """The broker returned the message: no queue is bound for its routing key."""
 

@@ -101,6 +101,28 @@ def test_body_that_is_not_json_is_dead_lettered_not_looped(container_factory, co
     assert queue_depth(config, QUEUE) == 0
 
 
+def test_bytes_that_are_not_text_or_come_without_headers_are_dead_lettered_and_the_service_lives(
+        container_factory, config, db):
+    """Found by `make fuzz`: a body that is not UTF-8 killed the service, and a text body sent
+    without a content encoding could not be parked (it was requeued for ever)."""
+    container = start(container_factory, config)
+    odd = [(b"\xff\xfe\x00", "text/plain", "utf-8"), (b"\xff\xfe\x00", "", ""),
+           (b"{not json", "", ""), ("纯文本".encode(), "", "binary")]
+    for body, content_type, encoding in odd:
+        publish(config, "intake.events", "case_registered", body, content_type=content_type,
+                content_encoding=encoding)
+    letters = []
+    wait_until(lambda: letters.extend(dead_letters(config)) or len(letters) >= len(odd), what="dead letters")
+    assert len(letters) == len(odd)
+    assert all(headers["x-error-type"] in ("decode_error", "validation") and headers["x-dead-letter-reason"]
+               for _, headers in letters)
+    assert not container._died.ready()
+    event = case_registered()                                       # and it still works
+    publish(config, "intake.events", "case_registered", event)
+    wait_until(lambda: db("dispatch").done.find_one({"_id": event["payload"]["case_id"]}), what="a good one")
+    assert queue_depth(config, QUEUE) == 0
+
+
 def test_json_sent_without_content_type_is_accepted(container_factory, config, db):
     """A pika publisher that forgets content_type still gets its message handled."""
     start(container_factory, config)
