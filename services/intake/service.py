@@ -496,7 +496,8 @@ class IntakeService:
             return None
         point = fields["location"]
         return stalls.permitted_stall(self._stall_permits(), fields["class_code"], point["lon"], point["lat"],
-                                      now, district.calendar.tz)
+                                      now, district.calendar.tz,
+                                      stall_count=(fields.get("attributes") or {}).get("stall_count"))
 
     def _close_permitted(self, report_id, report, permit, received, now, token, district):
         """Not a violation: the report is closed (not filed) with the permit as its reason."""

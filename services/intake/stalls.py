@@ -147,12 +147,19 @@ def _date(value) -> date:
 
 
 # ------------------------------------------------------------------ the check
-def permitted_stall(permits, class_code: str, lon: float, lat: float, moment: datetime, tz: str) -> dict | None:
-    """The permit that makes this street-trading report no violation, or None."""
+def permitted_stall(permits, class_code: str, lon: float, lat: float, moment: datetime, tz: str,
+                    stall_count: float | None = None) -> dict | None:
+    """The permit that makes this street-trading report no violation, or None.
+
+    定量: when the reporter counted the stalls (attribute ``stall_count``), a permit covers them
+    only up to its ``quantity``; more stalls than permitted at the place is a violation, filed
+    as usual. A report without a count is judged on place, goods class and time alone."""
     if class_code not in STREET_TRADING:
         return None
     for permit in sorted(permits, key=lambda p: p["permit_id"]):
         if permit.get("revoked") or class_code not in permit.get("classes", STREET_TRADING):
+            continue
+        if stall_count is not None and stall_count > permit.get("quantity", 1):
             continue
         if in_place(permit["place"], lon, lat) and in_window(permit, moment, tz):
             return permit

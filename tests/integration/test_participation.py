@@ -185,6 +185,8 @@ def test_stall_permit_closes_a_report_at_a_permitted_stall(platform):
     assert "SP-2026-001" in closed.json()["reason"] and "许可" in closed.json()["service_notice"]
     away = report(platform, "E0501", {"lon": 106.39200, "lat": 29.83530}, "13900000009")    # ~33 m
     assert away.json()["status"] == "registered"
+    crowded = report(platform, "E0501", at_stall, "13900000007", attributes={"stall_count": 4})   # 定量 1
+    assert crowded.status_code == 201 and crowded.json()["status"] in ("registered", "duplicate"), crowded.text
     # a new permit through the API, then a report at it inside its window
     permit = {"permit_id": "SP-T-1", "holder": "测试摊", "goods": "花卉", "quantity": 1,
               "place": {"point": [106.3930, 29.8340], "radius_m": 5}, "window": {"start": "19:00", "end": "21:00"},

@@ -9,7 +9,7 @@ import pytest
 from shared.refdata import DEFAULT_DIR, load_district
 
 ATTRIBUTED = {"C0101", "C0102", "C0108", "C0205", "C0402", "E0101", "E0102", "E0103", "E0104", "E0201",
-              "E0301", "E0303", "E0306", "E0404", "E0505", "E0501", "E0504"}
+              "E0301", "E0303", "E0306", "E0404", "E0505", "E0501", "E0502", "E0504"}
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,14 @@ def test_radius_edge_inclusive():
     assert stalls.permitted_stall([p], "E0101", 106.392, 29.835, at, TZ) is None     # not street trading
 
 
+def test_a_permit_covers_no_more_stalls_than_its_quantity():
+    p = permit(quantity=2)
+    at = local(2026, 6, 1, 20)
+    assert stalls.permitted_stall([p], "E0501", 106.392, 29.835, at, TZ, stall_count=2)["permit_id"] == "P1"
+    assert stalls.permitted_stall([p], "E0501", 106.392, 29.835, at, TZ, stall_count=3) is None      # 超出定量
+    assert stalls.permitted_stall([p], "E0501", 106.392, 29.835, at, TZ)["permit_id"] == "P1"        # not counted
+
+
 def test_polygon_edge_covers_its_boundary():
     ring = [[106.3915, 29.8355], [106.3918, 29.8355], [106.3918, 29.8357], [106.3915, 29.8357], [106.3915, 29.8355]]
     p = permit(place={"polygon": ring})
