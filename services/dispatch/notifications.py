@@ -78,7 +78,8 @@ def unit_name(district, unit_id: str) -> str:
     return (district.units.get(unit_id) or {}).get("name", unit_id)
 
 
-def _local(district, moment) -> str:
+def local_text(district, moment) -> str:
+    """A moment as the people reading a notice see it: local date and time to the minute."""
     return f"{district.calendar.to_local(moment):%Y-%m-%d %H:%M}"
 
 
@@ -86,7 +87,7 @@ def text(kind: str, district, case: dict, doc: dict, **extra) -> str:
     """The message for one notification kind (``case`` is the registration, ``doc`` the case)."""
     name = unit_name(district, doc["unit_id"])
     what = f"案件 {doc['_id']}（{case.get('class_name', case.get('class_code'))}，{case.get('address') or '见地图'}）"
-    deadline = _local(district, doc["deadline"]) if doc.get("deadline") else ""
+    deadline = local_text(district, doc["deadline"]) if doc.get("deadline") else ""
     if kind == "dispatch":
         return f"【大城管】{name}：{what}已派遣给贵单位，请于 {deadline} 前处置。"
     if kind == "warning":
@@ -102,11 +103,11 @@ def text(kind: str, district, case: dict, doc: dict, **extra) -> str:
     if kind == "verification":
         inspector = extra.get("inspector") or "网格员"
         return (f"【大城管·核查】{inspector}：{what}已由{name}反馈处置结果，"
-                f"请于 {_local(district, extra['due'])} 前到现场核查。")
+                f"请于 {local_text(district, extra['due'])} 前到现场核查。")
     if kind == "stage_overdue":
-        return (f"【大城管·阶段督办】{name}：{what}「{extra['stage']}」应于 {_local(district, extra['due'])} 前完成，"
-                f"尚未报告，请立即处置并报告进展。")
+        return (f"【大城管·阶段督办】{name}：{what}「{extra['stage']}」应于 {local_text(district, extra['due'])} "
+                f"前完成，尚未报告，请立即处置并报告进展。")
     if kind == "verification_overdue":
         inspector = extra.get("inspector") or "网格员"
-        return f"【大城管·核查超时】{inspector}：{what}核查时限 {_local(district, extra['due'])} 已过，请尽快核查。"
+        return f"【大城管·核查超时】{inspector}：{what}核查时限 {local_text(district, extra['due'])} 已过，请尽快核查。"
     raise ValueError(f"unknown notification kind {kind!r}")

@@ -273,13 +273,14 @@ def fire_timer(doc: dict, timer: dict, ctx: Context) -> Change | None:
                     people=people, to=to)
         change.set["fired"] = fired
     elif kind == "stage_overdue" and doc["state"] in OPEN_STATES:
-        index = timer["data"]["stage"]
-        stage = (doc.get("stages") or [])[index] if index < len(doc.get("stages") or []) else None
+        index, stages = timer["data"]["stage"], doc.get("stages") or []
+        stage = stages[index] if index < len(stages) else None
         if stage is None or stage["reported_at"] or stage["name"] != timer["data"]["name"]:
             return change                          # reported meanwhile, or a former assignment's
         fired[f"stage:{index}"] = stage["due_at"].isoformat()
         change.set["fired"] = fired
-        reason = f"「{stage['name']}」应于 {_local_text(stage['due_at'], ctx)} 前完成，尚未报告"
+        due = notifications.local_text(ctx.district, stage["due_at"])
+        reason = f"「{stage['name']}」应于 {due} 前完成，尚未报告"
         change.event("case_stage_overdue", {"unit_id": unit, "stage": stage["name"], "due_at": stage["due_at"],
                                             "at": ctx.now}, f"{case_id}.stage_overdue.{index}.{epoch}")
         change.record("case_stage_overdue", ctx.now, "system", reason, unit_id=unit, stage=stage["name"])
@@ -296,10 +297,6 @@ def fire_timer(doc: dict, timer: dict, ctx: Context) -> Change | None:
                 note_id=f"{case_id}.notified.verification_overdue.{epoch}",
                 inspector=inspector, due=doc["feedback"]["verify_due_at"])
     return change
-
-
-def _local_text(moment: datetime, ctx: Context) -> str:
-    return f"{ctx.calendar.to_local(moment):%Y-%m-%d %H:%M}"
 
 
 def _inspector(doc: dict, ctx: Context) -> str | None:
@@ -551,7 +548,8 @@ def _report_stage(doc, change, data, ctx):
     index = names.index(data["stage"])
     stage = stages[index]
     if stage["reported_at"]:
-        raise Refused(f"阶段「{stage['name']}」已于 {_local_text(stage['reported_at'], ctx)} 报告 (already reported)")
+        when = notifications.local_text(ctx.district, stage["reported_at"])
+        raise Refused(f"阶段「{stage['name']}」已于 {when} 报告 (already reported)")
     on_time = ctx.now <= stage["due_at"]
     stage.update(reported_at=ctx.now, reported_by=data["actor"], note=data.get("note", ""),
                  photo=data.get("photo"), on_time=on_time)

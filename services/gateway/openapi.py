@@ -263,7 +263,8 @@ ACTIONS_ROUTE = ("POST", "/api/cases/<string:case_id>/actions/<string:action>")
 ACTION_LABELS = {"accept": "签收 Accept", "return": "回退 Return", "request_extension": "申请延期 Ask for an extension",
                  "decide_extension": "延期审批 Decide an extension", "request_park": "申请挂账 Ask to park",
                  "decide_park": "挂账审批 Decide parking", "unpark": "解除挂账 Unpark",
-                 "report_stage": "阶段报告 Report a stage done (e.g. 责令停工)", "feedback": "处置反馈 Report the result", "verify": "核查 Verify on site",
+                 "report_stage": "阶段报告 Report a stage done (e.g. 责令停工)",
+                 "feedback": "处置反馈 Report the result", "verify": "核查 Verify on site",
                  "set_urgency": "调整紧急程度 Change urgency"}
 UNDOCUMENTED = {("GET,POST,PUT,PATCH,DELETE", "/api/<path:rest>")}      # the JSON 404/405 catch-all
 
