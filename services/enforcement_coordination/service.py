@@ -20,7 +20,8 @@ from shared.contracts.departments import dump_message, load_department_message
 from shared.departments import coordination_settings, department
 from shared.health import Heartbeat
 from shared.messaging import outbox, topology
-from shared.messaging.consumer import PermanentError, ReliableConsumer, consume_reliably, decode_body
+from shared.messaging.consumer import (PermanentError, ReliableConsumer, consume_reliably, decode_body,
+                                      first_delivery)
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.rpc import rpc
 from shared.refdata import load_district
@@ -40,17 +41,10 @@ class DepartmentReplyConsumer(ReliableConsumer):
     the body under that name is overwritten."""
 
     def handle_message(self, body, message):
-        info, headers = message.delivery_info or {}, message.headers or {}
-        transport = {"routing_key": info.get("routing_key"), "user_id": (message.properties or {}).get("user_id")}
-        if info.get("exchange") == "" and info.get("routing_key") == self.queue_name \
-                and headers.get("x-origin-routing-key"):
-            # back from the platform's own retry queue (or replayed from the DLQ): only the
-            # platform may publish to the default exchange, and the broker vouched for the
-            # routing key and user on the first delivery, which the copy's headers carry
-            transport = {"routing_key": headers["x-origin-routing-key"], "user_id": headers.get("x-origin-user-id")}
+        transport = first_delivery(message, self.queue_name)     # also for a retried or replayed copy
         try:
             decoded = decode_body(body)
-        except (ValidationError, UnicodeDecodeError):
+        except ValidationError:                        # not JSON, or not UTF-8 (decode_body says which)
             return super().handle_message(body, message)      # dead-lettered as undecodable
         return super().handle_message({**decoded, "_transport": transport}, message)
 

@@ -60,6 +60,19 @@ def decode_body(body):
     return body
 
 
+def first_delivery(message, queue_name: str) -> dict:
+    """``{routing_key, user_id}`` as the broker vouched for them when the message first arrived.
+
+    A copy back from the platform's retry queues, or replayed from the DLQ, comes through the
+    default exchange with the queue's name as routing key (only the platform may publish there)
+    and is sent as the platform's user; its ``x-origin-*`` headers, written by FailureRouter,
+    carry what the first delivery said."""
+    info, headers = message.delivery_info or {}, message.headers or {}
+    if info.get("exchange") == "" and info.get("routing_key") == queue_name and headers.get("x-origin-routing-key"):
+        return {"routing_key": headers["x-origin-routing-key"], "user_id": headers.get("x-origin-user-id")}
+    return {"routing_key": info.get("routing_key"), "user_id": (message.properties or {}).get("user_id")}
+
+
 class FailureRouter(SharedExtension):
     """Publishes failed messages to a delay queue or to the consumer's dead-letter queue."""
 
