@@ -51,6 +51,19 @@ def outbox_entry(exchange: str, routing_key: str, body: dict, headers: dict | No
             "body": body, "headers": headers or {}}
 
 
+def stamp(events, aggregate_id, version: int) -> list:
+    """The events of one change, each event envelope stamped with its aggregate's id and position
+    (the version after the change, and its index in the change): shared/projection.py."""
+    stamped = []
+    for seq, entry in enumerate(events):
+        body = entry.get("body")
+        if isinstance(body, dict) and "event_id" in body and "type" in body:
+            body = dict(body, aggregate_id=str(aggregate_id), aggregate_version=version, aggregate_seq=seq)
+            entry = dict(entry, body=body)
+        stamped.append(entry)
+    return stamped
+
+
 def next_due(timers) -> datetime | None:
     return min((entry["due_at"] for entry in timers), default=None)
 
@@ -66,7 +79,7 @@ def create(collection, document: dict, events=(), applied: str | None = None,
     doc["_timers"] = list(timers)
     doc["_next_due"] = next_due(doc["_timers"])
     doc["_version"] = 1
-    doc["_outbox"] = list(events)
+    doc["_outbox"] = stamp(events, doc.get("_id"), 1)
     doc["_pending"] = bool(events)
     doc["_applied"] = [applied] if applied else []
     try:
@@ -99,7 +112,7 @@ def update(collection, aggregate_id, version: int, *, set_fields: dict | None = 
     pushes = {key: {"$each": list(values)} for key, values in (push or {}).items()}
     if events:
         sets["_pending"] = True
-        pushes["_outbox"] = {"$each": list(events)}
+        pushes["_outbox"] = {"$each": stamp(events, aggregate_id, version + 1)}
     if applied:
         pushes["_applied"] = {"$each": [applied], "$slice": -APPLIED_KEEP}
     if sets:

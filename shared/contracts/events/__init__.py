@@ -24,6 +24,11 @@ class EventEnvelope(Tolerant):
     producer = fields.String(required=True, validate=Identifier)
     correlation_id = fields.String(required=True, validate=Identifier)
     causation_id = fields.String(load_default=None, allow_none=True)
+    # the producing aggregate and its position, stamped by shared.storage when the event is saved
+    # with its aggregate: copies elsewhere apply events in this order (shared/projection.py)
+    aggregate_id = fields.String(load_default=None, allow_none=True)
+    aggregate_version = fields.Integer(load_default=None, allow_none=True, strict=True)
+    aggregate_seq = fields.Integer(load_default=None, allow_none=True, strict=True)
     payload = fields.Dict(required=True)
 
 
