@@ -41,7 +41,7 @@ from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 from shared.refdata.intake_data import disc
 
-from . import keys, open311, rules, stalls
+from . import case_status, keys, open311, rules, stalls
 from . import sensors as sensor_rules
 from .schemas import (DecisionSchema, ReportSchema, SatisfactionSchema, load_inbound_report,
                       load_sensor_reading)
@@ -146,11 +146,13 @@ class IntakeService:
                 return
             if storage.already_applied(case, event["event_id"]):
                 return
-            fields = rules.project(case, event, unit_name, district.calendar.tz)
+            fields = case_status.project(case, event, unit_name, district.calendar.tz)
             entry = {"type": event["type"], "event_id": event["event_id"],
                      "at": event["payload"].get("at") or event["payload"].get("dispatched_at")
-                     or event["payload"].get("closed_at"), "applied": bool(fields)}
-            notices = rules.reporter_notices(case, event, unit_name, district.calendar.tz) if fields else []
+                     or event["payload"].get("closed_at"), "applied": any(not key.startswith("_") for key in fields)}
+            # dispatched: always news to the reporter; closed: only if the case did not move on since
+            telling = event["type"] == "case_dispatched" or case_status.sets_state(fields)
+            notices = case_status.reporter_notices(case, event, unit_name, district.calendar.tz) if telling else []
             now = storage.now_utc()
             events = [outbox.event("reporter_notified", {
                 **{key: notice[key] for key in ("case_id", "report_id", "reporter_id", "channel", "kind", "message")},
@@ -593,9 +595,8 @@ class IntakeService:
                     "reopen_count": case.get("reopen_count", 0) + 1, "class_code": fields["class_code"],
                     "distance_m": again["distance_m"],
                 }, case_id, f"{report_id}.reopened")]
-                storage.update(self.db.cases, case_id, case["_version"], set_fields={
-                    "state": "reopened", "reopened_at": now, "updated_at": now,
-                    "status_notes": f"结案后再次出现，已重新打开，返工（{reason}）"},
+                storage.update(self.db.cases, case_id, case["_version"],
+                               set_fields=case_status.reopen_fields(case, now, reason),
                     push={"report_ids": [report_id], "subscribers": [subscriber], "links": [link]},
                     inc={"reopen_count": 1}, events=events, applied=report_id)
             return self.db.cases.find_one({"_id": case_id})

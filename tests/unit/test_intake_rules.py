@@ -1,5 +1,5 @@
 """intake's pure rules: filing standards with readable reasons, location and owner, duplicates
-and reopening, the ownership-dispute ladder and the case-status projection."""
+and reopening, and the ownership-dispute ladder (the case-status copy: test_intake_case_status.py)."""
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -204,36 +204,6 @@ def test_dispute_levels_arbiters_deadlines_and_decisions(district):
     assert rules.can_decide({"_id": "OD-1", "state": "decided"}, "street.beiquan", district.units)[0] == "conflict"
 
 
-# ------------------------------------------------------------------ the status projection
-def test_projection_of_dispatch_events(district):
-    def name(unit):
-        return district.units.get(unit, {}).get("name", unit)
-    base = {"unit_id": "street.tianshengjie", "state": "registered"}
-    deadline = datetime(2026, 11, 23, 6, 0, tzinfo=timezone.utc)
-    fields = rules.project(base, {"type": "case_dispatched", "payload": {
-        "case_id": "C1", "unit_id": "street.tianshengjie", "case_kind": "committed",
-        "dispatched_at": NOW, "deadline": deadline}}, name, TZ)
-    assert fields["state"] == "dispatched" and fields["deadline"] == deadline
-    assert fields["status_notes"] == "已派遣至天生街道，处置时限 2026-11-23 14:00"
-    closed = rules.project(base, {"type": "case_closed", "payload": {
-        "case_id": "C1", "unit_id": "street.tianshengjie", "deadline": deadline, "on_time": False,
-        "closed_at": NOW}}, name, TZ)
-    assert closed["state"] == "closed" and closed["status_notes"] == "已结案（超期），处置单位：天生街道"
-    reopened = dict(base, reopened_at=NOW + timedelta(hours=1))
-    assert rules.project(reopened, {"type": "case_closed", "payload": {
-        "case_id": "C1", "unit_id": "x", "deadline": deadline, "on_time": True, "closed_at": NOW}}, name, TZ) == {}
-    extended = rules.project(base, {"type": "extension_decided", "payload": {
-        "case_id": "C1", "unit_id": "street.tianshengjie", "approved": True, "actor": "a", "sequence": 1,
-        "new_deadline": deadline + timedelta(days=1), "at": NOW}}, name, TZ)
-    assert extended["deadline"] == deadline + timedelta(days=1) and "延期已批准" in extended["status_notes"]
-    failed = rules.project(base, {"type": "case_verified", "payload": {
-        "case_id": "C1", "unit_id": "street.tianshengjie", "inspector_id": "i", "passed": False,
-        "note": "仍有垃圾", "at": NOW}}, name, TZ)
-    assert failed["state"] == "rework" and "仍有垃圾" in failed["status_notes"]
-    assert rules.project(base, {"type": "owner_notified", "payload": {}}, name, TZ) == {}
-    assert rules.is_open({"state": "rework"}) and not rules.is_open({"state": "closed"})
-
-
 def test_ids_and_reporter(district):
     assert rules.report_id_for({"channel": "hotline", "external_id": "T-1"}, "x") == "hotline-T-1"
     assert rules.case_id_for("r", NOW).startswith("C20261123-")
@@ -241,31 +211,6 @@ def test_ids_and_reporter(district):
     assert rules.reporter_id({"reporter": {"phone": "138"}}) == "phone:138"
     assert rules.reporter_id({"sensor_id": "s1", "reporter": {}}) == "sensor:s1"
     assert rules.reporter_id({}) is None
-
-
-def test_reporters_hear_when_their_case_is_dispatched_and_when_it_is_closed():
-    case = {"_id": "C1", "class_code": "E0101", "class_name": "暴露垃圾", "subscribers": [
-        {"report_id": "web-1", "reporter_id": "phone:13800000000"},
-        {"report_id": "app-2", "reporter_id": "account_id:u-77"},
-        {"report_id": "web-3", "reporter_id": "phone:13800000000"},          # the same person again
-        {"report_id": "insp-4", "reporter_id": "inspector:insp-017"},        # sees it in the app
-        {"report_id": "sensor-5", "reporter_id": "sensor:pm10-3"},
-        {"report_id": "walkin-6", "reporter_id": None}]}
-    names = {"street.tianshengjie": "天生街道办事处"}.get
-    dispatched = {"type": "case_dispatched", "event_id": "ev-9", "payload": {
-        "case_id": "C1", "unit_id": "street.tianshengjie", "deadline": "2026-11-23T06:30:00Z"}}
-    notices = rules.reporter_notices(case, dispatched, names, TZ)
-    assert [(n["reporter_id"], n["channel"], n["report_id"]) for n in notices] == [
-        ("phone:13800000000", "sms", "web-1"), ("account_id:u-77", "app", "app-2")]
-    assert notices[0]["message"] == ("【大城管】您反映的问题（案件 C1，暴露垃圾）已立案并派遣至天生街道办事处处置，"
-                                     "处置时限 2026-11-23 14:30。")
-    assert notices[0]["id"] == "ev-9.notice.web-1" and notices[0]["kind"] == "dispatched"
-    closed = rules.reporter_notices(case, {"type": "case_closed", "event_id": "ev-10",
-                                           "payload": {"case_id": "C1", "closed_at": "2026-11-23T05:00:00Z"}},
-                                    names, TZ)
-    assert {n["kind"] for n in closed} == {"closed"} and "已处置完毕并结案" in closed[0]["message"]
-    accepted = {"type": "case_accepted", "event_id": "ev-11", "payload": {"case_id": "C1"}}
-    assert rules.reporter_notices(case, accepted, names, TZ) == []
 
 
 def test_two_points_within_the_radius_always_share_a_filing_claim():
