@@ -10,7 +10,9 @@ workers, retries, a redelivery) give the same result:
   ``active_hours`` when the rule has them), with no gap longer than ``max_gap_minutes`` —
   a longer silence ends it: we cannot claim the value stayed high while we were not told;
 * an episode that has lasted ``sustained_minutes`` triggers **one** report, identified by the
-  sensor and the episode's start (so a redelivered trigger files the same report once).
+  sensor and the episode's start (so a redelivered trigger files the same report once);
+* a filed episode keeps its extent: late readings that would cut it in pieces (a low reading
+  held up in a retry) or move its start do not file its pieces again.
 """
 from __future__ import annotations
 
@@ -55,25 +57,39 @@ def episodes(readings: list, rule: dict, tz) -> list[dict]:
 def observe(state: dict | None, reading: dict, rule: dict, tz) -> tuple[dict, list[dict]]:
     """Apply one reading. Returns ``(new_state, triggers)``: one
     ``{"episode_start", "at", "peak", "minutes"}`` per episode that has now reached the duration
-    (usually none, at most one unless a late reading completed an older episode)."""
+    (usually none, at most one unless a late reading completed an older episode).
+
+    A filed episode keeps its extent (``triggered``: ``[start, end]``, widened as its run grows).
+    A run that overlaps a filed extent is that episode, not a new one: readings that arrive late
+    (a low one inside it, a high one just before its start) do not file it again."""
     state = {"readings": [(_at(a), float(v)) for a, v in (state or {}).get("readings", [])],
-             "triggered": [_at(t) for t in (state or {}).get("triggered", [])]}
+             "triggered": [_extent(entry) for entry in (state or {}).get("triggered", [])]}
     at = _at(reading["measured_at"])
     readings = {a: v for a, v in state["readings"]}
     readings[at] = float(reading["value"])
     newest = max(readings)
     ordered = sorted((a, v) for a, v in readings.items() if newest - a <= WINDOW)
-    triggered = [t for t in state["triggered"] if newest - t <= WINDOW * 2]
+    filed = [extent for extent in state["triggered"] if newest - extent[1] <= WINDOW * 2]
     triggers = []
     sustained = timedelta(minutes=rule["sustained_minutes"])
     for run in episodes(ordered, rule, tz):
-        if run["end"] - run["start"] >= sustained and run["start"] not in triggered:
-            triggered.append(run["start"])
+        overlapping = [extent for extent in filed if extent[0] <= run["end"] and run["start"] <= extent[1]]
+        for extent in overlapping:                  # the same episode: widen what it covers
+            extent[0], extent[1] = min(extent[0], run["start"]), max(extent[1], run["end"])
+        if not overlapping and run["end"] - run["start"] >= sustained:
+            filed.append([run["start"], run["end"]])
             triggers.append({"episode_start": run["start"], "at": run["start"] + sustained,
                              "peak": run["peak"], "minutes": int(sustained.total_seconds() // 60)})
     new_state = {"readings": [[a.isoformat(), v] for a, v in ordered],
-                 "triggered": [t.isoformat() for t in sorted(triggered)]}
+                 "triggered": [[a.isoformat(), b.isoformat()] for a, b in sorted(filed)]}
     return new_state, triggers
+
+
+def _extent(entry) -> list:
+    """A filed episode's ``[start, end]`` (a bare start from before extents were kept: ``[t, t]``)."""
+    if isinstance(entry, (list, tuple)):
+        return [_at(entry[0]), _at(entry[1])]
+    return [_at(entry), _at(entry)]
 
 
 def report_for(sensor: dict, rule: dict, trigger: dict, minor: dict, tz) -> dict:

@@ -83,3 +83,64 @@ def test_the_report_a_trigger_files():
     noise = sensors.report_for(district.sensor("noise-dy-001"), district.sensor_rule("noise_db"),
                                trigger, district.minor_class("E0306"), TZ)
     assert noise["attributes"] == {"observed_at": "2026-11-23T09:00:00+08:00"}
+
+
+# ------------------------------------------------------------------ late readings after filing
+def test_late_low_readings_after_an_episode_was_filed_do_not_file_it_again():
+    """Two hours above the threshold arrive first (one report); then low readings that were held
+    up in a retry arrive, every half hour inside the episode. The episode was filed: the pieces
+    they cut it into are the same episode, not five more reports on the same case."""
+    high = readings([200] * 150)                       # minutes 0..149
+    late_lows = [{"measured_at": START + timedelta(minutes=m), "value": 100} for m in (31, 55, 80, 105, 130)]
+    state, triggers = run(high)
+    assert [t["episode_start"] for t in triggers] == [START]
+    for low in late_lows:
+        state, new = sensors.observe(state, low, PM10, TZ)
+        assert new == []
+    # a late reading before the start that extends the episode backwards is the same episode too
+    earlier = {"measured_at": START - timedelta(minutes=1), "value": 210}
+    assert sensors.observe(state, earlier, PM10, TZ)[1] == []
+
+
+def test_a_new_episode_after_the_filed_one_ended_is_filed():
+    _, triggers = run(readings([200] * 40 + [100] * 5 + [200] * 40))
+    assert [t["episode_start"] for t in triggers] == [START, START + timedelta(minutes=45)]
+
+
+def _series(runs):
+    """Runs above the threshold, each followed by a low reading (and by a silence when asked)."""
+    values, minute = [], 0
+    for length, silent in runs:
+        for _ in range(length):
+            values.append((minute, 200))
+            minute += 1
+        minute += 12 if silent else 0
+        values.append((minute, 100))
+        minute += 1
+    return [{"measured_at": START + timedelta(minutes=m), "value": v} for m, v in values]
+
+
+def _final_episodes(state):
+    ordered = sorted((sensors._at(a), v) for a, v in state["readings"])
+    return [r for r in sensors.episodes(ordered, PM10, TZ)
+            if r["end"] - r["start"] >= timedelta(minutes=PM10["sustained_minutes"])]
+
+
+def _covered(episode, state):
+    return any(sensors._at(a) <= episode["end"] and episode["start"] <= sensors._at(b)
+               for a, b in state["triggered"])
+
+
+RUNS = st.lists(st.tuples(st.integers(min_value=0, max_value=100), st.booleans()), min_size=1, max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.randoms(use_true_random=False), RUNS)
+def test_in_any_order_no_episode_is_missed_and_none_is_filed_twice(rand, runs):
+    items = _series(runs)
+    shuffled = list(items) + [rand.choice(items) for _ in range(len(items) // 4)]     # and duplicates
+    rand.shuffle(shuffled)
+    state, triggers = run(shuffled)
+    starts = [t["episode_start"] for t in triggers]
+    assert len(starts) == len(set(starts))
+    assert all(_covered(episode, state) for episode in _final_episodes(state))
