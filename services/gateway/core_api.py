@@ -48,9 +48,11 @@ class CoreApi:
             rate_limit(self.config, f"key:{principal.key_id}", "citizen", store=self.db.rate_limits)
         data = report_as(principal, json_body(request))
         report = load(ReportSchema(), data)
-        answer = call(self.intake, "submit_report", ReportSchema().dump(report))
+        answer = call(self.intake, "submit_report", ReportSchema().dump(report), f"key:{principal.key_id}")
         if answer.get("status") == "invalid":
             raise BadRequest("输入有误，请检查标出的字段 (invalid input)", answer.get("errors"))
+        if answer.get("status") == "conflict":           # the same external_id, another body
+            return error_response(409, answer["reason"])
         return json_response(answer, 201 if answer["status"] in ("registered", "duplicate") else 422)
 
     @http("GET", "/api/cases/<string:case_id>")

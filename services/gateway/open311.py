@@ -226,8 +226,10 @@ class Open311Api:
             api_key = fields.pop("api_key", None) or request.headers.get("X-Api-Key")
             if not self._intake_rpc("verify_api_key", api_key):
                 raise o311.Open311Error(403, "api_key 无效或缺失 (invalid or missing api_key)")
-            answer = self._intake_rpc("record_satisfaction", request_id[:200], fields)
+            answer = self._intake_rpc("record_satisfaction", request_id[:200], fields, api_key)
             status = answer["status"]
+            if status == "forbidden":                 # only the key that filed the request
+                raise o311.Open311Error(403, answer["reason"])
             if status == "invalid":
                 raise o311.Open311Error(400, *o311.errors_from_validation(answer["errors"]))
             if status == "not_found":

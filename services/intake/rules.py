@@ -16,6 +16,7 @@ case's status fed by dispatch's events is case_status.py.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from datetime import datetime, timedelta, timezone
 
@@ -23,10 +24,25 @@ from shared.refdata.intake_data import (ARBITRATION_LEVELS, distance_m, geometry
                                         local_time_between)
 
 # ===================================================================== ids
-def report_id_for(report: dict, generated: str) -> str:
+def report_id_for(report: dict, generated: str, account: str | None = None) -> str:
+    """A channel's own ticket id (``external_id``) names one report per account: the account
+    (app key) that sent it, or the channel itself for the AMQP channels (hotline, sensors)."""
     if report.get("external_id"):
+        if account:
+            return f"{report['channel']}-{account.split(':', 1)[-1]}-{report['external_id']}"
         return f"{report['channel']}-{report['external_id']}"
     return generated
+
+
+def fingerprint(report_body: dict) -> str:
+    """What a re-sent report must repeat to be the same report (the body as the schema dumps it)."""
+    text = json.dumps(report_body, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def may_rate(report: dict, account: str | None) -> bool:
+    """回访 only from the account (or channel) that filed the request."""
+    return bool(account) and report.get("filed_by") == account
 
 
 def case_id_for(report_id: str, received_at: datetime) -> str:

@@ -155,13 +155,28 @@ def load_sensor_reading(body: dict) -> dict:
 
 
 class SatisfactionSchema(Tolerant):
-    """回访: the citizen's answer after closing (响应 / 解决 / 满意)."""
+    """回访: the citizen's answer after closing (响应 / 解决 / 满意). A citizen who did not answer
+    (``responded`` false) is recorded as such: resolved and satisfied are then not asked (None)."""
 
     responded = fields.Boolean(required=True)
-    resolved = fields.Boolean(required=True)
-    satisfied = fields.Boolean(required=True)
+    resolved = fields.Boolean(load_default=None, allow_none=True)
+    satisfied = fields.Boolean(load_default=None, allow_none=True)
     comment = fields.String(load_default="", validate=validate.Length(max=500))
     channel = fields.String(load_default="open311", validate=validate.OneOf(["open311", "hotline", "web"]))
+
+    @validates_schema
+    def _answered(self, data, **kwargs):
+        if data.get("responded"):
+            missing = {name: ["市民已应答时必填 (required when responded is true)"]
+                       for name in ("resolved", "satisfied") if data.get(name) is None}
+            if missing:
+                raise ValidationError(missing)
+
+    @post_load
+    def _not_asked(self, data, **kwargs):
+        if not data["responded"]:
+            data["resolved"] = data["satisfied"] = None
+        return data
 
 
 class DecisionSchema(Tolerant):

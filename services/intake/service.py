@@ -84,14 +84,17 @@ class IntakeService:
 
     # ================================================================= channels
     @rpc
-    def submit_report(self, data: dict) -> dict:
+    def submit_report(self, data: dict, caller: str | None = None) -> dict:
         """Validate and file one report (native HTTP: web, inspector, road_office …);
-        returns {report_id, status, case_id?, owner_unit?, reason?, token, service_notice}."""
+        returns {report_id, status, case_id?, owner_unit?, reason?, token, service_notice}.
+        ``caller``: the authenticated account (``key:<key id>``, from the gateway): it scopes
+        ``external_id`` and is the request's filer."""
         try:
             report = ReportSchema().load(data)
         except ValidationError as exc:
             return {"status": "invalid", "errors": exc.messages}
-        return self._file(report)
+        account = caller if isinstance(caller, str) and 0 < len(caller) <= 100 else None
+        return self._file(report, account=account)
 
     @consume_reliably("intake.inbound-reports", loader=load_inbound_report)
     def on_inbound_report(self, report: dict):
@@ -257,8 +260,11 @@ class IntakeService:
         return storage.retry_on_conflict(change)
 
     @rpc
-    def record_satisfaction(self, request_id: str, data: dict) -> dict:
-        """回访 after closing: responded / resolved / satisfied, once per report."""
+    def record_satisfaction(self, request_id: str, data: dict, api_key=None) -> dict:
+        """回访 after closing: responded / resolved / satisfied, once per report, only from the
+        Open311 key that filed the request (``api_key``: the caller's key, passed by the gateway)."""
+        record = keys.verify(self.db.api_keys, api_key)
+        account = f"open311:{record['_id']}" if record else None
         try:
             answer = SatisfactionSchema().load(data)
         except ValidationError as exc:
@@ -269,6 +275,9 @@ class IntakeService:
             report = self.db.reports.find_one({"_id": request_id})
             if report is None:
                 return {"status": "not_found"}
+            if not rules.may_rate(report, account):
+                return {"status": "forbidden",
+                        "reason": "只有提交该诉求的账号才能回访 (only the account that filed the request may record its callback)"}
             if report.get("status") == "rejected":
                 return {"status": "conflict", "reason": "该上报未立案，无需回访 (not filed: nothing to rate)"}
             if report.get("satisfaction"):
@@ -280,8 +289,8 @@ class IntakeService:
             record = dict(answer, recorded_at=now)
             event = outbox.event("satisfaction_recorded", {
                 "case_id": case["_id"], "report_id": request_id, "unit_id": case.get("unit_id"),
-                "responded": answer["responded"], "resolved": answer["resolved"],
-                "satisfied": answer["satisfied"], "recorded_at": now, "channel": answer["channel"],
+                "responded": answer["responded"], "resolved": bool(answer["resolved"]),
+                "satisfied": bool(answer["satisfied"]), "recorded_at": now, "channel": answer["channel"],
                 "comment": answer["comment"]}, case["_id"], f"{request_id}.satisfaction")
             storage.update(self.db.reports, request_id, report["_version"],
                            set_fields={"satisfaction": record, "updated_at": now}, events=[event],
@@ -305,7 +314,8 @@ class IntakeService:
     def open311_submit(self, api_key, params: dict, token: str | None = None) -> dict:
         """POST requests: api_key (403), form (400), jurisdiction/service (404), then file."""
         try:
-            if keys.verify(self.db.api_keys, api_key) is None:
+            key = keys.verify(self.db.api_keys, api_key)
+            if key is None:
                 raise open311.Open311Error(403, "api_key 无效或缺失 (invalid or missing api_key)")
             try:
                 loaded = open311.Open311RequestSchema().load(params if isinstance(params, dict) else {})
@@ -322,7 +332,9 @@ class IntakeService:
             return {"status": exc.status, "errors": exc.errors}
         if not (isinstance(token, str) and token.startswith("tok-") and len(token) <= 64):
             token = None
-        answer = self._file(report, token=token)
+        answer = self._file(report, token=token, account=f"open311:{key['_id']}")
+        if answer["status"] == "conflict":
+            return {"status": 409, "errors": [{"code": 409, "description": answer["reason"]}]}
         return {"status": 201, "body": [{
             "service_request_id": answer["report_id"], "service_notice": answer.get("service_notice"),
             "account_id": report["reporter"].get("account_id") or None}], "answer": answer}
@@ -407,15 +419,23 @@ class IntakeService:
                 policy[section][name] = float(value)
         return policy
 
-    def _file(self, report: dict, token: str | None = None) -> dict:
+    def _file(self, report: dict, token: str | None = None, account: str | None = None) -> dict:
+        """``account``: who sent it (``open311:<key id>``, ``key:<key id>``; None for the AMQP
+        channels, whose channel is the sender): scopes ``external_id``, is the filer for 回访."""
         now = storage.now_utc()
-        report_id = rules.report_id_for(report, new_id("rpt"))
+        report_id = rules.report_id_for(report, new_id("rpt"), account)
+        filer = {"filed_by": account or f"channel:{report['channel']}",
+                 "fingerprint": rules.fingerprint(ReportSchema().dump(report)) if account else None}
         existing = self.db.reports.find_one({"_id": report_id})
         if existing is not None:                               # the channel re-sent it
+            if filer["fingerprint"] and existing.get("fingerprint") not in (None, filer["fingerprint"]):
+                return {"status": "conflict", "report_id": report_id,
+                        "reason": f"external_id {report['external_id']} 已用于另一份内容不同的上报 "
+                                  "(this external_id was sent before with a different body)"}
             return self._answer(existing)
         case = self.db.cases.find_one({"report_ids": report_id})
         if case is not None:                                   # saved the case, then stopped
-            return self._answer(self._save_report(report_id, report, case, now, token))
+            return self._answer(self._save_report(report_id, report, case, now, token, filer))
         district = load_district()
         policy = self._policy(district)
         point = report["location"]
@@ -427,7 +447,7 @@ class IntakeService:
                    "class_code": report["class_code"], "received_at": now, "updated_at": now,
                    "status": "rejected", "reason": decision["reason"],
                    "reason_code": decision["reason_code"], "token": token or _token(),
-                   "reporter_id": rules.reporter_id(report)}
+                   "reporter_id": rules.reporter_id(report), **filer}
             doc["service_notice"] = open311.service_notice({"status": "rejected", "reason": decision["reason"]},
                                                            district)
             events = [received, outbox.event("report_rejected", {
@@ -440,7 +460,8 @@ class IntakeService:
             return self._answer(doc)
         permit = self._permitted_stall(decision["case"], now, district)       # 四定 (stalls.py)
         if permit is not None:
-            return self._answer(self._close_permitted(report_id, report, permit, received, now, token, district))
+            return self._answer(self._close_permitted(report_id, report, permit, received, now, token, district,
+                                                      filer))
         fields = decision["case"]
         point = fields["location"]
         keys = rules.claim_keys(fields["class_code"], point["lon"], point["lat"], policy["duplicates"]["radius_m"])
@@ -451,7 +472,7 @@ class IntakeService:
                 case = self._link(match, report_id, report, fields, received, now, policy)
             if case is None:
                 case = self._register(report_id, report, decision, received, now, policy, district)
-        return self._answer(self._save_report(report_id, report, case, now, token))
+        return self._answer(self._save_report(report_id, report, case, now, token, filer))
 
     @contextmanager
     def _claimed(self, keys, holder, lease_seconds=10.0):
@@ -501,14 +522,14 @@ class IntakeService:
                                       now, district.calendar.tz,
                                       stall_count=(fields.get("attributes") or {}).get("stall_count"))
 
-    def _close_permitted(self, report_id, report, permit, received, now, token, district):
+    def _close_permitted(self, report_id, report, permit, received, now, token, district, filer=None):
         """Not a violation: the report is closed (not filed) with the permit as its reason."""
         reason = stalls.closing_reason(permit)
         doc = {"_id": report_id, "report": report, "channel": report["channel"],
                "class_code": report["class_code"], "received_at": now, "updated_at": now,
                "status": "rejected", "reason": reason, "reason_code": "permitted_stall",
                "permit_id": permit["permit_id"], "token": token or _token(),
-               "reporter_id": rules.reporter_id(report)}
+               "reporter_id": rules.reporter_id(report), **(filer or {})}
         doc["service_notice"] = open311.service_notice({"status": "rejected", "reason": reason}, district)
         events = [received, outbox.event("report_rejected", {
             "report_id": report_id, "channel": report["channel"], "reason": reason,
@@ -679,7 +700,7 @@ class IntakeService:
         from shared.refdata.intake_data import geometry_covers
         return [doc for doc in found if geometry_covers(doc["geometry"], lon, lat)]
 
-    def _save_report(self, report_id, report, case, now, token):
+    def _save_report(self, report_id, report, case, now, token, filer=None):
         """The report document, written last (its case and events are already saved)."""
         kind = "registered" if case.get("report_id") == report_id else "duplicate"
         distance = None
@@ -696,7 +717,7 @@ class IntakeService:
                "status": status, "case_id": case["_id"], "case": registration,
                "duplicate_of": case["_id"] if status != "registered" else None,
                "distance_m": distance, "token": token or _token(),
-               "reporter_id": rules.reporter_id(report)}
+               "reporter_id": rules.reporter_id(report), **(filer or {})}
         doc["service_notice"] = open311.service_notice(
             {"status": status, "case_id": case["_id"], "owner_unit": case.get("owner_unit"),
              "time_limit": case.get("time_limit")}, load_district())

@@ -2,6 +2,7 @@
 key, publish dispatch's lifecycle events through the real contracts, read intake's store."""
 from __future__ import annotations
 
+import itertools
 from types import SimpleNamespace
 
 from services.dispatch.service import DispatchService
@@ -39,11 +40,19 @@ def api_key(db) -> str:
     return key
 
 
-def dispatch_event(config, event_type: str, payload: dict, event_id: str):
-    """Publish one of dispatch's events (validated by its contract) on dispatch.events."""
+_NEXT_VERSION = itertools.count(1000)
+
+
+def dispatch_event(config, event_type: str, payload: dict, event_id: str, version: int | None = None,
+                   seq: int = 0):
+    """Publish one of dispatch's events (validated by its contract) on dispatch.events, stamped
+    with its position in the case as shared.storage stamps it: ``version`` (default: a new change
+    after every earlier one of this test run) and ``seq`` (its index in that change)."""
     case_id = payload["case_id"]
     event = make_event(event_type, payload, producer="dispatch", correlation_id=case_id,
                        event_id=event_id)
+    event.update(aggregate_id=case_id, aggregate_version=next(_NEXT_VERSION) if version is None else version,
+                 aggregate_seq=seq)
     publish(config, "dispatch.events", event_type, event)
     return event
 

@@ -111,7 +111,7 @@ def test_repeat_after_closing_reopens_within_the_window_then_is_a_new_case(conta
         stale = storage.now_utc().replace(year=2020)
         dispatch_event(running.config, "case_closed", {"case_id": case_id, "unit_id": "street.tianshengjie",
                                                        "deadline": stale, "on_time": True, "closed_at": stale},
-                       f"{case_id}.closed.stale")
+                       f"{case_id}.closed.stale", version=1)
         # dispatch orders the rework; a third report is then a plain duplicate of the open case
         dispatch_event(running.config, "case_rework_ordered", {"case_id": case_id, "unit_id": "street.tianshengjie",
                                                                "reason": "重复出现，返工", "at": storage.now_utc()},
