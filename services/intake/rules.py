@@ -45,9 +45,11 @@ def may_rate(report: dict, account: str | None) -> bool:
     return bool(account) and report.get("filed_by") == account
 
 
-def case_id_for(report_id: str, received_at: datetime) -> str:
+def case_id_for(report_id: str, received_at: datetime, tz=None) -> str:
+    """``C<local date>-<digest>``: the date is the platform's local date (``tz``), not UTC's."""
     digest = hashlib.sha1(report_id.encode()).hexdigest()[:8].upper()
-    return f"C{received_at:%Y%m%d}-{digest}"
+    local = received_at.astimezone(tz) if tz is not None else received_at
+    return f"C{local:%Y%m%d}-{digest}"
 
 
 def reporter_id(report: dict) -> str | None:

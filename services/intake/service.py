@@ -403,7 +403,8 @@ class IntakeService:
     @rpc
     def list_disputes(self, state: str | None = None) -> list:
         query = {"state": state} if state in ("open", "decided") else {}
-        return [_jsonable(storage.public(doc)) for doc in
+        tz = load_district().calendar.tz
+        return [_jsonable(storage.public(doc), tz) for doc in
                 self.db.disputes.find(query, PUBLIC).sort("opened_at", -1).limit(500)]
 
     @rpc
@@ -625,7 +626,7 @@ class IntakeService:
 
     def _register(self, report_id, report, decision, received, now, policy, district):
         fields = decision["case"]
-        case_id = rules.case_id_for(report_id, now)
+        case_id = rules.case_id_for(report_id, now, district.calendar.tz)
         place = decision.get("gap_place")
         dispute_id = None
         if place:
@@ -748,7 +749,9 @@ class IntakeService:
         return [open311.service_request(doc, cases.get(doc.get("case_id")), district) for doc in docs]
 
     def _dispute_view(self, dispute_id):
-        return _jsonable(storage.public(self.db.disputes.find_one({"_id": dispute_id}, PUBLIC)))
+        """A dispute for the API: its times in local time with the offset."""
+        return _jsonable(storage.public(self.db.disputes.find_one({"_id": dispute_id}, PUBLIC)),
+                         load_district().calendar.tz)
 
 
 def _token() -> str:
@@ -761,15 +764,16 @@ def _parse_time(value):
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def _jsonable(value):
-    """Datetimes → ISO strings, recursively (RPC answers stay plain JSON)."""
+def _jsonable(value, tz=None):
+    """Datetimes → ISO strings, recursively (RPC answers stay plain JSON); with ``tz``, in that
+    local time with its offset."""
     if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
+        return {key: _jsonable(item, tz) for key, item in value.items()}
     if isinstance(value, list):
-        return [_jsonable(item) for item in value]
+        return [_jsonable(item, tz) for item in value]
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
-        return value.isoformat()
+        return (value.astimezone(tz) if tz is not None else value).isoformat()
     return value
 

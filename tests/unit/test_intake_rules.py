@@ -226,3 +226,14 @@ def test_two_points_within_the_radius_always_share_a_filing_claim():
     far = rules.claim_keys("E0101", 106.40, 29.83, 50)
     assert not set(far) & set(rules.claim_keys("E0101", 106.41, 29.83, 50))      # ~1 km apart
     assert not set(far) & set(rules.claim_keys("E0102", 106.40, 29.83, 50))      # another class
+
+
+def test_case_numbers_use_the_platform_local_date():
+    from shared import clock
+    clock.reset()
+    try:
+        clock.advance(seconds=(datetime(2026, 12, 1, 19, 45, tzinfo=timezone.utc)
+                               - datetime.now(timezone.utc)).total_seconds())      # 03:45 on 2 Dec, +08:00
+        assert rules.case_id_for("web-1", clock.now(), TZ).startswith("C20261202-")
+    finally:
+        clock.reset()
