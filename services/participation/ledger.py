@@ -35,13 +35,15 @@ def _ensure(collection, citizen: str, now):
 
 
 def earn(collection, citizen: str, points: int, case: dict, now) -> dict | None:
-    """Credit a valid case once (the entry id is the case's: a redelivery credits nothing)."""
+    """Credit a valid case once (the entry id is the case's: a redelivery credits nothing, however
+    late: the whole ledger is checked, not only the remembered message ids). Credits are keyed by
+    case and add up, so any order or duplication of the events gives the in-order ledger."""
     entry_id = f"E-{case['case_id']}"
     _ensure(collection, citizen, now)
 
     def change():
         doc = collection.find_one({"_id": citizen})
-        if storage.already_applied(doc, entry_id) or any(e["entry_id"] == entry_id for e in doc["entries"][-50:]):
+        if storage.already_applied(doc, entry_id) or any(e["entry_id"] == entry_id for e in doc["entries"]):
             return None
         balance = doc["balance"] + points
         entry = {"entry_id": entry_id, "kind": "earn", "points": points, "balance": balance, "at": now,
