@@ -41,7 +41,7 @@ from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 from shared.refdata.intake_data import disc
 
-from . import case_status, keys, open311, rules, stalls
+from . import case_status, disputes, filing, keys, open311, rules, stalls
 from . import sensors as sensor_rules
 from .schemas import (DecisionSchema, ReportSchema, SatisfactionSchema, load_inbound_report,
                       load_sensor_reading)
@@ -208,13 +208,13 @@ class IntakeService:
                 storage.update(self.db.disputes, dispute_id, doc["_version"], timers=remaining,
                                applied=timer["id"])
                 return
-            upper = rules.next_level(doc["level"])
+            upper = disputes.next_level(doc["level"])
             if upper is None:
                 storage.update(self.db.disputes, dispute_id, doc["_version"], timers=remaining,
                                set_fields={"overdue": True}, applied=timer["id"])
                 return
-            deadline = rules.level_deadline(district, policy, upper, now)
-            arbiter = rules.arbiter(policy, upper, doc.get("street_id"), doc.get("community"))
+            deadline = disputes.level_deadline(district, policy, upper, now)
+            arbiter = disputes.arbiter(policy, upper, doc.get("street_id"), doc.get("community"))
             event = outbox.event("ownership_dispute_escalated", {
                 "dispute_id": dispute_id, "from_level": doc["level"], "to_level": upper,
                 "deadline": deadline, "escalated_at": now, "case_ids": doc.get("case_ids", []),
@@ -242,7 +242,7 @@ class IntakeService:
             doc = self.db.disputes.find_one({"_id": dispute_id})
             if doc is None:
                 return {"status": "not_found"}
-            problem = rules.can_decide(doc, decision["owner_unit"], district.units)
+            problem = disputes.can_decide(doc, decision["owner_unit"], district.units)
             if problem:
                 return {"status": problem[0], "reason": problem[1]}
             event = outbox.event("ownership_decided", {
@@ -441,7 +441,7 @@ class IntakeService:
         policy = self._policy(district)
         point = report["location"]
         overrides = self._disputes_covering(point, "decided")
-        decision = rules.decide(report, district, now=now, policy=policy, overrides=overrides)
+        decision = filing.decide(report, district, now=now, policy=policy, overrides=overrides)
         received = self._received_event(report_id, report, now)
         if not decision["accepted"]:
             doc = {"_id": report_id, "report": report, "channel": report["channel"],
@@ -465,7 +465,7 @@ class IntakeService:
                                                       filer))
         fields = decision["case"]
         point = fields["location"]
-        keys = rules.claim_keys(fields["class_code"], point["lon"], point["lat"], policy["duplicates"]["radius_m"])
+        keys = filing.claim_keys(fields["class_code"], point["lon"], point["lat"], policy["duplicates"]["radius_m"])
         with self._claimed(keys, report_id):       # reports of one problem file one at a time
             match = self._match(fields, now, policy)
             case = None
@@ -477,7 +477,7 @@ class IntakeService:
 
     @contextmanager
     def _claimed(self, keys, holder, lease_seconds=10.0):
-        """Hold short leases on ``keys`` (rules.claim_keys) while checking for duplicates and
+        """Hold short leases on ``keys`` (filing.claim_keys) while checking for duplicates and
         filing: a second report of the same problem waits, then finds the first one's case. A
         lease left by a killed instance runs out; past the lease the filing goes ahead anyway."""
         from pymongo.errors import DuplicateKeyError
@@ -570,13 +570,13 @@ class IntakeService:
 
     def _match(self, fields, now, policy):
         point = fields["location"]
-        box = rules.bbox_around(point["lon"], point["lat"], policy["duplicates"]["radius_m"])
+        box = filing.bbox_around(point["lon"], point["lat"], policy["duplicates"]["radius_m"])
         query = {"class_code": fields["class_code"],
                  "location.lon": {"$gte": box["min_lon"], "$lte": box["max_lon"]},
                  "location.lat": {"$gte": box["min_lat"], "$lte": box["max_lat"]}}
         candidates = list(self.db.cases.find(query, {"_id": 1, "class_code": 1, "location": 1, "state": 1,
                                                      "registered_at": 1, "closed_at": 1}).limit(200))
-        return rules.match_existing(candidates, fields["class_code"], point, now, policy)
+        return filing.match_existing(candidates, fields["class_code"], point, now, policy)
 
     def _link(self, match, report_id, report, fields, received, now, policy):
         """Link to an open case (duplicate) or reopen a recently closed one; None when the case
@@ -590,7 +590,7 @@ class IntakeService:
                 return None
             if report_id in case.get("report_ids", []):
                 return case
-            again = rules.match_existing([case], fields["class_code"], fields["location"], now, policy)
+            again = filing.match_existing([case], fields["class_code"], fields["location"], now, policy)
             if again is None:
                 return None
             link = {"report_id": report_id, "kind": again["action"], "at": now,
@@ -661,8 +661,8 @@ class IntakeService:
         level = "community"
         community = place.get("nearest_community") or case.get("community_name")
         street_id = case.get("street_id")
-        deadline = rules.level_deadline(district, policy, level, now)
-        arbiter = rules.arbiter(policy, level, street_id, community)
+        deadline = disputes.level_deadline(district, policy, level, now)
+        arbiter = disputes.arbiter(policy, level, street_id, community)
         minx, miny, maxx, maxy = shape(place["geometry"]).bounds
         doc = {
             "_id": dispute_id, "state": "open", "trigger": trigger, "scope": scope,

@@ -170,8 +170,8 @@ def test_report_schema_never_crashes(body):
     except ValidationError as exc:
         assert exc.messages and isinstance(exc.messages, dict)
         return
-    from services.intake import rules
-    decision = rules.decide(report, load_district(), now=NOW)      # a valid report always gets an answer
+    from services.intake import filing
+    decision = filing.decide(report, load_district(), now=NOW)      # a valid report always gets an answer
     assert decision["accepted"] in (True, False)
     assert decision["accepted"] or decision["reason"]
 

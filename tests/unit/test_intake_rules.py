@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from shapely.geometry import mapping
 
-from services.intake import rules
+from services.intake import disputes, filing, rules
 from shared.refdata import load_district
 from shared.refdata.intake_data import disc, distance_m
 
@@ -27,7 +27,7 @@ def report(class_code="E0101", location=INSIDE, **extra):
 
 
 def decide(district, rep, **kwargs):
-    return rules.decide(rep, district, now=NOW, **kwargs)
+    return filing.decide(rep, district, now=NOW, **kwargs)
 
 
 # ------------------------------------------------------------------ filing standards
@@ -150,8 +150,8 @@ def test_border_point_resolves_to_the_smaller_grid_code(district):
 
 
 def test_legacy_assess_shape(district):
-    assert rules.assess(report("E9999"), district) == {"accepted": False, "reason": "未知的问题类别 E9999"}
-    assert set(rules.assess(report(), district)) == {"accepted", "case"}
+    assert filing.assess(report("E9999"), district) == {"accepted": False, "reason": "未知的问题类别 E9999"}
+    assert set(filing.assess(report(), district)) == {"accepted", "case"}
 
 
 # ------------------------------------------------------------------ duplicates and reopening
@@ -165,20 +165,20 @@ def test_match_existing(district):
     policy = district.policy()
     assert distance_m(106.3904, 29.8338, 106.3904 + 0.000311, 29.8338) == pytest.approx(30.0, abs=0.3)
     near = {"lon": INSIDE["lon"] + 0.000311, "lat": INSIDE["lat"]}
-    assert rules.match_existing([case("A")], "E0101", near, NOW, policy)["action"] == "duplicate"
-    assert rules.match_existing([case("A")], "E0102", near, NOW, policy) is None
+    assert filing.match_existing([case("A")], "E0101", near, NOW, policy)["action"] == "duplicate"
+    assert filing.match_existing([case("A")], "E0102", near, NOW, policy) is None
     far = {"lon": INSIDE["lon"] + 0.000828, "lat": INSIDE["lat"]}                # 80 m
-    assert rules.match_existing([case("A")], "E0101", far, NOW, policy) is None
+    assert filing.match_existing([case("A")], "E0101", far, NOW, policy) is None
     old = case("A", registered=NOW - timedelta(days=31))                          # outside the open window
-    assert rules.match_existing([old], "E0101", near, NOW, policy) is None
+    assert filing.match_existing([old], "E0101", near, NOW, policy) is None
     closed = case("B", state="closed", closed=NOW - timedelta(days=6))
-    assert rules.match_existing([closed], "E0101", near, NOW, policy)["action"] == "reopen"
+    assert filing.match_existing([closed], "E0101", near, NOW, policy)["action"] == "reopen"
     closed_long_ago = case("B", state="closed", closed=NOW - timedelta(days=8))
-    assert rules.match_existing([closed_long_ago], "E0101", near, NOW, policy) is None
+    assert filing.match_existing([closed_long_ago], "E0101", near, NOW, policy) is None
     # an open case beats a closed one; the nearest open case wins
     both = [closed, case("C", lon=INSIDE["lon"] + 0.0002), case("D")]
-    assert rules.match_existing(both, "E0101", near, NOW, policy)["case_id"] == "C"
-    box = rules.bbox_around(INSIDE["lon"], INSIDE["lat"], 50)
+    assert filing.match_existing(both, "E0101", near, NOW, policy)["case_id"] == "C"
+    box = filing.bbox_around(INSIDE["lon"], INSIDE["lat"], 50)
     east_50m, north_50m = INSIDE["lon"] + 50 / 96580, INSIDE["lat"] + 50 / 110574
     assert box["min_lon"] < 2 * INSIDE["lon"] - east_50m and east_50m < box["max_lon"] < INSIDE["lon"] + 0.0007
     assert box["min_lat"] < 2 * INSIDE["lat"] - north_50m and north_50m < box["max_lat"] < INSIDE["lat"] + 0.0006
@@ -187,21 +187,21 @@ def test_match_existing(district):
 # ------------------------------------------------------------------ the dispute ladder
 def test_dispute_levels_arbiters_deadlines_and_decisions(district):
     policy = district.policy()
-    assert [rules.next_level(level) for level in ("community", "street", "department", "leadership")] == \
+    assert [disputes.next_level(level) for level in ("community", "street", "department", "leadership")] == \
         ["street", "department", "leadership", None]
-    assert rules.arbiter(policy, "community", "street.dongyang", "东阳社区") == "community:东阳社区"
-    assert rules.arbiter(policy, "street", "street.dongyang", "东阳社区") == "street.dongyang"
-    assert rules.arbiter(policy, "department", "street.dongyang", None) == "dept.chengguan"
-    assert rules.arbiter(policy, "leadership", "street.dongyang", None) == "lead.group"
+    assert disputes.arbiter(policy, "community", "street.dongyang", "东阳社区") == "community:东阳社区"
+    assert disputes.arbiter(policy, "street", "street.dongyang", "东阳社区") == "street.dongyang"
+    assert disputes.arbiter(policy, "department", "street.dongyang", None) == "dept.chengguan"
+    assert disputes.arbiter(policy, "leadership", "street.dongyang", None) == "lead.group"
     friday_evening = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)       # Fri 18:00 local
     # after hours: the clock starts Monday 08:30 local; one working day later is Tuesday 08:30 local
-    assert rules.level_deadline(district, policy, "community", friday_evening) == \
+    assert disputes.level_deadline(district, policy, "community", friday_evening) == \
         datetime(2026, 12, 1, 0, 30, tzinfo=timezone.utc)
     open_dispute = {"_id": "OD-1", "state": "open"}
-    assert rules.can_decide(open_dispute, "street.beiquan", district.units) is None
-    assert rules.can_decide(open_dispute, "lead.group", district.units)[0] == "invalid"
-    assert rules.can_decide(open_dispute, "street.nowhere", district.units)[0] == "invalid"
-    assert rules.can_decide({"_id": "OD-1", "state": "decided"}, "street.beiquan", district.units)[0] == "conflict"
+    assert disputes.can_decide(open_dispute, "street.beiquan", district.units) is None
+    assert disputes.can_decide(open_dispute, "lead.group", district.units)[0] == "invalid"
+    assert disputes.can_decide(open_dispute, "street.nowhere", district.units)[0] == "invalid"
+    assert disputes.can_decide({"_id": "OD-1", "state": "decided"}, "street.beiquan", district.units)[0] == "conflict"
 
 
 def test_ids_and_reporter(district):
@@ -221,11 +221,11 @@ def test_two_points_within_the_radius_always_share_a_filing_claim():
         bearing, metres = rng.uniform(0, 360), rng.uniform(0, 50)
         other = disc(lon, lat, metres).exterior.coords[int(bearing) % 64]    # a point `metres` away
         assert distance_m(lon, lat, other[0], other[1]) <= 50.5
-        mine, theirs = rules.claim_keys("E0101", lon, lat, 50), rules.claim_keys("E0101", other[0], other[1], 50)
+        mine, theirs = filing.claim_keys("E0101", lon, lat, 50), filing.claim_keys("E0101", other[0], other[1], 50)
         assert len(mine) == 4 and set(mine) & set(theirs), (lon, lat, other)
-    far = rules.claim_keys("E0101", 106.40, 29.83, 50)
-    assert not set(far) & set(rules.claim_keys("E0101", 106.41, 29.83, 50))      # ~1 km apart
-    assert not set(far) & set(rules.claim_keys("E0102", 106.40, 29.83, 50))      # another class
+    far = filing.claim_keys("E0101", 106.40, 29.83, 50)
+    assert not set(far) & set(filing.claim_keys("E0101", 106.41, 29.83, 50))      # ~1 km apart
+    assert not set(far) & set(filing.claim_keys("E0102", 106.40, 29.83, 50))      # another class
 
 
 def test_case_numbers_use_the_platform_local_date():

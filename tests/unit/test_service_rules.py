@@ -3,6 +3,7 @@ from datetime import datetime, timezone
 
 from services.dispatch import rules as dispatch_rules
 from services.enforcement_coordination import rules as coordination_rules
+from services.intake import filing
 from services.intake import rules as intake_rules
 from shared.refdata import load_district
 
@@ -16,7 +17,7 @@ def report(class_code, location=INSIDE, **extra):
 
 
 def test_street_order_event_goes_to_the_street_of_its_grid():
-    decision = intake_rules.assess(report("E0101"), load_district())
+    decision = filing.assess(report("E0101"), load_district())
     assert decision["accepted"]
     assert decision["case"]["grid_code"] == "500190001001001"
     assert decision["case"]["owner_unit"] == "street.tianshengjie"
@@ -24,20 +25,20 @@ def test_street_order_event_goes_to_the_street_of_its_grid():
 
 
 def test_component_goes_to_its_professional_department():
-    decision = intake_rules.assess(report("C0101"), load_district())
+    decision = filing.assess(report("C0101"), load_district())
     assert decision["case"]["owner_unit"] == "dept.water"
     assert decision["case"]["class_kind"] == "component"
 
 
 def test_point_in_a_gap_goes_to_the_nearest_street_so_the_clock_runs():
-    decision = intake_rules.assess(report("E0101", GAP), load_district())
+    decision = filing.assess(report("E0101", GAP), load_district())
     assert decision["accepted"]
     assert decision["case"]["grid_code"] is None
     assert decision["case"]["owner_unit"] == "street.dongyang"
 
 
 def test_unknown_class_is_rejected_with_a_readable_reason():
-    decision = intake_rules.assess(report("E9999"), load_district())
+    decision = filing.assess(report("E9999"), load_district())
     assert decision == {"accepted": False, "reason": "未知的问题类别 E9999"}
 
 
