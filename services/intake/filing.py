@@ -12,6 +12,7 @@ cases, decided ownership disputes), decide:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from shared.refdata.intake_data import distance_m, geometry_covers
@@ -213,3 +214,150 @@ def match_existing(candidates, class_code: str, point: dict, now: datetime, poli
         distance, case_id = min(closed_hits)
         return {"action": "reopen", "case_id": case_id, "distance_m": round(distance, 1)}
     return None
+
+
+# ===================================================================== what filing writes
+@dataclass
+class Change:
+    """What one filing step writes to one aggregate, the way dispatch's rules return a change:
+    the document to create (``create``), or the update of the one read at its version (``set``,
+    ``push``, ``inc``); its events as ``(type, payload, correlation_id, event_id)``; the message id
+    it applies. The service applies it with shared.storage (filing_store.py)."""
+    collection: str
+    doc_id: str
+    create: dict | None = None
+    set: dict = field(default_factory=dict)
+    push: dict = field(default_factory=dict)
+    inc: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    applied: str | None = None
+
+
+def received_event(report_id: str, report: dict, now: datetime) -> tuple:
+    return ("report_received", {
+        "report_id": report_id, "channel": report["channel"], "class_code": report["class_code"],
+        "location": report["location"], "description": report.get("description", ""),
+        "reporter_id": reporter_id(report), "inspector_id": report.get("inspector_id"),
+        "received_at": now, "external_id": report.get("external_id"),
+        "urgency": report.get("urgency") or "normal", "photo_refs": report.get("photo_refs") or [],
+    }, report_id, f"{report_id}.received")
+
+
+def _report_doc(report_id: str, report: dict, now: datetime, token: str, filer: dict | None, **outcome) -> dict:
+    return {"_id": report_id, "report": report, "channel": report["channel"],
+            "class_code": report["class_code"], "received_at": now, "updated_at": now, **outcome,
+            "token": token, "reporter_id": reporter_id(report), **(filer or {})}
+
+
+def rejection(report_id: str, report: dict, reason: str, reason_code: str, received: tuple, now: datetime,
+              token: str, filer: dict | None, notice: str, **extra) -> Change:
+    """Not filed (a rule said no, or a stall permit covers it): the report document, closed, with
+    its reason, ``report_received`` and ``report_rejected``."""
+    doc = _report_doc(report_id, report, now, token, filer, status="rejected", reason=reason,
+                      reason_code=reason_code, **extra)
+    doc["service_notice"] = notice
+    return Change("reports", report_id, create=doc, events=[received, ("report_rejected", {
+        "report_id": report_id, "channel": report["channel"], "reason": reason,
+        "inspector_id": report.get("inspector_id"), "reason_code": reason_code,
+        "class_code": report["class_code"], "rejected_at": now,
+    }, report_id, f"{report_id}.rejected")])
+
+
+def registration(case_id: str, report_id: str, report: dict, decision: dict, received: tuple, now: datetime,
+                 dispute_id: str | None) -> Change:
+    """A new case: intake's case document (registered, its first reporter subscribed) and
+    ``case_registered`` with everything dispatch needs."""
+    fields = decision["case"]
+    doc = {
+        "_id": case_id, **fields, "report_id": report_id, "report_ids": [report_id],
+        "channel": report["channel"], "state": "registered", "registered_at": now,
+        "updated_at": now, "unit_id": fields["owner_unit"], "deadline": None,
+        "status_notes": "已立案，待派遣", "dispute_id": dispute_id,
+        "subscribers": [{"report_id": report_id, "reporter_id": reporter_id(report),
+                         "channel": report["channel"], "at": now}],
+        "links": [{"report_id": report_id, "kind": "registered", "at": now}],
+        "duplicate_count": 0, "reopen_count": 0, "history": [],
+        "ownership_override": decision.get("override"),
+    }
+    return Change("cases", case_id, create=doc, applied=report_id, events=[received, ("case_registered", {
+        **fields, "case_id": case_id, "report_id": report_id, "channel": report["channel"],
+        "registered_at": now, "dispute_id": dispute_id,
+    }, case_id, f"{report_id}.registered")])
+
+
+def link(case: dict, match: dict, report_id: str, report: dict, class_code: str, received: tuple,
+         now: datetime, reopen_fields) -> Change:
+    """Link the report to an open case (``match["action"]`` duplicate) or reopen a recently closed
+    one (reopen): the report joins ``report_ids``, its reporter the subscribers.
+    ``reopen_fields(case, now, reason)``: the case copy's own write (case_status.py)."""
+    subscriber = {"report_id": report_id, "reporter_id": reporter_id(report), "channel": report["channel"],
+                  "at": now}
+    entry = {"report_id": report_id, "kind": match["action"], "at": now, "distance_m": match["distance_m"]}
+    case_id = case["_id"]
+    change = Change("cases", case_id, applied=report_id,
+                    push={"report_ids": [report_id], "subscribers": [subscriber], "links": [entry]})
+    if match["action"] == "duplicate":
+        change.inc = {"duplicate_count": 1}
+        change.events = [received, ("report_linked_as_duplicate", {
+            "report_id": report_id, "case_id": case_id, "distance_m": match["distance_m"],
+            "linked_at": now, "channel": report["channel"], "class_code": class_code,
+            "reporter_id": subscriber["reporter_id"],
+            "duplicate_count": case.get("duplicate_count", 0) + 1,
+        }, case_id, f"{report_id}.duplicate")]
+        return change
+    closed_at = case.get("closed_at")
+    days = (now - closed_at).total_seconds() / 86400 if closed_at else 0
+    reason = (f"结案后 {days:.1f} 天内同一位置（{match['distance_m']:.0f} 米内）再次上报同类问题"
+              f"（上报 {report_id}），重新打开返工")
+    change.inc = {"reopen_count": 1}
+    change.set = reopen_fields(case, now, reason)
+    change.events = [received, ("case_reopened", {
+        "case_id": case_id, "report_id": report_id, "reason": reason, "reopened_at": now,
+        "unit_id": case.get("unit_id"), "closed_at": closed_at,
+        "reopen_count": case.get("reopen_count", 0) + 1, "class_code": class_code,
+        "distance_m": match["distance_m"],
+    }, case_id, f"{report_id}.reopened")]
+    return change
+
+
+REGISTRATION_FIELDS = ("class_code", "class_name", "class_kind", "urgency", "location", "address", "grid_code",
+                       "community_code", "community_name", "street_id", "owner_unit", "owner_source", "gap",
+                       "joint_partners", "case_kind", "time_limit", "dispute_id")
+
+
+def outcome(report_id: str, case: dict) -> tuple[str, float | None]:
+    """How a report ended on its case: (registered | duplicate | reopened, distance in metres)."""
+    kind = "registered" if case.get("report_id") == report_id else "duplicate"
+    distance = None
+    for entry in case.get("links", []):
+        if entry["report_id"] == report_id:
+            kind, distance = entry["kind"], entry.get("distance_m")
+    return {"registered": "registered", "duplicate": "duplicate", "reopen": "reopened"}[kind], distance
+
+
+def filed_report(report_id: str, report: dict, case: dict, now: datetime, token: str, filer: dict | None,
+                 notice: str) -> dict:
+    """The report document of a filed report (written last: its case and events are saved)."""
+    status, distance = outcome(report_id, case)
+    doc = _report_doc(report_id, report, now, token, filer, status=status, case_id=case["_id"],
+                      case={key: case.get(key) for key in REGISTRATION_FIELDS},
+                      duplicate_of=case["_id"] if status != "registered" else None, distance_m=distance)
+    doc["service_notice"] = notice
+    return doc
+
+
+def answer(doc: dict) -> dict:
+    """What the channel is told about its report."""
+    reply = {"report_id": doc["_id"], "status": doc["status"], "token": doc.get("token"),
+             "service_notice": doc.get("service_notice")}
+    if doc["status"] == "rejected":
+        reply.update(reason=doc.get("reason"), reason_code=doc.get("reason_code"))
+    else:
+        case = doc.get("case") or {}
+        reply.update(case_id=doc["case_id"], owner_unit=case.get("owner_unit"),
+                     grid_code=case.get("grid_code"), street_id=case.get("street_id"),
+                     owner_source=case.get("owner_source"), time_limit=case.get("time_limit"),
+                     dispute_id=case.get("dispute_id"))
+        if doc["status"] != "registered":
+            reply.update(duplicate_of=doc["case_id"], distance_m=doc.get("distance_m"))
+    return reply

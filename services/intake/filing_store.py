@@ -1,0 +1,214 @@
+"""Filing in intake's store: the steps around the pure decision (filing.py) — read what the
+decision needs (nearby cases, decided disputes, the stall register), hold the filing claims, and
+apply the changes filing.py returns, in the order that keeps crashes harmless: the case (with its
+events and the report id in ``report_ids``) first, the report document last. Mixed into
+IntakeService (service.py)."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+
+from shared import storage
+from shared.contracts.events import new_id
+from shared.messaging import outbox
+from shared.refdata import load_district
+
+from . import case_status, filing, open311, rules, stalls
+from .answers import PUBLIC
+from .answers import token as _token
+from .schemas import ReportSchema
+
+log = logging.getLogger(__name__)
+
+POLICY_OVERRIDES = {   # container config or environment → intake.yaml setting
+    "INTAKE_DUPLICATE_RADIUS_M": ("duplicates", "radius_m"),
+    "INTAKE_OPEN_CASE_WINDOW_DAYS": ("duplicates", "open_case_window_days"),
+    "INTAKE_REOPEN_DAYS": ("duplicates", "reopen_within_days"),
+}
+
+
+class FilingStore:
+    """Mixed into IntakeService: uses its ``db``, ``config`` and the dispute writes
+    (dispute_handlers.py)."""
+
+    def _policy(self, district) -> dict:
+        policy = district.policy()
+        for key, (section, name) in POLICY_OVERRIDES.items():
+            value = self.config.get(key, os.environ.get(key))
+            if value not in (None, ""):
+                policy[section][name] = float(value)
+        return policy
+
+    def _file(self, report: dict, token: str | None = None, account: str | None = None) -> dict:
+        """``account``: who sent it (``open311:<key id>``, ``key:<key id>``; None for the AMQP
+        channels, whose channel is the sender): scopes ``external_id``, is the filer for 回访."""
+        now = storage.now_utc()
+        report_id = rules.report_id_for(report, new_id("rpt"), account)
+        filer = {"filed_by": account or f"channel:{report['channel']}",
+                 "fingerprint": rules.fingerprint(ReportSchema().dump(report)) if account else None}
+        existing = self.db.reports.find_one({"_id": report_id})
+        if existing is not None:                               # the channel re-sent it
+            if filer["fingerprint"] and existing.get("fingerprint") not in (None, filer["fingerprint"]):
+                return {"status": "conflict", "report_id": report_id,
+                        "reason": f"external_id {report['external_id']} 已用于另一份内容不同的上报 "
+                                  "(this external_id was sent before with a different body)"}
+            return filing.answer(existing)
+        case = self.db.cases.find_one({"report_ids": report_id})
+        if case is not None:                                   # saved the case, then stopped
+            return filing.answer(self._save_report(report_id, report, case, now, token, filer))
+        district = load_district()
+        policy = self._policy(district)
+        point = report["location"]
+        overrides = self._disputes_covering(point, "decided")
+        decision = filing.decide(report, district, now=now, policy=policy, overrides=overrides)
+        received = filing.received_event(report_id, report, now)
+        if not decision["accepted"]:
+            notice = open311.service_notice({"status": "rejected", "reason": decision["reason"]}, district)
+            return filing.answer(self._create_report(filing.rejection(
+                report_id, report, decision["reason"], decision["reason_code"], received, now, token or _token(),
+                filer, notice)))
+        permit = self._permitted_stall(decision["case"], now, district)       # 四定 (stalls.py)
+        if permit is not None:       # not a violation: closed (not filed) with the permit as its reason
+            reason = stalls.closing_reason(permit)
+            notice = open311.service_notice({"status": "rejected", "reason": reason}, district)
+            return filing.answer(self._create_report(filing.rejection(
+                report_id, report, reason, "permitted_stall", received, now, token or _token(), filer, notice,
+                permit_id=permit["permit_id"])))
+        fields = decision["case"]
+        point = fields["location"]
+        keys = filing.claim_keys(fields["class_code"], point["lon"], point["lat"], policy["duplicates"]["radius_m"])
+        with self._claimed(keys, report_id):       # reports of one problem file one at a time
+            match = self._match(fields, now, policy)
+            case = None
+            if match is not None:
+                case = self._link(match, report_id, report, fields, received, now, policy)
+            if case is None:
+                case = self._register(report_id, report, decision, received, now, policy, district)
+        return filing.answer(self._save_report(report_id, report, case, now, token, filer))
+
+    def _apply(self, change: filing.Change, version: int | None = None) -> bool:
+        """Write a change from filing.py: create its document, or update the one read at
+        ``version``; its events go to the outbox in the same write."""
+        collection = self.db[change.collection]
+        events = [outbox.event(*event) for event in change.events]
+        if change.create is not None:
+            return storage.create(collection, change.create, events, applied=change.applied)
+        return storage.update(collection, change.doc_id, version, set_fields=change.set or None,
+                              push=change.push or None, inc=change.inc or None, events=events,
+                              applied=change.applied)
+
+    def _create_report(self, change: filing.Change) -> dict:
+        if not self._apply(change):
+            return self.db.reports.find_one({"_id": change.doc_id})
+        return change.create
+
+    @contextmanager
+    def _claimed(self, keys, holder, lease_seconds=10.0):
+        """Hold short leases on ``keys`` (filing.claim_keys) while checking for duplicates and
+        filing: a second report of the same problem waits, then finds the first one's case. A
+        lease left by a killed instance runs out; past the lease the filing goes ahead anyway."""
+        from pymongo.errors import DuplicateKeyError
+        claims = self.db.filing_claims
+        held, deadline = [], time.monotonic() + lease_seconds + 1
+        try:
+            for key in keys:                                        # sorted: no deadlock
+                attempt = 0
+                while True:
+                    now = storage.now_utc()
+                    try:
+                        claims.find_one_and_update(
+                            {"_id": key, "$or": [{"holder": None}, {"until": {"$lt": now}}]},
+                            {"$set": {"holder": holder, "until": now + timedelta(seconds=lease_seconds)}},
+                            upsert=True)
+                        held.append(key)
+                        break
+                    except DuplicateKeyError:                       # another filing holds it
+                        if time.monotonic() > deadline:
+                            log.warning("filing %s went ahead without the claim %s", holder, key)
+                            break
+                        attempt += 1
+                        time.sleep(min(0.2, 0.01 * attempt))        # green under eventlet
+            yield
+        finally:
+            if held:
+                claims.update_many({"_id": {"$in": held}, "holder": holder}, {"$set": {"holder": None, "until": None}})
+
+    # ================================================================= 四定 stall permits
+    def _stall_permits(self) -> list:
+        """The register: the default set (stall_permits.yaml) overlaid by permits registered
+        over the API, all in intake's own store — filing never waits on another service."""
+        permits = {permit["permit_id"]: permit for permit in stalls.default_permits()}
+        for doc in self.db.stall_permits.find({}, {"_id": 0}):
+            permits[doc["permit_id"]] = doc
+        return list(permits.values())
+
+    def _permitted_stall(self, fields, now, district):
+        if fields["class_code"] not in stalls.STREET_TRADING:
+            return None
+        point = fields["location"]
+        return stalls.permitted_stall(self._stall_permits(), fields["class_code"], point["lon"], point["lat"],
+                                      now, district.calendar.tz,
+                                      stall_count=(fields.get("attributes") or {}).get("stall_count"))
+
+    def _match(self, fields, now, policy):
+        point = fields["location"]
+        box = filing.bbox_around(point["lon"], point["lat"], policy["duplicates"]["radius_m"])
+        query = {"class_code": fields["class_code"],
+                 "location.lon": {"$gte": box["min_lon"], "$lte": box["max_lon"]},
+                 "location.lat": {"$gte": box["min_lat"], "$lte": box["max_lat"]}}
+        candidates = list(self.db.cases.find(query, {"_id": 1, "class_code": 1, "location": 1, "state": 1,
+                                                     "registered_at": 1, "closed_at": 1}).limit(200))
+        return filing.match_existing(candidates, fields["class_code"], point, now, policy)
+
+    def _link(self, match, report_id, report, fields, received, now, policy):
+        """Link to an open case (duplicate) or reopen a recently closed one; None when the case
+        no longer qualifies (then a new case is filed)."""
+        def change():
+            case = self.db.cases.find_one({"_id": match["case_id"]})
+            if case is None:
+                return None
+            if report_id in case.get("report_ids", []):
+                return case
+            again = filing.match_existing([case], fields["class_code"], fields["location"], now, policy)
+            if again is None:
+                return None
+            self._apply(filing.link(case, again, report_id, report, fields["class_code"], received, now,
+                                    case_status.reopen_fields), case["_version"])
+            return self.db.cases.find_one({"_id": case["_id"]})
+        return storage.retry_on_conflict(change)
+
+    def _register(self, report_id, report, decision, received, now, policy, district):
+        fields = decision["case"]
+        case_id = rules.case_id_for(report_id, now, district.calendar.tz)
+        place = decision.get("gap_place")
+        dispute_id = None
+        if place:
+            covering = [d for d in self._disputes_covering(fields["location"], "open")
+                        if d.get("scope", "area") == "area"]
+            dispute_id = covering[0]["_id"] if covering else f"OD-{place['place_id']}"
+        change = filing.registration(case_id, report_id, report, decision, received, now, dispute_id)
+        doc = change.create
+        if not self._apply(change):
+            doc = self.db.cases.find_one({"_id": case_id})
+        if place:
+            self._attach_to_dispute(dispute_id, doc, place, district, policy, now, trigger="gap")
+        return doc
+
+    def _save_report(self, report_id, report, case, now, token, filer=None):
+        """The report document, written last (its case and events are already saved)."""
+        status, _ = filing.outcome(report_id, case)
+        notice = open311.service_notice({"status": status, "case_id": case["_id"], "owner_unit": case.get("owner_unit"),
+                                         "time_limit": case.get("time_limit")}, load_district())
+        doc = filing.filed_report(report_id, report, case, now, token or _token(), filer, notice)
+        if not storage.create(self.db.reports, doc):
+            doc = self.db.reports.find_one({"_id": report_id})
+        return doc
+
+    def _views(self, docs, district) -> list:
+        case_ids = list({doc["case_id"] for doc in docs if doc.get("case_id")})
+        cases = {case["_id"]: case for case in self.db.cases.find({"_id": {"$in": case_ids}}, PUBLIC)} \
+            if case_ids else {}
+        return [open311.service_request(doc, cases.get(doc.get("case_id")), district) for doc in docs]
