@@ -150,7 +150,7 @@ def check(stack, load):
     log_events = stack.db("scoring")["events"]
     completed, lost, twice = [], [], []
     for external_id in load.accepted:
-        report = reports.find_one({"_id": f"web-{external_id}"})
+        report = reports.find_one({"_id": load.accepted[external_id].get("report_id")})   # external_id is per key
         if report is None:
             lost.append(external_id)
             continue
