@@ -19,6 +19,7 @@ import hashlib
 import math
 from datetime import datetime, timedelta, timezone
 
+from shared import time_limits
 from shared.refdata.intake_data import (ARBITRATION_LEVELS, distance_m, geometry_covers,
                                         local_time_between)
 
@@ -269,7 +270,7 @@ def decide(report: dict, district, *, now: datetime | None = None, policy: dict 
         "joint_partners": list(minor.get("joint") or []),
         "description": report.get("description", ""),
         "case_kind": minor["case_kind"],
-        "time_limit": minor["deadline"][urgency],
+        "time_limit": None,                                  # shared.time_limits, below
         "stages": list(minor.get("stages") or []),
         "attributes": dict(attributes),
         "media_urls": list(report.get("media_urls") or []) + list(report.get("photo_refs") or []),
@@ -279,6 +280,7 @@ def decide(report: dict, district, *, now: datetime | None = None, policy: dict 
         "leader": report.get("leader"),
         "sensor_id": report.get("sensor_id"),
     }
+    case["time_limit"] = time_limits.time_limit(district, case)   # the limit dispatch applies
     return {"accepted": True, "case": case, "gap_place": gap_place,
             "override": override["_id"] if override else None}
 

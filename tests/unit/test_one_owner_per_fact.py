@@ -1,0 +1,132 @@
+"""One owner per fact (issue 14): after 确权 the decided owner is the answer under every routing
+rule; intake's filing notice and dispatch's deadline use one time-limit rule; dispatch's copy of
+the disputes converges whatever the order of intake's events."""
+from datetime import datetime, timezone
+
+from hypothesis import given, settings, strategies as st
+
+from services.dispatch import disputes
+from services.dispatch.routing import load_settings
+from services.intake import rules as intake_rules
+from shared import projection, time_limits
+from shared.refdata import load_district
+
+DISTRICT = load_district()
+SETTINGS = load_settings(district=DISTRICT)
+UTC = timezone.utc
+NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+GAP = {"lon": 106.3960, "lat": 29.8302}              # the 盲区, nearest street 东阳街道
+TONGJIAXI = {"lon": 106.386074, "lat": 29.822771}    # a grid of 童家溪镇 (a town)
+GAP_SQUARE = {"type": "Polygon", "coordinates": [[[106.3950, 29.8295], [106.3970, 29.8295],
+                                                  [106.3970, 29.8310], [106.3950, 29.8310],
+                                                  [106.3950, 29.8295]]]}
+
+
+def filed(class_code, location, overrides=()):
+    decision = intake_rules.decide({"channel": "web", "class_code": class_code, "location": location,
+                                    "description": "测试"}, DISTRICT, now=NOW, overrides=overrides)
+    assert decision["accepted"], decision
+    return dict(decision["case"], case_id="C1", report_id="r1", registered_at=NOW)
+
+
+DECIDED_AREA = {"_id": "OD-gap-1", "state": "decided", "scope": "area", "geometry": GAP_SQUARE,
+                "owner_unit": "street.longfengqiao"}
+
+
+# ====================================================================== 确权 beats the routing table
+def test_a_decided_owner_is_where_dispatch_sends_a_street_order_case():
+    # the reproduction: a gap decided for 龙凤桥街道; a later E0506 (街面秩序) report at that point
+    case = filed("E0506", GAP, overrides=[DECIDED_AREA])
+    assert case["owner_unit"] == "street.longfengqiao" and case["owner_source"] == "ownership_decided"
+    assert case["street_id"] == "street.dongyang"          # the nearest street stays what it is
+    plan = SETTINGS.route(case, DISTRICT)
+    assert plan["unit_id"] == "street.longfengqiao"        # not 东阳街道 by the 街面秩序 rule
+    assert "确权" in plan["rule"]
+
+
+def test_a_decision_beats_every_rule_even_one_that_routes_away_from_the_owner():
+    # outsourced work in a town goes to the town (镇辖区不实行作业外包) — unless 确权 decided otherwise
+    case = filed("E0102", TONGJIAXI)
+    assert SETTINGS.route(case, DISTRICT)["unit_id"] == "town.tongjiaxi"
+    decided = dict(case, owner_unit="op.cleaning", owner_source="ownership_decided")
+    assert SETTINGS.route(decided, DISTRICT)["unit_id"] == "op.cleaning"
+    # a component class decided for another unit: the object's registered owner no longer routes it
+    lamp = dict(filed("C0101", {"lon": 106.3904, "lat": 29.8338}), owner_unit="street.tianshengjie",
+                owner_source="ownership_decided")
+    assert SETTINGS.route(lamp, DISTRICT)["unit_id"] == "street.tianshengjie"
+
+
+def test_without_a_decision_routing_is_unchanged():
+    case = filed("E0506", GAP)
+    assert case["owner_source"] == "gap_nearest_street"
+    assert SETTINGS.route(case, DISTRICT)["unit_id"] == "street.dongyang"
+
+
+# ====================================================================== one time-limit rule
+def test_the_filing_notice_and_the_dispatch_deadline_use_one_time_limit():
+    # 暴露垃圾 in a town: the routing table's 镇村 rule gives 1 working day (4h would be the urban limit)
+    case = filed("E0101", TONGJIAXI)
+    plan = SETTINGS.route(case, DISTRICT)
+    assert case["time_limit"] == plan["time_limit"] == "1d"
+    urgent = filed("E0101", TONGJIAXI)
+    assert time_limits.time_limit(DISTRICT, urgent, "urgent") == \
+        SETTINGS.time_limit(urgent, DISTRICT, "urgent") == "4h"
+
+
+def test_the_time_limit_in_the_city_is_the_taxonomys():
+    case = filed("E0101", {"lon": 106.3904, "lat": 29.8338})
+    assert case["time_limit"] == SETTINGS.route(case, DISTRICT)["time_limit"] == \
+        DISTRICT.deadline("E0101", "normal")
+
+
+# ====================================================================== dispatch's dispute copy
+def opened(version=1):
+    return {"type": "ownership_dispute_opened", "event_id": "OD-1.opened", "aggregate_id": "OD-1",
+            "aggregate_version": version, "aggregate_seq": 0, "correlation_id": "C1",
+            "payload": {"dispute_id": "OD-1", "case_id": "C1", "interim_owner": "street.dongyang",
+                        "level": "community", "opened_at": "2026-11-30T02:00:00Z"}}
+
+
+def decided(version=5):
+    return {"type": "ownership_decided", "event_id": "OD-1.decided", "aggregate_id": "OD-1",
+            "aggregate_version": version, "aggregate_seq": 0, "correlation_id": "C1",
+            "payload": {"dispute_id": "OD-1", "owner_unit": "street.longfengqiao", "level": "leadership",
+                        "decided_by": "区领导小组", "decided_at": "2026-12-01T02:00:00Z", "case_id": "C1",
+                        "case_ids": ["C1", "C2"], "interim_owner": "street.dongyang"}}
+
+
+def escalated(version=3):
+    return {"type": "ownership_dispute_escalated", "event_id": "OD-1.escalated.street",
+            "aggregate_version": version, "aggregate_seq": 0,
+            "payload": {"dispute_id": "OD-1", "from_level": "community", "to_level": "street"}}
+
+
+def fold(events):
+    doc = None
+    for event in events:
+        changes = disputes.changes(doc, event)
+        if changes:
+            doc = projection.apply_in_memory(doc or {"_id": "OD-1"}, changes)
+    return doc
+
+
+IN_ORDER = [opened(), escalated(), decided()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(range(len(IN_ORDER))), min_size=len(IN_ORDER), max_size=9)
+       .filter(lambda picks: set(picks) == set(range(len(IN_ORDER)))).flatmap(st.permutations))
+def test_the_dispute_copy_converges_in_any_order_with_duplicates(picks):
+    expected = fold(IN_ORDER)
+    got = fold([IN_ORDER[index] for index in picks])
+    assert disputes.view(got) == disputes.view(expected)
+    assert disputes.state(got) == "decided"
+    assert disputes.decision("OD-1", got)["owner_unit"] == "street.longfengqiao"
+    assert disputes.case_ids(got) == ["C1", "C2"]
+
+
+def test_an_opening_after_the_decision_does_not_reopen_the_copy():
+    doc = fold([decided(), opened()])
+    assert disputes.state(doc) == "decided" and doc["interim_owner"] == "street.dongyang"
+    assert doc["level"] == "community" and doc["decided_level"] == "leadership"
+    assert disputes.state(fold([opened()])) == "open" and disputes.decision("OD-1", fold([opened()])) is None
