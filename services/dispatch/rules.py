@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared import on_time as rule_on_time
 from shared import timers as timerlib
 
 from . import notifications
@@ -550,7 +551,7 @@ def _report_stage(doc, change, data, ctx):
     if stage["reported_at"]:
         when = notifications.local_text(ctx.district, stage["reported_at"])
         raise Refused(f"阶段「{stage['name']}」已于 {when} 报告 (already reported)")
-    on_time = ctx.now <= stage["due_at"]
+    on_time = rule_on_time.in_time(ctx.now, stage["due_at"])
     stage.update(reported_at=ctx.now, reported_by=data["actor"], note=data.get("note", ""),
                  photo=data.get("photo"), on_time=on_time)
     _apply(doc, change, {"stages": stages})
@@ -596,7 +597,7 @@ def _verify(doc, change, data, ctx):
     now, case_id, unit = ctx.now, doc["_id"], doc["unit_id"]
     due = doc["feedback"]["verify_due_at"]
     verification = {"inspector_id": data["actor"], "passed": data["passed"], "note": data.get("note", ""),
-                    "at": now, "due_at": due, "on_time": now <= due}
+                    "at": now, "due_at": due, "on_time": rule_on_time.in_time(now, due)}
     _apply(doc, change, {"verifications": list(doc.get("verifications") or []) + [verification]})
     number = len(doc["verifications"])
     change.event("case_verified", {"unit_id": unit, "inspector_id": data["actor"], "passed": data["passed"],
@@ -606,8 +607,9 @@ def _verify(doc, change, data, ctx):
                   passed=data["passed"])
     if data["passed"]:
         handled_at = doc["feedback"]["at"]
-        on_time = (not doc.get("extended") and not doc.get("parked_ever")
-                   and handled_at <= doc["original_deadline"])
+        on_time = rule_on_time.closed_on_time(extended=bool(doc.get("extended")),
+                                              parked=bool(doc.get("parked_ever")), handled_at=handled_at,
+                                              original_deadline=doc["original_deadline"])
         closure = doc.get("closures", 0) + 1
         _apply(doc, change, {"state": "closed", "closed_at": now, "on_time": on_time, "closures": closure})
         change.event("case_closed", {

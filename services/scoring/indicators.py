@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
+from shared import on_time
+
 from .periods import Period
 
 # code → (中文, numerator count, denominator count)
@@ -109,7 +111,9 @@ def case_state(fact: dict, limit: datetime) -> dict:
               or bool(closed and closed["parked"]))
     return {
         "closed": closed is not None,
-        "on_time": bool(closed and closed["on_time"] and not extended and not parked),
+        "on_time": bool(closed) and on_time.closed_on_time(
+            extended=extended, parked=parked, handled_at=closed.get("handled_at"),
+            original_deadline=closed.get("original_deadline"), judged=closed["on_time"]),
         "reworked": any(_before(r["at"], limit) for r in fact["reworks"]),
         "extended": extended,
         "parked": parked,
@@ -201,7 +205,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
                 continue                        # no deadline known: neither on time nor late
             inspectors.add(verification["inspector_id"], "verifications")
             inspectors.add(verification["inspector_id"], "verified_on_time",
-                           _utc(verification["at"]) <= _utc(due))
+                           on_time.in_time(verification["at"], due))
 
     # -- partners (城管+N): requests sent in the period
     for fact in requests_:
@@ -336,7 +340,7 @@ def _on_time(fact: dict, status: str, deadline_field: str, minutes_key: str, def
     if deadline is None:
         minutes = _department_minutes(fact["department"], minutes_key, default)
         deadline = _utc(fact["sent_at"]) + timedelta(minutes=minutes)
-    return _utc(reply["at"]) <= _utc(deadline)
+    return on_time.in_time(reply["at"], deadline)
 
 
 def accepted_on_time(fact: dict, settings: dict) -> bool:

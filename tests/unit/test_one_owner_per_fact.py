@@ -130,3 +130,41 @@ def test_an_opening_after_the_decision_does_not_reopen_the_copy():
     assert disputes.state(doc) == "decided" and doc["interim_owner"] == "street.dongyang"
     assert doc["level"] == "community" and doc["decided_level"] == "leadership"
     assert disputes.state(fold([opened()])) == "open" and disputes.decision("OD-1", fold([opened()])) is None
+
+
+# ====================================================================== the on-time rule (按期), once
+def test_the_on_time_rule():
+    from datetime import timedelta
+
+    from shared import on_time
+    deadline = NOW + timedelta(hours=4)
+    assert on_time.closed_on_time(extended=False, parked=False, handled_at=deadline, original_deadline=deadline)
+    assert not on_time.closed_on_time(extended=False, parked=False, handled_at=deadline + timedelta(seconds=1),
+                                      original_deadline=deadline)
+    # an extension or a parking never makes a case on time, whatever the handling time
+    assert not on_time.closed_on_time(extended=True, parked=False, handled_at=NOW, original_deadline=deadline)
+    assert not on_time.closed_on_time(extended=False, parked=True, handled_at=NOW, original_deadline=deadline)
+    # an old event without the two times: dispatch's verdict, still under the same rule
+    assert on_time.closed_on_time(extended=False, parked=False, judged=True)
+    assert not on_time.closed_on_time(extended=True, parked=False, judged=True)
+    # naive UTC (a store that drops tzinfo) compares with aware
+    assert on_time.in_time(deadline.replace(tzinfo=None), deadline) and not on_time.in_time(None, deadline)
+
+
+def test_dispatch_and_scoring_call_the_one_rule(monkeypatch):
+    """Both services judge by shared.on_time: change the rule, both follow."""
+    from services.scoring import indicators
+    from shared import on_time
+    calls = []
+    monkeypatch.setattr(on_time, "closed_on_time", lambda **kw: calls.append(kw) or True)
+    fact = {"closes": [{"at": NOW, "on_time": False, "extended": False, "parked": False,
+                        "handled_at": NOW, "original_deadline": NOW}],
+            "reopens": [], "extension_approvals": [], "parks": [], "reworks": []}
+    assert indicators.case_state(fact, NOW.replace(year=2027))["on_time"] is True
+    from tests.unit.test_dispatch_rules import UNIT, act, dispatched, local
+    doc, _ = dispatched()
+    doc, _ = act(doc, "accept", local(2026, 11, 30, 9), **UNIT)
+    doc, _ = act(doc, "feedback", local(2026, 12, 4, 10), after_photo="http://img/a.jpg", **UNIT)  # days late
+    doc, change = act(doc, "verify", local(2026, 12, 4, 11), actor="严勇", passed=True)
+    assert change.events[1][0] == "case_closed" and change.events[1][1]["on_time"] is True
+    assert len(calls) == 2 and calls[1]["handled_at"] == doc["feedback"]["at"]
