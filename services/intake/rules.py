@@ -16,10 +16,9 @@ attribute normalisation used by the schemas.
 from __future__ import annotations
 
 import hashlib
-import math
 from datetime import datetime, timedelta, timezone
 
-from shared import time_limits
+from shared import geo, time_limits
 from shared.refdata.intake_data import (ARBITRATION_LEVELS, distance_m, geometry_covers,
                                         local_time_between)
 
@@ -337,8 +336,7 @@ def claim_keys(class_code: str, lon: float, lat: float, radius_m: float) -> list
     latitude, where a degree of longitude is shortest of anywhere this runs); the keys are the four
     cells around the grid vertex nearest the point. Two points within the radius have nearest
     vertices at most one step apart on each axis, so their blocks of four overlap."""
-    height = 2 * radius_m / 110_540
-    width = 2 * radius_m / (111_320 * math.cos(math.radians(70)))
+    width, height = geo.degrees(2 * radius_m, 70)
     vx, vy = round(lon / width), round(lat / height)
     return sorted(f"{class_code}:{x}:{y}" for x in (vx - 1, vx) for y in (vy - 1, vy))
 

@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from shapely import STRtree
 from shapely.geometry import Point, shape
-from shapely.ops import nearest_points
 
+from shared import geo
 from shared.calendar import BusinessCalendar, valid_duration
 
 from . import intake_data
@@ -709,11 +709,7 @@ class District:
         indices = self._tree.query_nearest(point, all_matches=True)
         index = int(min(indices))
         found = self._located(self.grids[index])
-        # degrees → metres (equirectangular), good enough at city scale
-        _, nearest = nearest_points(point, self._geoms[index])
-        dx = (nearest.x - point.x) * 111_320 * math.cos(math.radians(point.y))
-        dy = (nearest.y - point.y) * 110_574
-        found["distance_m"] = round(math.hypot(dx, dy), 1)
+        found["distance_m"] = round(geo.distance_to_m(point.x, point.y, self._geoms[index]), 1)
         return found
 
     def nearest_street(self, lon, lat) -> str:

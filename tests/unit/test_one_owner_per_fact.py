@@ -168,3 +168,31 @@ def test_dispatch_and_scoring_call_the_one_rule(monkeypatch):
     doc, change = act(doc, "verify", local(2026, 12, 4, 11), actor="严勇", passed=True)
     assert change.events[1][0] == "case_closed" and change.events[1][1]["on_time"] is True
     assert len(calls) == 2 and calls[1]["handled_at"] == doc["feedback"]["at"]
+
+
+# ====================================================================== one geo module
+def test_a_disc_its_box_and_the_distance_agree():
+    from shared import geo
+    lon, lat = 106.3904, 29.8338
+    rim = geo.disc(lon, lat, 50).exterior.coords
+    assert all(abs(geo.distance_m(lon, lat, x, y) - 50) < 0.05 for x, y in rim)
+    project = geo.projector(lon, lat)
+    x, y = project(rim[0][0], rim[0][1])
+    assert abs((x ** 2 + y ** 2) ** 0.5 - 50) < 0.05
+    # the nearest grid from a gap: the same metres as the distance to the grid's nearest point
+    gap = DISTRICT.nearest_grid(GAP["lon"], GAP["lat"])
+    grid = DISTRICT.grid(gap["grid_code"])["geometry"]
+    assert gap["distance_m"] == round(geo.distance_to_m(GAP["lon"], GAP["lat"], grid), 1) > 0
+
+
+def test_no_other_module_carries_its_own_earth():
+    """Every distance, disc and nearest computation calls shared.geo: no second constant."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    pattern = re.compile(r"111_?3\d\d|110_?5\d\d|111_?000\b|6_?371|haversine|cos\(math\.radians")
+    found = [f"{path.relative_to(root)}:{number}" for folder in ("services", "shared", "bridges", "departments")
+             for path in sorted((root / folder).rglob("*.py")) if path.name != "geo.py"
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if pattern.search(line)]
+    assert found == []
