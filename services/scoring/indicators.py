@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 
 from shared import on_time
 
-from .periods import Period
+from .periods import Period, local_iso
 
 # code → (中文, numerator count, denominator count)
 INDICATORS = {
@@ -134,6 +134,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
     """Every indicator of the period for the district, units, grids, inspectors and partners,
     the exposure list, the composite score of every unit and the rankings."""
     start, end = period.start, period.end
+    tz = period.tz
     limit = min(end, _utc(as_of))
     cases = [f for f in facts if f.get("kind") == "case"]
     reports = [f for f in facts if f.get("kind") == "report"]
@@ -252,7 +253,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
         }
     return {
         "period": period.as_dict(),
-        "as_of": _iso(as_of),
+        "as_of": local_iso(as_of, tz),
         "district": {"name": getattr(district, "name", ""),
                      "counts": {name: district_t.counts[ALL].get(name, 0) for name in UNIT_COUNTS},
                      "indicators": indicator_block(district_t.counts[ALL], INDICATORS)},
@@ -271,24 +272,19 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
                             ("requests", "accepted_on_time", "checked_in_on_time", "disposed", "rejected")},
                            "indicators": indicator_block(counts, PARTNER_INDICATORS)}
                      for key, counts in sorted(partners.counts.items())},
-        "exposure": [_jsonable(item) for item in exposure],
+        "exposure": [local_json(item, tz) for item in exposure],
         "rankings": rankings(unit_rows, settings),
     }
 
 
-def _iso(moment):
-    if moment is None:
-        return None
-    return _utc(moment).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _jsonable(value):
+def local_json(value, tz: str):
+    """Times as local ISO 8601 with offset (+08:00), for the API answers and the bulletin."""
     if isinstance(value, datetime):
-        return _iso(value)
+        return local_iso(value, tz)
     if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
+        return {key: local_json(item, tz) for key, item in value.items()}
     if isinstance(value, list):
-        return [_jsonable(item) for item in value]
+        return [local_json(item, tz) for item in value]
     return value
 
 

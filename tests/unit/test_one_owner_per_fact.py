@@ -196,3 +196,22 @@ def test_no_other_module_carries_its_own_earth():
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if pattern.search(line)]
     assert found == []
+
+
+# ====================================================================== local time in answers
+def test_scoring_answers_in_local_time_with_offset():
+    from services.scoring import indicators, rules as scoring_rules
+    from services.scoring.periods import parse_period
+    from services.scoring.settings import load_settings as scoring_settings
+    from shared.contracts.events import load_event
+    from tests import scoring_scenario as S
+    facts = scoring_rules.fold_all([scoring_rules.log_entry(load_event(event)) for event in S.build()],
+                                   DISTRICT.locate)
+    as_of = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)                          # 12:00 in the district
+    report = indicators.compute(parse_period(S.MONTH, DISTRICT.timezone), facts, scoring_settings(),
+                                DISTRICT, as_of)
+    assert report["as_of"] == "2026-12-02T12:00:00+08:00"
+    assert report["period"]["start"].endswith("T00:00:00+08:00")
+    times = [value for item in report["exposure"] for value in item.values()
+             if isinstance(value, str) and value[:2] == "20" and "T" in value]
+    assert times and all(value.endswith("+08:00") for value in times)
