@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shared import routing_table
+
 from .model import Change, Context, _apply, _notify, ms, working_seconds
 from .routing import Settings, load_settings
 from .supervision import _reschedule
@@ -34,6 +36,9 @@ def new_case(case: dict, ctx: Context) -> tuple[dict, Change]:
         "rework_count": 0, "closures": 0, "closed_at": None, "on_time": None, "epoch": 0,
         "sequence": 0, "notifications": [], "history": [],
     }
+    decided = routing_table.decided_owner(case)
+    if decided is not None:                      # filed under a 确权 decision: it sticks (no 回退)
+        doc["ownership_decision"] = {"owner_unit": decided, "source": "responsibility_map"}
     change = Change(case["case_id"])
     _assign(doc, change, plan["unit_id"], ctx, routed_by=ctx.settings.command_centre,
             rule=plan["rule"], reason="", notify_id=f"{case['case_id']}.notified.1")

@@ -215,3 +215,16 @@ def test_scoring_answers_in_local_time_with_offset():
     times = [value for item in report["exposure"] for value in item.values()
              if isinstance(value, str) and value[:2] == "20" and "T" in value]
     assert times and all(value.endswith("+08:00") for value in times)
+
+
+def test_the_decided_owner_cannot_hand_the_case_back():
+    from services.dispatch import rules as dispatch_rules
+    case = filed("E0506", GAP, overrides=[DECIDED_AREA])
+    doc, change = dispatch_rules.new_case(case, dispatch_rules.Context(NOW, DISTRICT, SETTINGS))
+    doc = dict(doc, **change.set, _version=1)
+    assert doc["unit_id"] == "street.longfengqiao"
+    import pytest
+    with pytest.raises(dispatch_rules.Refused, match="权属已裁定"):
+        dispatch_rules.apply_action(doc, "return", {"actor": "x", "actor_unit": "street.longfengqiao",
+                                                    "reason": "不归我们"},
+                                    dispatch_rules.Context(NOW, DISTRICT, SETTINGS))
