@@ -19,8 +19,8 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 
 from shared import geo, time_limits
-from shared.refdata.intake_data import (ARBITRATION_LEVELS, distance_m, geometry_covers,
-                                        local_time_between)
+from shared.refdata.intake_data import ARBITRATION_LEVELS, distance_m, local_time_between
+from shared.refdata.spatial import covering_decision
 
 # ===================================================================== ids
 def report_id_for(report: dict, generated: str) -> str:
@@ -242,14 +242,8 @@ def decide(report: dict, district, *, now: datetime | None = None, policy: dict 
     else:
         street_id = located["street_id"]
         community_code, community_name = located["community_code"], located["community_name"]
-    if override is not None:
-        owner, source = override["owner_unit"], "ownership_decided"
-    elif minor["owner"] != "street":
-        owner, source = minor["owner"], "class"
-    elif located is not None:
-        owner, source = street_id, "grid_street"
-    else:
-        owner, source = street_id, "gap_nearest_street"
+    owned = district.resolve_owner(minor["code"], lon, lat, overrides)   # the responsibility map
+    owner, source = owned["owner"], owned["source"]
 
     urgency = report.get("urgency") or ("urgent" if channel == "road_office" else "normal")
     case = {
@@ -293,30 +287,9 @@ def assess(report: dict, district, **kwargs) -> dict:
     return {"accepted": False, "reason": decision["reason"]}
 
 
-def resolve_owner(minor: dict, place: dict) -> str:
-    """条块结合、以块为主: class owner 'street' means the street of the place."""
-    owner = minor.get("owner") or "street"
-    if owner == "street":
-        return place["street_id"]
-    return owner
-
-
 def covering_override(overrides, minor: dict, lon: float, lat: float) -> dict | None:
-    """The decided ownership that applies to this class at this point: a class-scoped decision
-    for the same class first, then an area decision (which sets the 属地 owner, so it applies
-    to classes owned by 'street')."""
-    best = None
-    for override in overrides or ():
-        if override.get("state") not in (None, "decided"):
-            continue
-        if not geometry_covers(override["geometry"], lon, lat):
-            continue
-        if override.get("scope") == "class":
-            if override.get("class_code") == minor["code"]:
-                return override
-        elif minor.get("owner") == "street" and best is None:
-            best = override
-    return best
+    """The decided ownership that applies to this class at this point (shared.refdata)."""
+    return covering_decision(overrides, minor["code"], minor.get("owner"), lon, lat)
 
 
 # ===================================================================== duplicates, reopen

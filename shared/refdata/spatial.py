@@ -9,6 +9,8 @@ from shapely.geometry import Point
 
 from shared import geo
 
+from . import intake_data
+
 
 class Spatial:
     """The spatial API of a :class:`~shared.refdata.District`."""
@@ -84,21 +86,50 @@ class Spatial:
         """The street/town id of the covering or nearest grid (属地兜底 for points in a gap)."""
         return self.nearest_grid(lon, lat)["street_id"]
 
-    def resolve_owner(self, class_code: str, lon, lat) -> dict:
-        """Point → grid → street → owner, with the 属地兜底 fallback for gaps.
+    def resolve_owner(self, class_code: str, lon, lat, decisions=()) -> dict:
+        """Who owns this point for this class — the responsibility map, the one answer for intake's
+        filing (and so for dispatch, which routes a decided owner under every rule).
 
-        Returns ``{owner, class_code, grid (locate() result or None), street_id, gap}``: ``owner`` is
-        the grid's street for ``owner: street`` classes and the class's unit otherwise; in a gap
-        (``gap`` True) the street is the nearest one, so the clock can start while the ownership
-        dispute is settled.
+        A decided ownership (确权) covering the point comes first (``decisions``: decided disputes
+        with ``geometry``, ``scope`` area|class, ``class_code``, ``owner_unit``, see
+        :func:`covering_decision`); else point → grid → street → owner: the grid's street for
+        ``owner: street`` classes and the class's unit otherwise; in a gap the nearest street
+        (属地兜底), so the clock can start while the ownership dispute is settled.
+
+        Returns ``{owner, source, decision, class_code, grid (locate() result or None), street_id,
+        gap}``; ``source`` is ownership_decided | class | grid_street | gap_nearest_street.
         """
         cls = self._class(class_code)
         located = self.locate(lon, lat)
         street_id = located["street_id"] if located else self.nearest_street(lon, lat)
-        owner = street_id if cls["owner"] == "street" else cls["owner"]
-        return {"owner": owner, "class_code": class_code, "grid": located,
-                "street_id": street_id, "gap": located is None}
+        decision = covering_decision(decisions, class_code, cls["owner"], lon, lat)
+        if decision is not None:
+            owner, source = decision["owner_unit"], "ownership_decided"
+        elif cls["owner"] != "street":
+            owner, source = cls["owner"], "class"
+        else:
+            owner, source = street_id, "grid_street" if located else "gap_nearest_street"
+        return {"owner": owner, "source": source, "decision": decision, "class_code": class_code,
+                "grid": located, "street_id": street_id, "gap": located is None}
 
     def geojson(self) -> dict:
         """A copy of the grids FeatureCollection, as read from grids.geojson (for the web map)."""
         return copy.deepcopy(self._geojson)
+
+
+def covering_decision(decisions, class_code: str, class_owner: str | None, lon: float, lat: float):
+    """The decided ownership that applies to this class at this point: a class-scoped decision
+    for the same class first, then an area decision (which sets the 属地 owner, so it applies to
+    classes owned by 'street'). None when no decision covers the point."""
+    best = None
+    for decision in decisions or ():
+        if decision.get("state") not in (None, "decided"):
+            continue
+        if not intake_data.geometry_covers(decision["geometry"], lon, lat):
+            continue
+        if decision.get("scope") == "class":
+            if decision.get("class_code") == class_code:
+                return decision
+        elif (class_owner or "street") == "street" and best is None:
+            best = decision
+    return best

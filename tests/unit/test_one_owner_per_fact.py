@@ -228,3 +228,18 @@ def test_the_decided_owner_cannot_hand_the_case_back():
         dispatch_rules.apply_action(doc, "return", {"actor": "x", "actor_unit": "street.longfengqiao",
                                                     "reason": "不归我们"},
                                     dispatch_rules.Context(NOW, DISTRICT, SETTINGS))
+
+
+def test_the_responsibility_map_answers_who_owns_a_point():
+    """One function answers "who owns this point" (shared.refdata), and intake files with it."""
+    decided = DISTRICT.resolve_owner("E0506", GAP["lon"], GAP["lat"], [DECIDED_AREA])
+    assert (decided["owner"], decided["source"]) == ("street.longfengqiao", "ownership_decided")
+    assert decided["decision"]["_id"] == "OD-gap-1" and decided["street_id"] == "street.dongyang"
+    lamp = DISTRICT.resolve_owner("C0108", GAP["lon"], GAP["lat"], [DECIDED_AREA])   # a class's own unit
+    assert (lamp["owner"], lamp["source"]) == (DISTRICT.minor_class("C0108")["owner"], "class")
+    undecided = DISTRICT.resolve_owner("E0506", GAP["lon"], GAP["lat"])
+    assert (undecided["owner"], undecided["source"]) == ("street.dongyang", "gap_nearest_street")
+    for class_code, decisions in (("E0506", [DECIDED_AREA]), ("C0108", [DECIDED_AREA]), ("E0506", [])):
+        case = filed(class_code, GAP, overrides=decisions)
+        owned = DISTRICT.resolve_owner(class_code, GAP["lon"], GAP["lat"], decisions)
+        assert (case["owner_unit"], case["owner_source"]) == (owned["owner"], owned["source"])
