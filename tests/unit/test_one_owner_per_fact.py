@@ -114,8 +114,8 @@ IN_ORDER = [opened(), escalated(), decided()]
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(range(len(IN_ORDER))), min_size=len(IN_ORDER), max_size=9)
-       .filter(lambda picks: set(picks) == set(range(len(IN_ORDER)))).flatmap(st.permutations))
+@given(st.lists(st.sampled_from(range(len(IN_ORDER))), max_size=6)          # duplicates …
+       .flatmap(lambda extra: st.permutations(list(range(len(IN_ORDER))) + extra)))  # … in any order
 def test_the_dispute_copy_converges_in_any_order_with_duplicates(picks):
     expected = fold(IN_ORDER)
     got = fold([IN_ORDER[index] for index in picks])
