@@ -2,7 +2,7 @@
 
 - ``dispatch.case-registered``  route, start the clock, notify (case_dispatched, owner_notified);
 - ``dispatch.case-reopened``    intake's case_reopened → 返工 back to the unit;
-- ``dispatch.ownership``        intake's ownership_dispute_opened / ownership_decided → re-dispatch;
+- ``dispatch.ownership``        intake's dispute events → the dispute copy (a projection) → re-dispatch;
 - ``@timer_due("cases")``       预警 / 督办 / 升级 / 核查超时, on durable timers kept in each case;
 - RPC ``act``                   the unit and centre actions (optimistic concurrency on ``_version``);
 - RPC ``get_case``, ``list_cases``, ``timeline`` for the gateway.
@@ -167,6 +167,10 @@ class DispatchService:
         """Apply one dispute event to dispatch's copy (optimistic, by position); the copy after."""
         def attempt():
             doc = self.db.disputes.find_one({"_id": dispute_id})
+            if doc is not None and "_version" not in doc:     # a copy kept before it was versioned
+                self.db.disputes.update_one({"_id": dispute_id, "_version": {"$exists": False}},
+                                            {"$set": {"_version": 1}})
+                raise storage.Conflict(f"{dispute_id} is now versioned")
             changes = disputes.changes(doc, event)
             if not changes:
                 return doc or {}
