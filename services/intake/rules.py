@@ -243,7 +243,7 @@ def decide(report: dict, district, *, now: datetime | None = None, policy: dict 
         street_id = located["street_id"]
         community_code, community_name = located["community_code"], located["community_name"]
     owned = district.resolve_owner(minor["code"], lon, lat, overrides)   # the responsibility map
-    owner, source = owned["owner"], owned["source"]
+    owner, source, street_id = owned["owner"], owned["source"], owned["street_id"]
 
     urgency = report.get("urgency") or ("urgent" if channel == "road_office" else "normal")
     case = {

@@ -96,12 +96,17 @@ class Spatial:
         ``owner: street`` classes and the class's unit otherwise; in a gap the nearest street
         (属地兜底), so the clock can start while the ownership dispute is settled.
 
+        An area decided for a street or town makes it the point's street (属地) for every class.
         Returns ``{owner, source, decision, class_code, grid (locate() result or None), street_id,
         gap}``; ``source`` is ownership_decided | class | grid_street | gap_nearest_street.
         """
         cls = self._class(class_code)
         located = self.locate(lon, lat)
         street_id = located["street_id"] if located else self.nearest_street(lon, lat)
+        areas = [entry for entry in decisions or () if entry.get("scope", "area") == "area"]
+        area = covering_decision(areas, class_code, "street", lon, lat)
+        if area is not None and (self.units.get(area["owner_unit"]) or {}).get("type") in ("street", "town"):
+            street_id = area["owner_unit"]             # the decided 属地 of the point, for every class
         decision = covering_decision(decisions, class_code, cls["owner"], lon, lat)
         if decision is not None:
             owner, source = decision["owner_unit"], "ownership_decided"

@@ -38,7 +38,7 @@ def test_a_decided_owner_is_where_dispatch_sends_a_street_order_case():
     # the reproduction: a gap decided for 龙凤桥街道; a later E0506 (街面秩序) report at that point
     case = filed("E0506", GAP, overrides=[DECIDED_AREA])
     assert case["owner_unit"] == "street.longfengqiao" and case["owner_source"] == "ownership_decided"
-    assert case["street_id"] == "street.dongyang"          # the nearest street stays what it is
+    assert case["street_id"] == "street.longfengqiao"      # the decided 属地, not the nearest 东阳
     plan = SETTINGS.route(case, DISTRICT)
     assert plan["unit_id"] == "street.longfengqiao"        # not 东阳街道 by the 街面秩序 rule
     assert "确权" in plan["rule"]
@@ -60,6 +60,15 @@ def test_without_a_decision_routing_is_unchanged():
     case = filed("E0506", GAP)
     assert case["owner_source"] == "gap_nearest_street"
     assert SETTINGS.route(case, DISTRICT)["unit_id"] == "street.dongyang"
+
+
+def test_an_area_decision_is_the_place_of_every_class_there():
+    # a gap decided for a town: outsourced street cleaning there goes to the town (镇辖区不外包)
+    town_gap = dict(DECIDED_AREA, owner_unit="town.tongjiaxi")
+    case = filed("E0102", GAP, overrides=[town_gap])
+    assert case["owner_unit"] == "op.cleaning" and case["street_id"] == "town.tongjiaxi"
+    assert SETTINGS.route(case, DISTRICT)["unit_id"] == "town.tongjiaxi"
+    assert SETTINGS.route(filed("E0102", GAP), DISTRICT)["unit_id"] == "op.cleaning"
 
 
 # ====================================================================== one time-limit rule
@@ -234,7 +243,8 @@ def test_the_responsibility_map_answers_who_owns_a_point():
     """One function answers "who owns this point" (shared.refdata), and intake files with it."""
     decided = DISTRICT.resolve_owner("E0506", GAP["lon"], GAP["lat"], [DECIDED_AREA])
     assert (decided["owner"], decided["source"]) == ("street.longfengqiao", "ownership_decided")
-    assert decided["decision"]["_id"] == "OD-gap-1" and decided["street_id"] == "street.dongyang"
+    assert decided["decision"]["_id"] == "OD-gap-1"
+    assert decided["street_id"] == "street.longfengqiao"        # the decided 属地, no longer the nearest
     lamp = DISTRICT.resolve_owner("C0108", GAP["lon"], GAP["lat"], [DECIDED_AREA])   # a class's own unit
     assert (lamp["owner"], lamp["source"]) == (DISTRICT.minor_class("C0108")["owner"], "class")
     undecided = DISTRICT.resolve_owner("E0506", GAP["lon"], GAP["lat"])
