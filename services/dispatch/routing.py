@@ -9,65 +9,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import lru_cache
-from pathlib import Path
 
-import yaml
+from shared import routing_table, time_limits
+from shared.refdata import CASE_KINDS
+from shared.routing_table import DEFAULT_PATH, WHEN_KEYS, Rule  # noqa: F401  (importable from here)
 
-from shared.calendar import parse_duration
-from shared.refdata import CASE_KINDS, URGENCIES
-
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PATH = ROOT / "config" / "routing.yaml"
-
-WHEN_KEYS = {"class", "unless_class", "major", "kind", "owner", "street", "street_type", "grid",
-             "urgency"}
 NOTIFY_KINDS = ("dispatch", "warning", "supervision", "escalation", "rework", "verification")
 
 
 class RoutingError(ValueError):
     """config/routing.yaml is wrong; the message names every problem."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    when: dict
-    route: str
-    case_kind: str | None = None
-    deadline: dict | None = None
-
-    def matches(self, facts: dict) -> bool:
-        when = self.when
-        if "class" in when and facts["class"] not in when["class"]:
-            return False
-        if "unless_class" in when and facts["class"] in when["unless_class"]:
-            return False
-        if "major" in when and facts["class"][:3] not in when["major"]:
-            return False
-        if "kind" in when and facts["kind"] != when["kind"]:
-            return False
-        if "owner" in when and not any(_glob(pattern, facts["owner"]) for pattern in when["owner"]):
-            return False
-        if "street" in when and facts["street"] not in when["street"]:
-            return False
-        if "street_type" in when and facts["street_type"] != when["street_type"]:
-            return False
-        if "grid" in when and not (facts["grid"] and any(facts["grid"].startswith(prefix)
-                                                          for prefix in when["grid"])):
-            return False
-        if "urgency" in when and facts["urgency"] not in when["urgency"]:
-            return False
-        return True
-
-
-def _glob(pattern: str, value: str | None) -> bool:
-    if value is None:
-        return False
-    if pattern.endswith("*"):
-        return value.startswith(pattern[:-1])
-    return value == pattern
 
 
 @dataclass(frozen=True)
@@ -104,56 +56,32 @@ class Settings:
 
         ``case`` is the case_registered payload. Components go to the department that owns them,
         street-order events to the street, outsourced work to the operator, refined per class
-        and place by the rules; no rule → intake's owner_unit.
+        and place by the rules; no rule → intake's owner_unit. After 确权 the decided owner
+        (intake's owner_source ``ownership_decided``) is the unit under every rule
+        (shared.routing_table); the time limit is shared.time_limits' (the one intake tells).
         """
         minor = district.minor_class(case["class_code"])
-        street_id = case.get("street_id")
-        street = district.units.get(street_id) if street_id else None
-        owner = case["owner_unit"]
-        component = district.components.get(case.get("object_code") or "")
-        if component is not None and minor["kind"] == "component":
-            owner = component["owner"]                  # this very object's owner (部件权属)
-        facts = {
-            "class": case["class_code"], "kind": minor["kind"], "owner": owner,
-            "street": street_id, "street_type": street.get("type") if street else None,
-            "grid": case.get("grid_code"), "urgency": case.get("urgency", "normal"),
-        }
-        chosen = next((rule for rule in self.rules if rule.matches(facts)), None)
-        unit_id = owner
-        if chosen is not None:
-            if chosen.route == "street":
-                unit_id = street_id or owner
-            elif chosen.route != "owner":
-                unit_id = chosen.route
-        urgency = facts["urgency"]
-        deadlines = dict(minor.get("deadline") or {})
-        if chosen is not None and chosen.deadline:
-            deadlines.update(chosen.deadline)
-        time_limit = deadlines.get(urgency) or deadlines.get("normal") or "1d"
+        facts = routing_table.facts(case, district)
+        chosen = routing_table.choose(self.rules, facts)
+        unit_id = routing_table.unit_for(chosen, case, facts)
+        time_limit = time_limits.from_rule(minor, chosen, facts["urgency"])
         case_kind = (chosen.case_kind if chosen and chosen.case_kind else None) \
             or minor.get("case_kind", "committed")
-        return {"unit_id": unit_id, "rule": chosen.name if chosen else "默认：立案时确定的权属单位",
-                "case_kind": case_kind, "time_limit": time_limit}
+        rule = chosen.name if chosen else "默认：立案时确定的权属单位"
+        if routing_table.decided_owner(case) is not None:
+            rule = routing_table.DECIDED_RULE
+        return {"unit_id": unit_id, "rule": rule, "case_kind": case_kind, "time_limit": time_limit}
 
     def time_limit(self, case: dict, district, urgency: str) -> str:
         """The handling time limit of this case at another urgency (same rules, same place)."""
-        return self.route(dict(case, urgency=urgency), district)["time_limit"]
+        return time_limits.time_limit(district, case, urgency, self.rules)
 
 
 # ---------------------------------------------------------------------- building and checking
-def _as_list(value):
-    if value is None:
-        return None
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+_as_list = routing_table._as_list
 
 
-def _check_duration(value, where, problems):
-    try:
-        days, rest = parse_duration(str(value))
-        if days == 0 and rest <= timedelta(0):
-            raise ValueError("zero")
-    except ValueError:
-        problems.append(f"{where}: {value!r} is not a working-time duration like 4h, 30m or 2d")
+_check_duration = routing_table.check_duration
 
 
 def _supervision(data: dict, base: Supervision, where: str, problems: list) -> Supervision:
@@ -178,46 +106,7 @@ def build_settings(data: dict, district=None, overrides: dict | None = None) -> 
     problems: list[str] = []
     data = data or {}
     overrides = {key: value for key, value in (overrides or {}).items() if value not in (None, "")}
-    rules = []
-    for index, raw in enumerate(data.get("rules") or []):
-        where = f"rules[{index}]"
-        if not isinstance(raw, dict) or not raw.get("name") or not raw.get("route"):
-            problems.append(f"{where}: needs name, when and route")
-            continue
-        when = dict(raw.get("when") or {})
-        unknown = set(when) - WHEN_KEYS
-        if unknown:
-            problems.append(f"{where} ({raw['name']}): unknown when keys {sorted(unknown)}")
-        for key in ("class", "unless_class", "major", "owner", "street", "grid", "urgency"):
-            if key in when:
-                when[key] = [str(item) for item in _as_list(when[key])]
-        route = str(raw["route"])
-        if district is not None:
-            for code in when.get("class", []) + when.get("unless_class", []):
-                if code not in district.taxonomy:
-                    problems.append(f"{where} ({raw['name']}): unknown class {code}")
-            for street in when.get("street", []):
-                if street not in district.units:
-                    problems.append(f"{where} ({raw['name']}): unknown street {street}")
-            if route not in ("street", "owner") and route not in district.units:
-                problems.append(f"{where} ({raw['name']}): route {route!r} is not street, owner or a unit id")
-        if when.get("kind") not in (None, "component", "event"):
-            problems.append(f"{where}: kind must be component or event")
-        if when.get("street_type") not in (None, "street", "town"):
-            problems.append(f"{where}: street_type must be street or town")
-        case_kind = raw.get("case_kind")
-        if case_kind is not None and case_kind not in CASE_KINDS:
-            problems.append(f"{where}: case_kind must be one of {', '.join(CASE_KINDS)}")
-        deadline = raw.get("deadline")
-        if deadline is not None:
-            if not isinstance(deadline, dict) or set(deadline) - set(URGENCIES):
-                problems.append(f"{where}: deadline must map {'/'.join(URGENCIES)} to durations")
-                deadline = None
-            else:
-                deadline = {key: str(value) for key, value in deadline.items()}
-                for key, value in deadline.items():
-                    _check_duration(value, f"{where}.deadline.{key}", problems)
-        rules.append(Rule(str(raw["name"]), when, route, case_kind, deadline))
+    rules = routing_table.parse_rules(data.get("rules"), district, problems)
 
     sup = dict(data.get("supervision") or {})
     for key, name in (("warn_share", "DISPATCH_WARN_SHARE"), ("escalate_after", "DISPATCH_ESCALATE_AFTER"),
@@ -261,17 +150,14 @@ def build_settings(data: dict, district=None, overrides: dict | None = None) -> 
                     urgency_changer=urgency_changer, notify_roles=notify)
 
 
-@lru_cache(maxsize=8)
-def _read(path: str) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+_read = routing_table.read
 
 
 def load_settings(config: dict | None = None, district=None) -> Settings:
     """The settings for a running service: the file, then ``DISPATCH_*`` overrides from the service
     config or the environment."""
     config = config or {}
-    path = config.get("ROUTING_CONFIG") or os.environ.get("ROUTING_CONFIG") or DEFAULT_PATH
+    path = routing_table.table_path(config)
     overrides = {}
     for name in ("DISPATCH_WARN_SHARE", "DISPATCH_ESCALATE_AFTER", "DISPATCH_VERIFY_WITHIN"):
         value = config.get(name, os.environ.get(name))

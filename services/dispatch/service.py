@@ -2,7 +2,7 @@
 
 - ``dispatch.case-registered``  route, start the clock, notify (case_dispatched, owner_notified);
 - ``dispatch.case-reopened``    intake's case_reopened → 返工 back to the unit;
-- ``dispatch.ownership``        intake's ownership_dispute_opened / ownership_decided → re-dispatch;
+- ``dispatch.ownership``        intake's dispute events → the dispute copy (a projection) → re-dispatch;
 - ``@timer_due("cases")``       预警 / 督办 / 升级 / 核查超时, on durable timers kept in each case;
 - RPC ``act``                   the unit and centre actions (optimistic concurrency on ``_version``);
 - RPC ``get_case``, ``list_cases``, ``timeline`` for the gateway.
@@ -15,7 +15,7 @@ from datetime import datetime
 from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 
-from shared import storage
+from shared import projection, storage
 from shared.health import Heartbeat
 from shared.messaging import outbox
 from shared.messaging.consumer import PermanentError, consume_reliably
@@ -24,7 +24,7 @@ from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 from shared.timers import timer_due
 
-from . import notifications, rules
+from . import disputes, notifications, rules
 from .routing import load_settings
 from .schemas import ACTION_SCHEMAS, CaseQuery, action_name
 
@@ -128,27 +128,26 @@ class DispatchService:
 
     @consume_reliably("dispatch.ownership")
     def on_ownership(self, event: dict):
-        payload = event["payload"]
-        if event["type"] == "ownership_dispute_opened":
-            self.db.disputes.update_one({"_id": payload["dispute_id"]}, {"$setOnInsert": {
-                "case_id": payload.get("case_id"), "interim_owner": payload["interim_owner"],
-                "level": payload["level"], "opened_at": payload["opened_at"]}}, upsert=True)
+        """intake's dispute events → the dispute copy (a projection: any order converges); once
+        the copy holds a decision and knows its cases, they are re-dispatched (once each)."""
+        if event["type"] not in (disputes.OPENED, disputes.DECIDED):
             return
-        if event["type"] != "ownership_decided":
-            return
-        dispute = self.db.disputes.find_one({"_id": payload["dispute_id"]}) or {}
-        case_ids = list(dict.fromkeys(
-            [case_id for case_id in [payload.get("case_id"), dispute.get("case_id")] if case_id]
-            + list(payload.get("case_ids") or [])))
-        case_ids += [doc["_id"] for doc in self.db.cases.find({"dispute_id": payload["dispute_id"]}, {"_id": 1})
+        dispute_id = event["payload"]["dispute_id"]
+        copy = self._project_dispute(dispute_id, event)
+        decision = disputes.decision(dispute_id, copy)
+        if decision is None:
+            return                                      # opened: nothing to re-dispatch yet
+        case_ids = disputes.case_ids(copy)
+        case_ids += [doc["_id"] for doc in self.db.cases.find({"dispute_id": dispute_id}, {"_id": 1})
                      if doc["_id"] not in case_ids]
-        if not case_ids and self.db.cases.find_one({"_id": event["correlation_id"]}, {"_id": 1}):
+        if not case_ids and event["type"] == disputes.DECIDED \
+                and self.db.cases.find_one({"_id": event["correlation_id"]}, {"_id": 1}):
             case_ids = [event["correlation_id"]]
         if not case_ids:
-            if dispute:
+            if copy.get("opened_at"):
                 return                                  # a dispute about a place, with no case here
-            raise RuntimeError(f"unknown dispute {payload['dispute_id']} (its opening may still be on its way)")
-        interim = payload.get("interim_owner") or dispute.get("interim_owner")
+            raise RuntimeError(f"unknown dispute {dispute_id} (its opening may still be on its way)")
+        applied = copy.get("decided_event_id") or f"{dispute_id}.decided"
         missing = []
         for case_id in case_ids:
             def attempt(case_id=case_id):
@@ -156,13 +155,33 @@ class DispatchService:
                 if doc is None:
                     missing.append(case_id)
                     return
-                if storage.already_applied(doc, event["event_id"]):
+                if storage.already_applied(doc, applied):
                     return
-                change = rules.ownership_decided(doc, payload, interim, self.policy.context())
-                self._save(doc, change, applied=event["event_id"], causation=event["event_id"])
+                change = rules.ownership_decided(doc, decision, copy.get("interim_owner"), self.policy.context())
+                self._save(doc, change, applied=applied, causation=event["event_id"])
             storage.retry_on_conflict(attempt)
         if missing:                                     # registered but not dispatched yet: retry later
             raise RuntimeError(f"cases not dispatched yet: {', '.join(missing)}")
+
+    def _project_dispute(self, dispute_id: str, event: dict) -> dict:
+        """Apply one dispute event to dispatch's copy (optimistic, by position); the copy after."""
+        def attempt():
+            doc = self.db.disputes.find_one({"_id": dispute_id})
+            if doc is not None and "_version" not in doc:     # a copy kept before it was versioned
+                self.db.disputes.update_one({"_id": dispute_id, "_version": {"$exists": False}},
+                                            {"$set": {"_version": 1}})
+                raise storage.Conflict(f"{dispute_id} is now versioned")
+            changes = disputes.changes(doc, event)
+            if not changes:
+                return doc or {}
+            if doc is None:
+                fresh = projection.apply_in_memory({"_id": dispute_id}, changes)
+                if not storage.create(self.db.disputes, fresh):
+                    raise storage.Conflict(f"{dispute_id} was created meanwhile")
+            else:
+                storage.update(self.db.disputes, dispute_id, doc.get("_version", 0), set_fields=changes)
+            return self.db.disputes.find_one({"_id": dispute_id})
+        return storage.retry_on_conflict(attempt)
 
     # ------------------------------------------------------------------ durable timers
     @timer_due("cases")

@@ -11,11 +11,12 @@ cases, decided ownership disputes), decide:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from shared.refdata.intake_data import distance_m, geometry_covers
+from shared import geo, time_limits
+from shared.refdata.intake_data import distance_m
+from shared.refdata.spatial import covering_decision
 
 from .rules import check_filing_standard, reporter_id
 
@@ -85,14 +86,8 @@ def decide(report: dict, district, *, now: datetime | None = None, policy: dict 
     else:
         street_id = located["street_id"]
         community_code, community_name = located["community_code"], located["community_name"]
-    if override is not None:
-        owner, source = override["owner_unit"], "ownership_decided"
-    elif minor["owner"] != "street":
-        owner, source = minor["owner"], "class"
-    elif located is not None:
-        owner, source = street_id, "grid_street"
-    else:
-        owner, source = street_id, "gap_nearest_street"
+    owned = district.resolve_owner(minor["code"], lon, lat, overrides)   # the responsibility map
+    owner, source, street_id = owned["owner"], owned["source"], owned["street_id"]
 
     urgency = report.get("urgency") or ("urgent" if channel == "road_office" else "normal")
     case = {
@@ -112,7 +107,7 @@ def decide(report: dict, district, *, now: datetime | None = None, policy: dict 
         "joint_partners": list(minor.get("joint") or []),
         "description": report.get("description", ""),
         "case_kind": minor["case_kind"],
-        "time_limit": minor["deadline"][urgency],
+        "time_limit": None,                                  # shared.time_limits, below
         "stages": list(minor.get("stages") or []),
         "attributes": dict(attributes),
         "media_urls": list(report.get("media_urls") or []) + list(report.get("photo_refs") or []),
@@ -122,6 +117,7 @@ def decide(report: dict, district, *, now: datetime | None = None, policy: dict 
         "leader": report.get("leader"),
         "sensor_id": report.get("sensor_id"),
     }
+    case["time_limit"] = time_limits.time_limit(district, case)   # the limit dispatch applies
     return {"accepted": True, "case": case, "gap_place": gap_place,
             "override": override["_id"] if override else None}
 
@@ -135,30 +131,11 @@ def assess(report: dict, district, **kwargs) -> dict:
     return {"accepted": False, "reason": decision["reason"]}
 
 
-def resolve_owner(minor: dict, place: dict) -> str:
-    """条块结合、以块为主: class owner 'street' means the street of the place."""
-    owner = minor.get("owner") or "street"
-    if owner == "street":
-        return place["street_id"]
-    return owner
-
-
 def covering_override(overrides, minor: dict, lon: float, lat: float) -> dict | None:
     """The decided ownership that applies to this class at this point: a class-scoped decision
     for the same class first, then an area decision (which sets the 属地 owner, so it applies
-    to classes owned by 'street')."""
-    best = None
-    for override in overrides or ():
-        if override.get("state") not in (None, "decided"):
-            continue
-        if not geometry_covers(override["geometry"], lon, lat):
-            continue
-        if override.get("scope") == "class":
-            if override.get("class_code") == minor["code"]:
-                return override
-        elif minor.get("owner") == "street" and best is None:
-            best = override
-    return best
+    to classes owned by 'street'): shared.refdata."""
+    return covering_decision(overrides, minor["code"], minor.get("owner"), lon, lat)
 
 
 # ===================================================================== duplicates, reopen
@@ -178,8 +155,7 @@ def claim_keys(class_code: str, lon: float, lat: float, radius_m: float) -> list
     latitude, where a degree of longitude is shortest of anywhere this runs); the keys are the four
     cells around the grid vertex nearest the point. Two points within the radius have nearest
     vertices at most one step apart on each axis, so their blocks of four overlap."""
-    height = 2 * radius_m / 110_540
-    width = 2 * radius_m / (111_320 * math.cos(math.radians(70)))
+    width, height = geo.degrees(2 * radius_m, 70)
     vx, vy = round(lon / width), round(lat / height)
     return sorted(f"{class_code}:{x}:{y}" for x in (vx - 1, vx) for y in (vy - 1, vy))
 

@@ -12,7 +12,6 @@ are local dates, both included.
 """
 from __future__ import annotations
 
-import math
 import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -21,12 +20,12 @@ import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 from shapely.geometry import Point, Polygon
 
+from shared import geo
 from shared.config import ROOT
 from shared.contracts.base import Tolerant
 
 STREET_TRADING = ("E0501", "E0502")            # 占道经营, 无照经营游商
 DEFAULT_FILE = ROOT / "shared" / "refdata" / "default_district" / "stall_permits.yaml"
-EARTH_M = 6_371_008.8
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="时间格式为 HH:MM")
 
 
@@ -106,11 +105,7 @@ def default_permits(path=None) -> list[dict]:
 
 
 # ------------------------------------------------------------------ place
-def distance_m(lon1, lat1, lon2, lat2) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_M * math.asin(math.sqrt(a))
+distance_m = geo.distance_m
 
 
 def in_place(place: dict, lon: float, lat: float) -> bool:

@@ -3,12 +3,13 @@ arithmetic, which review a community representative may give, and which shop's f
 stretch (门前三包) a point lies on."""
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from shapely.geometry import LineString, Point, Polygon
+
+from shared import geo
 
 CITIZEN_KINDS = ("account_id", "phone")
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -113,21 +114,7 @@ def review_id(period: str, representative: str, unit_id: str) -> str:
 
 
 # ------------------------------------------------------------------ geometry in metres
-EARTH_M = 6_371_008.8
-
-
-def _projector(lon0: float, lat0: float):
-    kx = math.cos(math.radians(lat0)) * math.pi * EARTH_M / 180
-    ky = math.pi * EARTH_M / 180
-    return lambda lon, lat: ((lon - lon0) * kx, (lat - lat0) * ky)
-
-
-def distance_m(lon1, lat1, lon2, lat2) -> float:
-    """Great-circle distance (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_M * math.asin(math.sqrt(a))
+_projector, distance_m = geo.projector, geo.distance_m     # shared.geo: one Earth for the platform
 
 
 def distance_to_line_m(lon, lat, coords) -> float:

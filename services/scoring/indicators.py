@@ -24,7 +24,9 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
-from .periods import Period
+from shared import on_time
+
+from .periods import Period, local_iso
 
 # code → (中文, numerator count, denominator count)
 INDICATORS = {
@@ -109,7 +111,9 @@ def case_state(fact: dict, limit: datetime) -> dict:
               or bool(closed and closed["parked"]))
     return {
         "closed": closed is not None,
-        "on_time": bool(closed and closed["on_time"] and not extended and not parked),
+        "on_time": bool(closed) and on_time.closed_on_time(
+            extended=extended, parked=parked, handled_at=closed.get("handled_at"),
+            original_deadline=closed.get("original_deadline"), judged=closed["on_time"]),
         "reworked": any(_before(r["at"], limit) for r in fact["reworks"]),
         "extended": extended,
         "parked": parked,
@@ -130,6 +134,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
     """Every indicator of the period for the district, units, grids, inspectors and partners,
     the exposure list, the composite score of every unit and the rankings."""
     start, end = period.start, period.end
+    tz = period.tz
     limit = min(end, _utc(as_of))
     cases = [f for f in facts if f.get("kind") == "case"]
     reports = [f for f in facts if f.get("kind") == "report"]
@@ -201,7 +206,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
                 continue                        # no deadline known: neither on time nor late
             inspectors.add(verification["inspector_id"], "verifications")
             inspectors.add(verification["inspector_id"], "verified_on_time",
-                           _utc(verification["at"]) <= _utc(due))
+                           on_time.in_time(verification["at"], due))
 
     # -- partners (城管+N): requests sent in the period
     for fact in requests_:
@@ -248,7 +253,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
         }
     return {
         "period": period.as_dict(),
-        "as_of": _iso(as_of),
+        "as_of": local_iso(as_of, tz),
         "district": {"name": getattr(district, "name", ""),
                      "counts": {name: district_t.counts[ALL].get(name, 0) for name in UNIT_COUNTS},
                      "indicators": indicator_block(district_t.counts[ALL], INDICATORS)},
@@ -267,24 +272,19 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
                             ("requests", "accepted_on_time", "checked_in_on_time", "disposed", "rejected")},
                            "indicators": indicator_block(counts, PARTNER_INDICATORS)}
                      for key, counts in sorted(partners.counts.items())},
-        "exposure": [_jsonable(item) for item in exposure],
+        "exposure": [local_json(item, tz) for item in exposure],
         "rankings": rankings(unit_rows, settings),
     }
 
 
-def _iso(moment):
-    if moment is None:
-        return None
-    return _utc(moment).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _jsonable(value):
+def local_json(value, tz: str):
+    """Times as local ISO 8601 with offset (+08:00), for the API answers and the bulletin."""
     if isinstance(value, datetime):
-        return _iso(value)
+        return local_iso(value, tz)
     if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
+        return {key: local_json(item, tz) for key, item in value.items()}
     if isinstance(value, list):
-        return [_jsonable(item) for item in value]
+        return [local_json(item, tz) for item in value]
     return value
 
 
@@ -336,7 +336,7 @@ def _on_time(fact: dict, status: str, deadline_field: str, minutes_key: str, def
     if deadline is None:
         minutes = _department_minutes(fact["department"], minutes_key, default)
         deadline = _utc(fact["sent_at"]) + timedelta(minutes=minutes)
-    return _utc(reply["at"]) <= _utc(deadline)
+    return on_time.in_time(reply["at"], deadline)
 
 
 def accepted_on_time(fact: dict, settings: dict) -> bool:

@@ -61,11 +61,18 @@ class Period:
     def as_dict(self) -> dict:
         return {"kind": self.kind, "label": self.label, "title": self.title,
                 "first_day": self.first_day.isoformat(), "last_day": self.last_day.isoformat(),
-                "start": _iso(self.start), "end": _iso(self.end), "timezone": self.tz}
+                "start": local_iso(self.start, self.tz), "end": local_iso(self.end, self.tz),
+                "timezone": self.tz}
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+def local_iso(moment: datetime | None, tz: str) -> str | None:
+    """ISO 8601 in the district's local time with its offset (2026-12-01T08:00:00+08:00); a naive
+    moment is UTC (what a store that drops tzinfo keeps)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(ZoneInfo(tz)).isoformat()
 
 
 def _local_midnight(day: date, tz: str) -> datetime:

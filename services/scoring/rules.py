@@ -180,7 +180,8 @@ def fold_case(case_id: str, entries: list[dict]) -> dict:
         elif kind == "case_closed":
             fact["closes"].append({"at": at, "unit_id": p["unit_id"], "on_time": p["on_time"],
                                    "extended": bool(p.get("extended")), "parked": bool(p.get("parked")),
-                                   "deadline": p.get("deadline")})
+                                   "deadline": p.get("deadline"), "handled_at": p.get("handled_at"),
+                                   "original_deadline": p.get("original_deadline")})
         elif kind == "case_reopened":
             fact["reopens"].append(at)
         elif kind == "satisfaction_recorded":

@@ -17,7 +17,7 @@ from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 
 from . import indicators, store
-from .periods import parse_period
+from .periods import local_iso, parse_period
 from .schemas import load_query
 from .settings import load_settings
 
@@ -102,12 +102,13 @@ class ScoringService:
             return None
         content = doc["pdf"] if query["fmt"] == "pdf" else doc["html"].encode("utf-8")
         return {"month": query["month"], "fmt": query["fmt"],
-                "generated_at": doc["generated_at"].isoformat(),
+                "generated_at": local_iso(doc["generated_at"], self._district().timezone),
                 "data_b64": base64.b64encode(content).decode("ascii")}
 
     @rpc
     def bulletins(self) -> list:
-        return [{"month": item["month"], "generated_at": item["generated_at"].isoformat()}
+        tz = self._district().timezone
+        return [{"month": item["month"], "generated_at": local_iso(item["generated_at"], tz)}
                 for item in store.list_bulletins(self.db)]
 
     @rpc
@@ -123,11 +124,13 @@ class ScoringService:
 
     @rpc
     def events_for(self, correlation_id: str) -> list:
-        return [_public_event(doc) for doc in
+        tz = self._district().timezone
+        return [_public_event(doc, tz) for doc in
                 self.db.events.find({"correlation_id": correlation_id}).sort("occurred_at", 1)]
 
 
-def _public_event(doc: dict) -> dict:
+def _public_event(doc: dict, tz: str) -> dict:
+    """A logged event for the case page, its times in local time with offset."""
     out = storage.public(doc)
     out.pop("subjects", None)
-    return out
+    return indicators.local_json(out, tz)

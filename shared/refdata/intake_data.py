@@ -25,6 +25,7 @@ from datetime import time
 from shapely.geometry import Point, Polygon, mapping, shape
 from shapely.ops import unary_union
 
+from shared import geo
 from shared.calendar import valid_duration
 
 ATTRIBUTE_TYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
@@ -56,27 +57,8 @@ DEFAULT_POLICY = {
     "sensor_rules": [],
 }
 
-METRES_PER_DEGREE_LAT = 110_574.0
-METRES_PER_DEGREE_LON_EQUATOR = 111_320.0
-
-
-def distance_m(a_lon, a_lat, b_lon, b_lat) -> float:
-    """Great-circle distance in metres (haversine, mean Earth radius)."""
-    radius = 6_371_008.8
-    phi1, phi2 = math.radians(a_lat), math.radians(b_lat)
-    dphi = phi2 - phi1
-    dlmb = math.radians(b_lon - a_lon)
-    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return 2 * radius * math.asin(min(1.0, math.sqrt(h)))
-
-
-def disc(lon: float, lat: float, radius_m: float, resolution: int = 16):
-    """A polygon approximating a circle of ``radius_m`` metres around a point (lon/lat degrees)."""
-    dy = radius_m / METRES_PER_DEGREE_LAT
-    dx = radius_m / (METRES_PER_DEGREE_LON_EQUATOR * max(0.01, math.cos(math.radians(lat))))
-    points = [(lon + dx * math.cos(2 * math.pi * k / (4 * resolution)),
-               lat + dy * math.sin(2 * math.pi * k / (4 * resolution))) for k in range(4 * resolution)]
-    return Polygon(points)
+# distances and discs: shared.geo (one Earth for the platform); importable from here as before
+distance_m, disc = geo.distance_m, geo.disc
 
 
 def place_id_for(prefix: str, geometry) -> str:

@@ -1,0 +1,35 @@
+"""The on-time rules (按期 / 按时) of the platform — pure, one place. dispatch judges a case when it
+closes, scoring counts it in the indicators; both call these functions, so a case is "on time" in
+the bulletin exactly when dispatch said so.
+
+* 按期结案 (a closed case is on time): the handling that passed verification (its feedback) came
+  no later than the *original* deadline of the assignment, and the case was never extended (延期)
+  nor parked (挂账). An extension or parking keeps the case alive but never makes it on time.
+* 按时 (a verification, a stage report): done no later than its due time.
+
+Times must be timezone-aware or naive UTC (what a store that drops tzinfo keeps).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def in_time(at: datetime | None, due: datetime | None) -> bool:
+    """按时: ``at`` no later than ``due`` (False when either is unknown)."""
+    return at is not None and due is not None and _utc(at) <= _utc(due)
+
+
+def closed_on_time(*, extended: bool, parked: bool, handled_at: datetime | None = None,
+                   original_deadline: datetime | None = None, judged: bool | None = None) -> bool:
+    """按期结案. ``handled_at``: the feedback that passed verification; ``original_deadline``: the
+    assignment's deadline before any extension. Without those two (an event from before they were
+    carried), ``judged`` — dispatch's own verdict — stands, still under the extension/parking rule."""
+    if extended or parked:
+        return False
+    if handled_at is not None and original_deadline is not None:
+        return in_time(handled_at, original_deadline)
+    return bool(judged)
