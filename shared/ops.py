@@ -12,6 +12,7 @@ from kombu import Connection
 from . import health
 from .config import database_name
 from .messaging import topology
+from .messaging.consumer import platform_user
 from .messaging.publisher import ConfirmedPublisher, raw_body
 from .storage import mongo_client
 
@@ -150,7 +151,8 @@ def replay(config, dlq: str, message_id: str | None = None) -> int:
                                   message_id=props.get("message_id"),
                                   correlation_id=props.get("correlation_id"),
                                   content_type=props.get("content_type") or "application/octet-stream",
-                                  content_encoding=props.get("content_encoding") or "binary")
+                                  content_encoding=props.get("content_encoding") or "binary",
+                                  user_id=platform_user(config["AMQP_URI"]))
                 channel.basic_ack(message.delivery_tag)
                 replayed += 1
             for tag in keep:

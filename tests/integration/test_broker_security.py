@@ -154,3 +154,68 @@ def test_the_coordinator_refuses_a_reply_from_an_impersonator(config, vhost, db,
     assert dept_states(doc)["police"] == "requested"
     assert all(m["message"]["sender"] == "environment" for m in doc["messages"]
                if m["direction"] == "in" and m["department"] == "environment")
+
+
+def test_forged_origin_headers_do_not_make_a_reply_genuine(config, vhost, db, container_factory, dept_users):
+    """Anyone who can publish to the replies queue through the default exchange (here with the
+    platform's own credentials, but without the platform's user_id) may write x-origin-* headers
+    claiming a department's routing key and user. They are believed only on a copy the platform
+    itself republished (user_id = the platform's user); this one is refused as an impersonation."""
+    prefix = dept_users["prefix"]
+    start_coordination(container_factory, config, DEPT_USER_PREFIX=prefix, DEPT_TRUSTED_USERS="")
+    case_id = register_case(config, class_code="E0302", joint=["police", "environment"])
+    op_id = f"OP-{case_id}"
+    op = wait_operation(db, op_id, lambda d: True, "the operation")
+    environment_request = next(m["message"] for m in op["messages"]
+                               if m["department"] == "environment" and m["kind"] == "Request")
+    forged = reply(environment_request, "Ack", {"status": "rejected", "reason": "伪造的拒绝"}, sender="environment")
+    publish(config, "", "coordination.department-replies", forged, message_id=forged["distribution_id"],
+            headers={"x-origin-queue": "coordination.department-replies",
+                     "x-origin-exchange": "departments.replies",
+                     "x-origin-routing-key": "environment.ack",
+                     "x-origin-user-id": f"{prefix}environment"})
+    dead = wait_until(lambda: drain(config, "coordination.department-replies.dlq") or None, what="the dead letter")
+    assert [body["distribution_id"] for body, _ in dead] == [forged["distribution_id"]]
+    assert "冒用" in dead[0][1]["x-dead-letter-reason"]
+    doc = db("coordination").operations.find_one({"_id": op_id})
+    assert doc["departments"]["environment"]["state"] == "requested"
+
+
+def test_a_reply_the_platform_replays_keeps_its_vouched_origin(config, vhost, db, container_factory, dept_users,
+                                                               capsys):
+    """The platform's own copy (dead-lettered while coordination was away, then replayed with
+    dcgctl) still counts as the department's: its x-origin-* headers are trusted because the
+    platform published it under its own user_id."""
+    from shared import ops
+    prefix = dept_users["prefix"]
+    container = start_coordination(container_factory, config, DEPT_USER_PREFIX=prefix, DEPT_TRUSTED_USERS="")
+    case_id = register_case(config, class_code="E0302", joint=["police", "environment"])
+    op_id = f"OP-{case_id}"
+    op = wait_operation(db, op_id, lambda d: True, "the operation")
+    request = next(m["message"] for m in op["messages"] if m["department"] == "environment" and m["kind"] == "Request")
+    container.stop()
+    genuine = reply(request, "Ack", {"status": "accepted"}, sender="environment")
+    creds = dept_users["creds"]["environment"]
+    with connect(creds) as conn:
+        ch = conn.channel()
+        ch.confirm_delivery()
+        publish_reply(ch, "environment.ack", genuine, creds["username"])
+    # park it as the platform does (the consumer's FailureRouter), then replay it
+    from shared.messaging.consumer import FailureRouter
+    from kombu import Connection
+    router = FailureRouter.__new__(FailureRouter)
+    router.publisher = ops.ConfirmedPublisher(config["AMQP_URI"])
+    router.platform_user = "guest"
+    router.container = type("C", (), {"service_name": "coordination"})()
+    with Connection(config["AMQP_URI"]) as connection:
+        channel = connection.default_channel
+        raw = wait_until(lambda: channel.basic_get("coordination.department-replies"), what="the reply")
+        message = channel.message_to_python(raw)
+        router.dead_letter(message, "coordination.department-replies", "coordination was down", "handler_error")
+        message.ack()
+    router.publisher.close()
+    assert ops.replay(config, "coordination.department-replies.dlq") == 1
+    start_coordination(container_factory, config, DEPT_USER_PREFIX=prefix, DEPT_TRUSTED_USERS="")
+    doc = wait_operation(db, op_id, lambda d: d["departments"]["environment"]["state"] != "requested",
+                         "the replayed reply applied")
+    assert doc["departments"]["environment"]["state"] == "accepted"
