@@ -34,12 +34,13 @@ import re
 import secrets
 import sys
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
 from .config import ROOT, load_config
 from .departments import department_ids
+from .management import Management, vhost_of
 
 TAG = "dcg-department"
 REPLIES_EXCHANGE = "departments.replies"
@@ -55,11 +56,6 @@ def topic_permissions_for(dept_id: str) -> dict:
     return {"exchange": REPLIES_EXCHANGE, "write": f"^{re.escape(dept_id)}\\.[a-z]+$", "read": "^$"}
 
 
-def vhost_of(amqp_uri: str) -> str:
-    path = urlsplit(amqp_uri.replace("pyamqp://", "amqp://", 1)).path
-    return unquote(path[1:]) if path and path != "/" else "/"
-
-
 def amqp_url(amqp_uri: str, username: str, password: str, vhost: str) -> str:
     """The department's pika URL: the platform's broker host, its own user, the vhost."""
     parts = urlsplit(amqp_uri.replace("pyamqp://", "amqp://", 1))
@@ -67,53 +63,6 @@ def amqp_url(amqp_uri: str, username: str, password: str, vhost: str) -> str:
     port = parts.port or 5672
     scheme = "amqps" if parts.scheme == "amqps" else "amqp"
     return f"{scheme}://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(vhost, safe='')}"
-
-
-class Management:
-    def __init__(self, url: str, user: str, password: str):
-        self.url = url.rstrip("/")
-        self.auth = (user, password)
-
-    @classmethod
-    def from_config(cls, config: dict) -> "Management":
-        return cls(str(config.get("RABBIT_MANAGEMENT_URL") or "http://127.0.0.1:15672"),
-                   str(config.get("RABBIT_MANAGEMENT_USER") or "guest"),
-                   str(config.get("RABBIT_MANAGEMENT_PASSWORD") or "guest"))
-
-    def _call(self, method: str, path: str, body=None, ok=(200, 201, 204)):
-        answer = requests.request(method, f"{self.url}/api/{path}", auth=self.auth, json=body, timeout=15)
-        if answer.status_code == 404 and method in ("GET", "DELETE"):
-            return None
-        if answer.status_code not in ok:
-            raise RuntimeError(f"management API {method} /api/{path}: {answer.status_code} {answer.text[:300]}")
-        return answer.json() if answer.content and method == "GET" else None
-
-    def user(self, name):
-        return self._call("GET", f"users/{quote(name, safe='')}")
-
-    def users(self):
-        return self._call("GET", "users") or []
-
-    def put_user(self, name, password, tags=TAG):
-        self._call("PUT", f"users/{quote(name, safe='')}", {"password": password, "tags": tags})
-
-    def delete_user(self, name):
-        self._call("DELETE", f"users/{quote(name, safe='')}")
-
-    def permissions(self, vhost, name):
-        return self._call("GET", f"permissions/{quote(vhost, safe='')}/{quote(name, safe='')}")
-
-    def put_permissions(self, vhost, name, perms):
-        self._call("PUT", f"permissions/{quote(vhost, safe='')}/{quote(name, safe='')}", perms)
-
-    def topic_permissions(self, vhost, name):
-        return self._call("GET", f"topic-permissions/{quote(vhost, safe='')}/{quote(name, safe='')}") or []
-
-    def put_topic_permissions(self, vhost, name, perms):
-        self._call("PUT", f"topic-permissions/{quote(vhost, safe='')}/{quote(name, safe='')}", perms)
-
-    def delete_topic_permissions(self, vhost, name):
-        self._call("DELETE", f"topic-permissions/{quote(vhost, safe='')}/{quote(name, safe='')}")
 
 
 def _secret_path(secrets_dir: Path, dept_id: str) -> Path:
@@ -158,7 +107,7 @@ def apply(config: dict, *, vhost: str | None = None, departments=None, prefix: s
     for dept_id in wanted:
         username = f"{prefix}{dept_id}"
         password, source = _password(dept_id, secrets_dir, environ)
-        mgmt.put_user(username, password)
+        mgmt.put_user(username, password, TAG)
         mgmt.put_permissions(vhost, username, permissions_for(dept_id))
         mgmt.delete_topic_permissions(vhost, username)       # exactly one topic rule, ours
         mgmt.put_topic_permissions(vhost, username, topic_permissions_for(dept_id))

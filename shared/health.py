@@ -113,3 +113,67 @@ def store_state(client) -> str:
     except Exception as exc:  # noqa: BLE001
         log.warning("store check failed: %s", exc)
         return "down"
+
+
+# ------------------------------------------------------------------ queues
+DEFAULT_BACKLOG_LIMIT = 1000
+
+
+def backlog_limit(config: dict) -> int:
+    return int(config.get("QUEUE_BACKLOG_LIMIT") or DEFAULT_BACKLOG_LIMIT)
+
+
+def queue_problem(row: dict, limit: int) -> str | None:
+    """Why a queue (a management-API row: name, messages, consumers) needs an operator, or None.
+
+    - a dead-letter queue holds messages (someone must look at them: dcgctl dlq show);
+    - an inbox or outbox holds messages and nothing consumes it (its reader is down);
+    - any other backlog has grown past ``limit`` (QUEUE_BACKLOG_LIMIT)."""
+    name, messages, consumers = row["name"], int(row.get("messages") or 0), int(row.get("consumers") or 0)
+    if name.endswith(".dlq"):
+        return f"死信队列有 {messages} 条消息 (dead letters waiting)" if messages else None
+    if messages and not consumers and ("inbox" in name or "outbox" in name):
+        return f"有 {messages} 条消息却无人消费 (no consumer)"
+    if messages > limit:
+        return f"积压 {messages} 条，超过 {limit} (backlog over the limit)"
+    return None
+
+
+def queue_problems(config: dict, management=None) -> list[dict]:
+    """[{queue, messages, consumers, reason}] for every queue of the platform's vhost that
+    ``queue_problem`` flags; one entry with queue None when the management API cannot be read."""
+    from .management import Management
+    mgmt = management or Management.from_config(config)
+    try:
+        rows = mgmt.queues()
+    except Exception as exc:  # noqa: BLE001 - unreadable queues are themselves a problem
+        log.warning("queue check failed: %s", exc)
+        return [{"queue": None, "messages": None, "consumers": None,
+                 "reason": f"无法读取队列状态 (management API unreadable): {str(exc)[:200]}"}]
+    limit = backlog_limit(config)
+    problems = []
+    for row in sorted(rows, key=lambda r: r["name"]):
+        reason = queue_problem(row, limit)
+        if reason:
+            problems.append({"queue": row["name"], "messages": row.get("messages", 0),
+                             "consumers": row.get("consumers", 0), "reason": reason})
+    return problems
+
+
+def platform_status(config: dict, platform_db, management=None) -> dict:
+    """What ``GET /health`` and ``dcgctl health`` answer: every service, the broker, the store,
+    the queues that need an operator, and "up" only when nothing is wrong (else "degraded",
+    with every reason in ``reasons``)."""
+    store = store_state(platform_db.client)
+    services = service_states(platform_db) if store == "up" else {}
+    broker = broker_state(config["AMQP_URI"])
+    queues = queue_problems(config, management) if broker == "up" else []
+    reasons = []
+    if broker != "up":
+        reasons.append("消息中间件不可用 (broker down)")
+    if store != "up":
+        reasons.append("存储不可用 (store down)")
+    reasons += [f"服务 {name} 未运行 (service down)" for name, entry in services.items() if entry["state"] != "up"]
+    reasons += [f"{row['queue'] or 'queues'}: {row['reason']}" for row in queues]
+    return {"status": "degraded" if reasons else "up", "reasons": reasons, "services": services,
+            "broker": broker, "store": store, "queues": queues}
