@@ -74,6 +74,26 @@ def demo_accounts(config) -> Path:
         client.close()
 
 
+def admin_env() -> dict:
+    """The broker administrator, only for the commands that create users (local: guest)."""
+    return {"RABBIT_ADMIN_USER": os.environ.get("RABBIT_ADMIN_USER") or os.environ.get("RABBIT_MANAGEMENT_USER")
+            or "guest",
+            "RABBIT_ADMIN_PASSWORD": os.environ.get("RABBIT_ADMIN_PASSWORD")
+            or os.environ.get("RABBIT_MANAGEMENT_PASSWORD") or "guest"}
+
+
+def platform_broker_user(env: dict) -> str:
+    """The local broker: the platform connects as its own user (shared.broker_users platform),
+    not as guest. guest (or RABBIT_ADMIN_USER) only creates the users. Sets AMQP_URI and the
+    management user in ``env``; returns the file that keeps the credentials."""
+    from shared import broker_users
+    from shared.config import load_config
+    row = broker_users.apply_platform(load_config(environ=env), environ={**env, **admin_env()})
+    env["AMQP_URI"] = row["amqp_uri"]
+    env["RABBIT_MANAGEMENT_USER"], env["RABBIT_MANAGEMENT_PASSWORD"] = row["username"], row["password"]
+    return row["secret_file"]
+
+
 def operator_key(path: Path) -> str:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("operator "):
@@ -123,6 +143,10 @@ def main():
         store_note = "MongoDB at MONGO_URI"
 
     sys.path.insert(0, str(ROOT))
+    local_broker = not os.environ.get("AMQP_URI")
+    broker_note = "AMQP_URI"
+    if local_broker:
+        broker_note = f"own user, credentials in {Path(platform_broker_user(env)).relative_to(ROOT)}"
     from shared.config import load_config
     from shared.messaging import topology
     config = load_config(environ=env)
@@ -135,10 +159,11 @@ def main():
     for number, service in enumerate(SERVICES, start=1):
         spawn(service, [PYTHON, "-m", f"services.{service}"],
               {"METRICS_PORT": str(METRICS_BASE + number)})
-    if not os.environ.get("AMQP_URI"):
+    if local_broker:
         # each department program connects as its own broker user (read only its inbox,
         # publish only its replies); passwords go to var/secrets/departments/ (git-ignored)
-        subprocess.run([PYTHON, "-m", "shared.broker_users", "apply"], cwd=ROOT, env=env, check=True,
+        subprocess.run([PYTHON, "-m", "shared.broker_users", "apply"], cwd=ROOT, check=True,
+                       env={**env, **admin_env()},
                        stdout=subprocess.DEVNULL)
     for dept in DEPARTMENTS:
         spawn(f"dept-{dept}", [PYTHON, "-m", f"departments.{dept}"])
@@ -152,7 +177,7 @@ def main():
                         e.g. the operator's: {operator_key(accounts_file)}
   Open311 api_key       {open311_key}   ({gateway}/open311/v2/discovery.json)
   网关 gateway          {gateway}      (health: {gateway}/health)
-  RabbitMQ 管理界面      {config['RABBIT_MANAGEMENT_URL']}   (guest / guest)
+  RabbitMQ 管理界面      {config['RABBIT_MANAGEMENT_URL']}   (platform broker user: {broker_note})
   存储 store            {store_note}
   日志 logs             var/log/<process>.log   (JSON lines, with correlation ids)
   指标 metrics          http://127.0.0.1:{METRICS_BASE + 1}/metrics … :{METRICS_BASE + len(SERVICES)} (Prometheus)

@@ -1,5 +1,8 @@
-"""Per-department RabbitMQ users and permissions, applied through the management API.
+"""The platform's own RabbitMQ user, and per-department users and permissions, applied through
+the management API (as an administrator: RABBIT_ADMIN_USER / RABBIT_ADMIN_PASSWORD, else the
+RABBIT_MANAGEMENT_* user).
 
+    python -m shared.broker_users platform [--vhost V]  # the platform's user (make run, compose)
     python -m shared.broker_users apply [--vhost V] [--department ID …] [--prune]
     python -m shared.broker_users show  [--vhost V]
     python -m shared.broker_users check [--vhost V]     # exit 1 when the broker differs
@@ -24,6 +27,13 @@ there (mode 0600, the folder is git-ignored) with the department's AMQP URL — 
 department program reads (DEPT_CREDENTIALS_FILE). Passwords are never printed. Applying twice
 changes nothing; ``--prune`` deletes department users (tag ``dcg-department``) no longer in
 the configuration.
+
+The platform's user (PLATFORM_AMQP_USER, default ``dcg.platform``) may configure, write and
+read everything in the platform's vhost and nothing in any other; it may not publish on
+``departments.replies`` (topic permission ``^$``), so a platform process cannot answer in a
+department's name. Its tag ``management`` lets it read and purge its own vhost's queues through
+the management API (health, dcgctl), not administer the broker. Password: PLATFORM_AMQP_PASSWORD,
+else the one kept in var/secrets/platform-broker.json, else a new random one written there.
 """
 from __future__ import annotations
 
@@ -45,6 +55,8 @@ from .management import Management, vhost_of
 TAG = "dcg-department"
 REPLIES_EXCHANGE = "departments.replies"
 DEFAULT_SECRETS = ROOT / "var" / "secrets" / "departments"
+PLATFORM_SECRET = ROOT / "var" / "secrets" / "platform-broker.json"
+PLATFORM_TAG = "management"
 
 
 def permissions_for(dept_id: str) -> dict:
@@ -63,6 +75,51 @@ def amqp_url(amqp_uri: str, username: str, password: str, vhost: str) -> str:
     port = parts.port or 5672
     scheme = "amqps" if parts.scheme == "amqps" else "amqp"
     return f"{scheme}://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(vhost, safe='')}"
+
+
+def admin_management(config: dict, environ=None) -> Management:
+    """The management API as an administrator (creating users needs one)."""
+    environ = os.environ if environ is None else environ
+    admin = dict(config)
+    if environ.get("RABBIT_ADMIN_USER"):
+        admin["RABBIT_MANAGEMENT_USER"] = environ["RABBIT_ADMIN_USER"]
+        admin["RABBIT_MANAGEMENT_PASSWORD"] = environ.get("RABBIT_ADMIN_PASSWORD", "")
+    return Management.from_config(admin)
+
+
+def platform_permissions() -> dict:
+    return {"configure": ".*", "write": ".*", "read": ".*"}
+
+
+def platform_topic_permissions() -> dict:
+    return {"exchange": REPLIES_EXCHANGE, "write": "^$", "read": ".*"}
+
+
+def apply_platform(config: dict, *, vhost: str | None = None, user: str | None = None,
+                   secret_file: Path | None = None, environ=None, management=None) -> dict:
+    """Create or update the platform's own broker user, with rights on its vhost only. Returns
+    {username, password, vhost, amqp_uri, secret_file} and keeps it in the secret file (0600)."""
+    environ = os.environ if environ is None else environ
+    mgmt = management or admin_management(config, environ)
+    vhost = vhost or vhost_of(config["AMQP_URI"])
+    user = user or environ.get("PLATFORM_AMQP_USER") or "dcg.platform"
+    secret_file = Path(secret_file or environ.get("PLATFORM_BROKER_SECRET") or PLATFORM_SECRET)
+    password = environ.get("PLATFORM_AMQP_PASSWORD")
+    if not password and secret_file.is_file():
+        try:
+            password = json.loads(secret_file.read_text(encoding="utf-8"))["password"]
+        except (ValueError, KeyError):
+            password = None
+    password = password or secrets.token_urlsafe(24)
+    mgmt.put_vhost(vhost)
+    mgmt.put_user(user, password, PLATFORM_TAG)
+    mgmt.put_permissions(vhost, user, platform_permissions())
+    mgmt.delete_topic_permissions(vhost, user)
+    mgmt.put_topic_permissions(vhost, user, platform_topic_permissions())
+    uri = amqp_url(config["AMQP_URI"], user, password, vhost).replace("amqp://", "pyamqp://", 1)
+    row = {"username": user, "password": password, "vhost": vhost, "amqp_uri": uri}
+    _write_secret(secret_file, row)
+    return {**row, "secret_file": str(secret_file)}
 
 
 def _secret_path(secrets_dir: Path, dept_id: str) -> Path:
@@ -98,7 +155,7 @@ def apply(config: dict, *, vhost: str | None = None, departments=None, prefix: s
     """Create or update every department's user and permissions. Returns one row per user
     (no passwords)."""
     environ = os.environ if environ is None else environ
-    mgmt = management or Management.from_config(config)
+    mgmt = management or admin_management(config, environ)
     vhost = vhost or vhost_of(config["AMQP_URI"])
     prefix = prefix if prefix is not None else str(config.get("DEPT_USER_PREFIX") or environ.get("DEPT_USER_PREFIX", "dept."))
     secrets_dir = Path(secrets_dir or environ.get("DEPT_SECRETS_DIR") or DEFAULT_SECRETS)
@@ -132,7 +189,7 @@ def check(config: dict, *, vhost: str | None = None, departments=None, prefix: s
           management=None, environ=None) -> list[str]:
     """Differences between the configuration and the broker (empty when they agree)."""
     environ = os.environ if environ is None else environ
-    mgmt = management or Management.from_config(config)
+    mgmt = management or admin_management(config, environ)
     vhost = vhost or vhost_of(config["AMQP_URI"])
     prefix = prefix if prefix is not None else str(config.get("DEPT_USER_PREFIX") or environ.get("DEPT_USER_PREFIX", "dept."))
     problems = []
@@ -154,7 +211,7 @@ def check(config: dict, *, vhost: str | None = None, departments=None, prefix: s
 
 def delete(config: dict, *, departments=None, prefix: str | None = None, management=None, environ=None):
     environ = os.environ if environ is None else environ
-    mgmt = management or Management.from_config(config)
+    mgmt = management or admin_management(config, environ)
     prefix = prefix if prefix is not None else str(config.get("DEPT_USER_PREFIX") or environ.get("DEPT_USER_PREFIX", "dept."))
     for dept_id in departments or department_ids():
         mgmt.delete_user(f"{prefix}{dept_id}")
@@ -163,7 +220,7 @@ def delete(config: dict, *, departments=None, prefix: str | None = None, managem
 def main(argv=None, config=None) -> int:
     parser = argparse.ArgumentParser(prog="dcgctl users", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["apply", "show", "check", "delete"])
+    parser.add_argument("action", choices=["platform", "apply", "show", "check", "delete"])
     parser.add_argument("--vhost", help="default: the vhost of AMQP_URI")
     parser.add_argument("--department", action="append", help="only this department (repeatable)")
     parser.add_argument("--prefix", help="user name prefix (default DEPT_USER_PREFIX or dept.)")
@@ -174,6 +231,11 @@ def main(argv=None, config=None) -> int:
     config = config or load_config()
     common = {"vhost": args.vhost, "departments": args.department, "prefix": args.prefix}
     try:
+        if args.action == "platform":
+            row = apply_platform(config, vhost=args.vhost)
+            print(f"platform user {row['username']} vhost={row['vhost']}: configure/write/read .* there only; "
+                  f"credentials in {row['secret_file']}")
+            return 0
         if args.action == "apply":
             rows = apply(config, secrets_dir=Path(args.secrets_dir) if args.secrets_dir else None,
                          prune=args.prune, **common)

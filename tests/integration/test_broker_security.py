@@ -219,3 +219,38 @@ def test_a_reply_the_platform_replays_keeps_its_vouched_origin(config, vhost, db
     doc = wait_operation(db, op_id, lambda d: d["departments"]["environment"]["state"] != "requested",
                          "the replayed reply applied")
     assert doc["departments"]["environment"]["state"] == "accepted"
+
+
+def test_the_platform_runs_as_its_own_user_with_rights_on_its_vhost_only(config, vhost, tmp_path):
+    """`make run` creates the platform's broker user (shared.broker_users platform): everything in
+    its vhost, nothing elsewhere, never a department's reply; its password kept in a 0600 file."""
+    from shared.management import Management
+    user = f"t{uuid.uuid4().hex[:8]}.platform"
+    secret = tmp_path / "platform-broker.json"
+    row = broker_users.apply_platform(config, vhost=vhost, user=user, secret_file=secret, environ={})
+    try:
+        assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+        again = broker_users.apply_platform(config, vhost=vhost, user=user, secret_file=secret, environ={})
+        assert again["password"] == row["password"]                       # kept, not rotated by accident
+        url = row["amqp_uri"].replace("pyamqp://", "amqp://", 1)
+        with pika.BlockingConnection(pika.URLParameters(url)) as conn:     # its own vhost: everything
+            ch = conn.channel()
+            ch.queue_declare("platform.selftest", auto_delete=True)
+            ch.basic_publish("", "platform.selftest", b"{}")
+        own = Management(config["RABBIT_MANAGEMENT_URL"], user, row["password"], vhost)
+        assert "dispatch.case-registered" in [q["name"] for q in own.queues()]     # health can read them
+
+        def other_vhost():
+            pika.BlockingConnection(pika.URLParameters(url.rsplit("/", 1)[0] + "/%2F")).close()
+        with pytest.raises(pika.exceptions.ProbableAccessDeniedError):
+            other_vhost()
+
+        def answer_as_a_department():
+            with pika.BlockingConnection(pika.URLParameters(url)) as conn:
+                ch = conn.channel()
+                ch.confirm_delivery()
+                ch.basic_publish("departments.replies", "police.ack", b"{}",
+                                 pika.BasicProperties(user_id=user), mandatory=True)
+        assert refused(answer_as_a_department) == 403
+    finally:
+        Management.from_config(config).delete_user(user)
