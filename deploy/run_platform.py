@@ -14,6 +14,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
@@ -72,6 +73,21 @@ def demo_accounts(config) -> Path:
         return path
     finally:
         client.close()
+
+
+def store_password() -> str:
+    """The embedded store's password: kept in var/secrets/store.json (0600), made on first use."""
+    import json
+    import secrets
+    path = ROOT / "var" / "secrets" / "store.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))["password"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"user": "dcg", "password": password}, handle)
+    return password
 
 
 def admin_env() -> dict:
@@ -133,12 +149,15 @@ def main():
 
     if not env.get("MONGO_URI"):
         port = int(env.get("EMBEDDED_STORE_PORT", 27017))
+        password = store_password()
         if not port_open("127.0.0.1", port):
             spawn("store", [str(STORE_PYTHON), "deploy/embedded_store.py", "--port", str(port),
-                            "--data", str(ROOT / "var" / "mongo")])
+                            "--data", str(ROOT / "var" / "mongo")], {"EMBEDDED_STORE_PASSWORD": password})
             wait_for(lambda: port_open("127.0.0.1", port), "the embedded store")
-        env["MONGO_URI"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-        store_note = f"embedded store (mongoeco emulator, one machine only), data in var/mongo"
+        env["MONGO_URI"] = (f"mongodb://dcg:{quote(password, safe='')}@127.0.0.1:{port}/?directConnection=true"
+                            "&authSource=admin&authMechanism=SCRAM-SHA-256")
+        store_note = ("embedded store (mongoeco emulator, one machine only), data in var/mongo, "
+                      "127.0.0.1 only, password in var/secrets/store.json")
     else:
         store_note = "MongoDB at MONGO_URI"
 
