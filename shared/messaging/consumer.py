@@ -34,7 +34,7 @@ from nameko.messaging import QueueConsumer
 from .. import metrics
 from ..config import retry_delays
 from ..contracts.events import load_event
-from . import topology
+from . import department_errors, topology
 from .publisher import ConfirmedPublisher, raw_body
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,20 @@ class FailureRouter(SharedExtension):
         self._republish(message, topology.DEAD_LETTER_EXCHANGE, queue_name, headers, message_id)
         log.error("dead-lettered a message from %s: %s", queue_name, reason,
                   extra={"queue": queue_name, "reason": str(reason)})
+        if department_errors.fed_by_departments(queue_name):
+            self._tell_department(message, queue_name, reason, error_type)
+
+    def _tell_department(self, message, queue_name, reason, error_type):
+        """The department whose reply was parked gets an Error in its inbox (the letter itself
+        is already safe in the DLQ, so a failure here is only logged)."""
+        try:
+            routing_key = first_delivery(message, queue_name, self.platform_user)["routing_key"]
+            notice = department_errors.error_notice(message, routing_key, reason, error_type)
+            if notice:
+                self.publisher.publish(topology.DEPT_REQUESTS, notice[0], notice[1],
+                                       message_id=notice[1]["distribution_id"], user_id=self.platform_user)
+        except Exception:  # noqa: BLE001
+            log.exception("could not tell the department about a dead-lettered reply on %s", queue_name)
 
     def retry_or_dead_letter(self, message, queue_name, exc, details):
         headers = self._origin_headers(message, queue_name)

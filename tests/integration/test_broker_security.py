@@ -254,3 +254,45 @@ def test_the_platform_runs_as_its_own_user_with_rights_on_its_vhost_only(config,
         assert refused(answer_as_a_department) == 403
     finally:
         Management.from_config(config).delete_user(user)
+
+
+def test_a_department_hears_when_its_reply_is_dead_lettered(config, vhost, db, container_factory, dept_users):
+    """An invalid reply and an impersonation are parked in the DLQ; the department that published
+    each (the one the broker vouched for by routing key) gets an Error in its inbox naming the
+    refused message and the reason. The impersonated department hears nothing."""
+    from shared.contracts.departments import load_platform_message
+    prefix = dept_users["prefix"]
+    start_coordination(container_factory, config, DEPT_USER_PREFIX=prefix, DEPT_TRUSTED_USERS="")
+    case_id = register_case(config, class_code="E0302", joint=["police", "environment"])
+    op = wait_operation(db, f"OP-{case_id}", lambda d: True, "the operation")
+    requests_by_dept = {m["department"]: m["message"] for m in op["messages"] if m["kind"] == "Request"}
+    drain(config, "dept.police.inbox")
+    drain(config, "dept.environment.inbox")
+    creds = dept_users["creds"]["police"]
+    invalid = reply(requests_by_dept["police"], "Ack", {"reason": "没有 status"}, sender="police")
+    forged = reply(requests_by_dept["environment"], "Ack", {"status": "accepted"}, sender="environment")
+    with connect(creds) as conn:
+        ch = conn.channel()
+        ch.confirm_delivery()
+        publish_reply(ch, "police.ack", invalid, creds["username"])
+        publish_reply(ch, "police.ack", forged, creds["username"])
+    errors = []
+    while len(errors) < 2:
+        errors += wait_until(lambda: inbox_errors(config, "police") or None, what="police's Errors")
+    by_ref = {error["payload"]["refused_distribution_id"]: error for error in errors}
+    assert set(by_ref) == {invalid["distribution_id"], forged["distribution_id"]}
+    for error in errors:
+        load_platform_message(error)                         # keeps the contract
+        assert error["recipients"] == ["police"] and error["sender"] == "dcg.coordination"
+        assert error["in_reply_to"] == error["payload"]["refused_distribution_id"]
+        assert error["incident_id"] == f"OP-{case_id}"
+    assert by_ref[invalid["distribution_id"]]["payload"]["code"] == "invalid"
+    assert "status" in by_ref[invalid["distribution_id"]]["payload"]["message"]
+    assert by_ref[forged["distribution_id"]]["payload"]["code"] == "dead_lettered"
+    assert "冒用" in by_ref[forged["distribution_id"]]["payload"]["message"]
+    assert len(drain(config, "coordination.department-replies.dlq")) == 2     # nothing lost
+    assert inbox_errors(config, "environment") == []
+
+
+def inbox_errors(config, dept):
+    return [body for body, _ in drain(config, f"dept.{dept}.inbox") if body.get("kind") == "Error"]
