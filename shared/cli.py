@@ -141,7 +141,7 @@ def cmd_health(args, config):
         print(f"platform: {state['status']}   broker: {state['broker']}   store: {state['store']}")
         for name, entry in state["services"].items():
             print(f"  {name:14} {entry['state']:5} instances={entry['instances']} "
-                  f"last_seen={ops.local_iso(entry['last_seen'])}")
+                  f"last_seen={entry['last_seen']}")
         for reason in state["reasons"]:
             print(f"  ⚠ {reason}")
     return 0 if state["status"] == "up" else 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from kombu import Connection
 from nameko.extensions import DependencyProvider
@@ -15,6 +16,7 @@ from .config import database_name
 
 log = logging.getLogger(__name__)
 
+LOCAL = ZoneInfo("Asia/Shanghai")
 SERVICES = ("intake", "dispatch", "coordination", "scoring", "participation", "gateway")
 STALE_AFTER = timedelta(seconds=10)
 
@@ -90,10 +92,27 @@ def service_states(database, now=None) -> dict:
         if fresh:
             entry["instances"] += 1
             entry["state"] = "up"
-        seen = beat["at"].isoformat()
+        seen = local_iso(beat["at"])           # one offset (+08:00), so the text orders like the time
         if entry["last_seen"] is None or seen > entry["last_seen"]:
             entry["last_seen"] = seen
     return result
+
+
+def local_iso(value):
+    """A time as people read it: Asia/Shanghai, ISO 8601 with its offset (+08:00). A naive
+    datetime is UTC (what the store keeps); text that is not a time is returned as it is."""
+    if value in (None, ""):
+        return value
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(LOCAL).isoformat()
+    return value
 
 
 def broker_state(amqp_uri: str) -> str:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from kombu import Connection
 
@@ -242,24 +240,7 @@ def platform_health(config) -> dict:
 
 
 # ------------------------------------------------------------------ times for people
-LOCAL = ZoneInfo("Asia/Shanghai")
-
-
-def local_iso(value):
-    """A time as operators read it: Asia/Shanghai, ISO 8601 with its offset (+08:00)."""
-    if value in (None, ""):
-        return value
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            from datetime import timezone
-            value = value.replace(tzinfo=timezone.utc)        # the store keeps UTC
-        return value.astimezone(LOCAL).isoformat()
-    return value
+local_iso = health.local_iso          # Asia/Shanghai, ISO 8601 with its offset (+08:00)
 
 
 # ------------------------------------------------------------------ store backup / restore

@@ -173,6 +173,7 @@ def test_a_letter_without_message_id_gets_one_and_is_replayed_on_its_own(contain
     park(container_factory, config, db, [first, second], with_ids=False)
     shown = json.loads(run(capsys, config, "dlq", "show", DLQ, "--json")[1])["letters"]
     ids = {row["body"]["event_id"]: row["message_id"] for row in shown}
+    assert all(row["failed_at"].endswith("+08:00") for row in shown)          # local time for the operator
     assert all(ids.values()) and len(set(ids.values())) == 2
     assert json.loads(run(capsys, config, "dlq", "show", DLQ, "--json")[1])["letters"] == shown   # stable
     db("dispatch").switch.delete_many({})
@@ -200,3 +201,11 @@ def test_times_are_local_with_offset(config, db, capsys):
                        "occurred_at": "2026-11-23T20:00:01Z", "correlation_id": "C-local", "payload": {}})
     code, out = run(capsys, config, "timeline", "C-local")
     assert out.startswith("2026-11-24T04:00:01+08:00")
+
+
+def test_health_shows_local_times(config, db, capsys):
+    from datetime import datetime, timezone
+    db("platform").heartbeats.insert_one({"_id": "dispatch@h:1:a", "service": "dispatch", "instance": "h:1:a",
+                                          "state": "up", "at": datetime(2026, 11, 23, 20, 0, 1, tzinfo=timezone.utc)})
+    state = json.loads(run(capsys, config, "health", "--json")[1])
+    assert state["services"]["dispatch"]["last_seen"] == "2026-11-24T04:00:01+08:00"
