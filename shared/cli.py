@@ -9,7 +9,9 @@
   dlq purge QUEUE --all                 delete every dead letter in QUEUE (nothing else does)
   timeline CASE_ID                      a case's every event, across services, in order
   topology apply | show | diff          declare / list / compare with the broker
-  users apply                           per-department RabbitMQ users and permissions
+  users apply | check | platform        per-department RabbitMQ users and permissions; the
+                                        platform's own user (needs the broker administrator:
+                                        RABBIT_ADMIN_USER / RABBIT_ADMIN_PASSWORD)
   health                                broker, store, every service and the queues; exit 1
                                         and the reasons when the platform is degraded
   store backup DIR | store restore DIR [--drop]   every platform database to/from JSON lines
@@ -132,7 +134,7 @@ def cmd_users(args, config):
         from . import broker_users
     except ImportError:
         sys.exit("per-department users are not available in this version")
-    return broker_users.main(["apply", *args.rest])
+    return broker_users.main([args.action, *args.rest])
 
 
 def cmd_health(args, config):
@@ -179,7 +181,7 @@ def parser():
     topo.add_argument("action", choices=["apply", "show", "diff"])
     topo.add_argument("--json", action="store_true")
     users = sub.add_parser("users", help="per-department RabbitMQ users")
-    users.add_argument("action", choices=["apply"])
+    users.add_argument("action", choices=["apply", "platform", "check"])
     users.add_argument("rest", nargs=argparse.REMAINDER)
     store = sub.add_parser("store", help="back up or restore every platform database")
     store.add_argument("action", choices=["backup", "restore"])
