@@ -52,15 +52,16 @@ def queues(mgmt: Management, limit: int = health.DEFAULT_BACKLOG_LIMIT) -> dict[
 # list, show, replay and purge read the queue the same way (AMQP, not the management API's
 # statistics, which lag), and name each letter by the same id (``letter_id``), so they agree.
 def dead_letter_queues(config, mgmt: Management) -> list[dict]:
-    """Every DLQ with the number of dead letters it holds now (ready + being looked at)."""
-    names = [(q["name"], q.get("messages_unacknowledged", 0)) for q in mgmt.queues() if q["name"].endswith(".dlq")]
-    rows = []
+    """Every DLQ with the number of dead letters it holds now (as ``dlq show`` counts them)."""
+    names = sorted(q["name"] for q in mgmt.queues() if q["name"].endswith(".dlq"))
     with Connection(config["AMQP_URI"]) as connection:
         channel = connection.default_channel
-        for name, unacked in sorted(names):
-            _, ready, _ = channel.queue_declare(name, passive=True)
-            rows.append({"name": name, "messages": ready + unacked, "owner": owner_of(name)})
-    return rows
+        return [{"name": name, "messages": _depth(channel, name), "owner": owner_of(name)} for name in names]
+
+
+def _depth(channel, queue: str) -> int:
+    _, ready, _ = channel.queue_declare(queue, passive=True)
+    return ready
 
 
 def letter_id(message) -> str:
@@ -81,14 +82,17 @@ def _decode(payload: bytes):
         return payload.decode("utf-8", "replace") if isinstance(payload, (bytes, bytearray)) else payload
 
 
-def _walk(config, dlq: str, visit):
-    """Take every dead letter of ``dlq`` in turn (unacked, so none is lost if we die) and ask
-    ``visit(message)`` what to do: "ack" removes it, anything else puts it back. Every kept
-    letter is requeued in place when the channel closes."""
+def _walk(config, dlq: str, visit, stop_after: int | None = None) -> int:
+    """Take the dead letters of ``dlq`` in turn (unacked, so none is lost if we die) and ask
+    ``visit(message)`` what to do: "ack" removes it, anything else keeps it; every kept letter
+    is requeued in place when the channel closes. Only the letters there at the start are
+    visited (a replayed letter that fails again at once is not replayed twice), at most
+    ``stop_after``. Returns how many letters the queue held at the start."""
     with Connection(config["AMQP_URI"]) as connection:
         channel = connection.channel()
         try:
-            while True:
+            total = _depth(channel, dlq)
+            for _ in range(total if stop_after is None else min(total, stop_after)):
                 message = channel.basic_get(dlq, no_ack=False)
                 if message is None:
                     break
@@ -96,18 +100,14 @@ def _walk(config, dlq: str, visit):
                     channel.basic_ack(message.delivery_tag)
         finally:
             channel.close()           # the broker requeues everything not acked
+    return total
 
 
 def show_dead_letters(config, dlq: str, limit: int = 20) -> dict:
-    """Peek (the letters stay in the queue): {queue, total, letters: [id, reason, origin, …]}."""
-    letters, total = [], 0
-
-    def visit(message):
-        nonlocal total
-        total += 1
-        if len(letters) < limit:
-            letters.append(_letter(message, dlq))
-    _walk(config, dlq, visit)
+    """Peek (the letters stay in the queue): {queue, total, letters: [id, reason, origin, …]}
+    with the first ``limit`` letters; ``total`` counts as ``dead_letter_queues`` does."""
+    letters = []
+    total = _walk(config, dlq, lambda message: letters.append(_letter(message, dlq)), stop_after=limit)
     return {"queue": dlq, "total": total, "letters": letters}
 
 

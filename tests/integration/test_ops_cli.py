@@ -209,3 +209,18 @@ def test_health_shows_local_times(config, db, capsys):
                                           "state": "up", "at": datetime(2026, 11, 23, 20, 0, 1, tzinfo=timezone.utc)})
     state = json.loads(run(capsys, config, "health", "--json")[1])
     assert state["services"]["dispatch"]["last_seen"] == "2026-11-24T04:00:01+08:00"
+
+
+def test_replay_all_visits_each_letter_once_even_when_it_fails_again_at_once(container_factory, config, capsys):
+    """A letter that is still invalid comes straight back to the DLQ; replaying "all" sends each
+    letter that was there once, instead of chasing it round."""
+    container_factory(Switchable, config).start()
+    bad = case_registered()
+    del bad["payload"]["case_id"]
+    publish(config, "intake.events", "case_registered", bad, message_id=bad["event_id"])
+    wait_until(lambda: queue_depth(config, DLQ) == 1, what="the invalid event parked")
+    code, out = run(capsys, config, "dlq", "replay", DLQ)
+    assert code == 0 and "replayed 1 " in out
+    wait_until(lambda: queue_depth(config, DLQ) == 1, what="it parked again")
+    letters = json.loads(run(capsys, config, "dlq", "show", DLQ, "--json")[1])["letters"]
+    assert [row["message_id"] for row in letters] == [bad["event_id"]]
