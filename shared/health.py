@@ -164,7 +164,7 @@ def queue_problems(config: dict, management=None) -> list[dict]:
     from .management import Management
     mgmt = management or Management.from_config(config)
     try:
-        rows = mgmt.queues()
+        rows = mgmt.queues(timeout=5)        # /health must answer quickly
     except Exception as exc:  # noqa: BLE001 - unreadable queues are themselves a problem
         log.warning("queue check failed: %s", exc)
         return [{"queue": None, "messages": None, "consumers": None,

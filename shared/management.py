@@ -41,8 +41,8 @@ class Management:
         return f"{self.base}/api/{path}"
 
     # -- plain calls: raise on any error status
-    def get(self, path, **params):
-        answer = requests.get(self.url(path), auth=self.auth, params=params or None, timeout=15)
+    def get(self, path, timeout: float = 15, **params):
+        answer = requests.get(self.url(path), auth=self.auth, params=params or None, timeout=timeout)
         answer.raise_for_status()
         return answer.json()
 
@@ -65,8 +65,8 @@ class Management:
         return answer.json() if answer.content and method == "GET" else None
 
     # -- queues
-    def queues(self) -> list[dict]:
-        return self.get(f"queues/{self.v}")
+    def queues(self, timeout: float = 15) -> list[dict]:
+        return self.get(f"queues/{self.v}", timeout=timeout)
 
     # -- users and permissions
     def user(self, name):
