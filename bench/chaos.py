@@ -122,9 +122,9 @@ def dead_letters(stack):
     from shared import ops
     mgmt = ops.Management.from_config(stack.config)
     found = []
-    for row in ops.dead_letter_queues(mgmt):
+    for row in ops.dead_letter_queues(stack.config, mgmt):
         if row["messages"]:
-            for letter in ops.show_dead_letters(mgmt, row["name"], limit=50):
+            for letter in ops.show_dead_letters(stack.config, row["name"], limit=50)["letters"]:
                 found.append({"queue": row["name"], "reason": letter["reason"]})
     return found
 

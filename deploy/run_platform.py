@@ -14,6 +14,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
@@ -74,6 +75,41 @@ def demo_accounts(config) -> Path:
         client.close()
 
 
+def store_password() -> str:
+    """The embedded store's password: kept in var/secrets/store.json (0600), made on first use."""
+    import json
+    import secrets
+    path = ROOT / "var" / "secrets" / "store.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))["password"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"user": "dcg", "password": password}, handle)
+    return password
+
+
+def admin_env() -> dict:
+    """The broker administrator, only for the commands that create users (local: guest)."""
+    return {"RABBIT_ADMIN_USER": os.environ.get("RABBIT_ADMIN_USER") or os.environ.get("RABBIT_MANAGEMENT_USER")
+            or "guest",
+            "RABBIT_ADMIN_PASSWORD": os.environ.get("RABBIT_ADMIN_PASSWORD")
+            or os.environ.get("RABBIT_MANAGEMENT_PASSWORD") or "guest"}
+
+
+def platform_broker_user(env: dict) -> str:
+    """The local broker: the platform connects as its own user (shared.broker_users platform),
+    not as guest. guest (or RABBIT_ADMIN_USER) only creates the users. Sets AMQP_URI and the
+    management user in ``env``; returns the file that keeps the credentials."""
+    from shared import broker_users
+    from shared.config import load_config
+    row = broker_users.apply_platform(load_config(environ=env), environ={**env, **admin_env()})
+    env["AMQP_URI"] = row["amqp_uri"]
+    env["RABBIT_MANAGEMENT_USER"], env["RABBIT_MANAGEMENT_PASSWORD"] = row["username"], row["password"]
+    return row["secret_file"]
+
+
 def operator_key(path: Path) -> str:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("operator "):
@@ -113,16 +149,23 @@ def main():
 
     if not env.get("MONGO_URI"):
         port = int(env.get("EMBEDDED_STORE_PORT", 27017))
+        password = store_password()
         if not port_open("127.0.0.1", port):
             spawn("store", [str(STORE_PYTHON), "deploy/embedded_store.py", "--port", str(port),
-                            "--data", str(ROOT / "var" / "mongo")])
+                            "--data", str(ROOT / "var" / "mongo")], {"EMBEDDED_STORE_PASSWORD": password})
             wait_for(lambda: port_open("127.0.0.1", port), "the embedded store")
-        env["MONGO_URI"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-        store_note = f"embedded store (mongoeco emulator, one machine only), data in var/mongo"
+        env["MONGO_URI"] = (f"mongodb://dcg:{quote(password, safe='')}@127.0.0.1:{port}/?directConnection=true"
+                            "&authSource=admin&authMechanism=SCRAM-SHA-256")
+        store_note = ("embedded store (mongoeco emulator, one machine only), data in var/mongo, "
+                      "127.0.0.1 only, password in var/secrets/store.json")
     else:
         store_note = "MongoDB at MONGO_URI"
 
     sys.path.insert(0, str(ROOT))
+    local_broker = not os.environ.get("AMQP_URI")
+    broker_note = "AMQP_URI"
+    if local_broker:
+        broker_note = f"own user, credentials in {Path(platform_broker_user(env)).relative_to(ROOT)}"
     from shared.config import load_config
     from shared.messaging import topology
     config = load_config(environ=env)
@@ -135,10 +178,11 @@ def main():
     for number, service in enumerate(SERVICES, start=1):
         spawn(service, [PYTHON, "-m", f"services.{service}"],
               {"METRICS_PORT": str(METRICS_BASE + number)})
-    if not os.environ.get("AMQP_URI"):
+    if local_broker:
         # each department program connects as its own broker user (read only its inbox,
         # publish only its replies); passwords go to var/secrets/departments/ (git-ignored)
-        subprocess.run([PYTHON, "-m", "shared.broker_users", "apply"], cwd=ROOT, env=env, check=True,
+        subprocess.run([PYTHON, "-m", "shared.broker_users", "apply"], cwd=ROOT, check=True,
+                       env={**env, **admin_env()},
                        stdout=subprocess.DEVNULL)
     for dept in DEPARTMENTS:
         spawn(f"dept-{dept}", [PYTHON, "-m", f"departments.{dept}"])
@@ -152,7 +196,7 @@ def main():
                         e.g. the operator's: {operator_key(accounts_file)}
   Open311 api_key       {open311_key}   ({gateway}/open311/v2/discovery.json)
   网关 gateway          {gateway}      (health: {gateway}/health)
-  RabbitMQ 管理界面      {config['RABBIT_MANAGEMENT_URL']}   (guest / guest)
+  RabbitMQ 管理界面      {config['RABBIT_MANAGEMENT_URL']}   (platform broker user: {broker_note})
   存储 store            {store_note}
   日志 logs             var/log/<process>.log   (JSON lines, with correlation ids)
   指标 metrics          http://127.0.0.1:{METRICS_BASE + 1}/metrics … :{METRICS_BASE + len(SERVICES)} (Prometheus)

@@ -1,5 +1,8 @@
-"""Per-department RabbitMQ users and permissions, applied through the management API.
+"""The platform's own RabbitMQ user, and per-department users and permissions, applied through
+the management API (as an administrator: RABBIT_ADMIN_USER / RABBIT_ADMIN_PASSWORD, else the
+RABBIT_MANAGEMENT_* user).
 
+    python -m shared.broker_users platform [--vhost V]  # the platform's user (make run, compose)
     python -m shared.broker_users apply [--vhost V] [--department ID …] [--prune]
     python -m shared.broker_users show  [--vhost V]
     python -m shared.broker_users check [--vhost V]     # exit 1 when the broker differs
@@ -24,6 +27,13 @@ there (mode 0600, the folder is git-ignored) with the department's AMQP URL — 
 department program reads (DEPT_CREDENTIALS_FILE). Passwords are never printed. Applying twice
 changes nothing; ``--prune`` deletes department users (tag ``dcg-department``) no longer in
 the configuration.
+
+The platform's user (PLATFORM_AMQP_USER, default ``dcg.platform``) may configure, write and
+read everything in the platform's vhost and nothing in any other; it may not publish on
+``departments.replies`` (topic permission ``^$``), so a platform process cannot answer in a
+department's name. Its tag ``management`` lets it read and purge its own vhost's queues through
+the management API (health, dcgctl), not administer the broker. Password: PLATFORM_AMQP_PASSWORD,
+else the one kept in var/secrets/platform-broker.json, else a new random one written there.
 """
 from __future__ import annotations
 
@@ -34,16 +44,19 @@ import re
 import secrets
 import sys
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
 from .config import ROOT, load_config
 from .departments import department_ids
+from .management import Management, vhost_of
 
 TAG = "dcg-department"
 REPLIES_EXCHANGE = "departments.replies"
 DEFAULT_SECRETS = ROOT / "var" / "secrets" / "departments"
+PLATFORM_SECRET = ROOT / "var" / "secrets" / "platform-broker.json"
+PLATFORM_TAG = "management"
 
 
 def permissions_for(dept_id: str) -> dict:
@@ -55,11 +68,6 @@ def topic_permissions_for(dept_id: str) -> dict:
     return {"exchange": REPLIES_EXCHANGE, "write": f"^{re.escape(dept_id)}\\.[a-z]+$", "read": "^$"}
 
 
-def vhost_of(amqp_uri: str) -> str:
-    path = urlsplit(amqp_uri.replace("pyamqp://", "amqp://", 1)).path
-    return unquote(path[1:]) if path and path != "/" else "/"
-
-
 def amqp_url(amqp_uri: str, username: str, password: str, vhost: str) -> str:
     """The department's pika URL: the platform's broker host, its own user, the vhost."""
     parts = urlsplit(amqp_uri.replace("pyamqp://", "amqp://", 1))
@@ -69,51 +77,49 @@ def amqp_url(amqp_uri: str, username: str, password: str, vhost: str) -> str:
     return f"{scheme}://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(vhost, safe='')}"
 
 
-class Management:
-    def __init__(self, url: str, user: str, password: str):
-        self.url = url.rstrip("/")
-        self.auth = (user, password)
+def admin_management(config: dict, environ=None) -> Management:
+    """The management API as an administrator (creating users needs one)."""
+    environ = os.environ if environ is None else environ
+    admin = dict(config)
+    if environ.get("RABBIT_ADMIN_USER"):
+        admin["RABBIT_MANAGEMENT_USER"] = environ["RABBIT_ADMIN_USER"]
+        admin["RABBIT_MANAGEMENT_PASSWORD"] = environ.get("RABBIT_ADMIN_PASSWORD", "")
+    return Management.from_config(admin)
 
-    @classmethod
-    def from_config(cls, config: dict) -> "Management":
-        return cls(str(config.get("RABBIT_MANAGEMENT_URL") or "http://127.0.0.1:15672"),
-                   str(config.get("RABBIT_MANAGEMENT_USER") or "guest"),
-                   str(config.get("RABBIT_MANAGEMENT_PASSWORD") or "guest"))
 
-    def _call(self, method: str, path: str, body=None, ok=(200, 201, 204)):
-        answer = requests.request(method, f"{self.url}/api/{path}", auth=self.auth, json=body, timeout=15)
-        if answer.status_code == 404 and method in ("GET", "DELETE"):
-            return None
-        if answer.status_code not in ok:
-            raise RuntimeError(f"management API {method} /api/{path}: {answer.status_code} {answer.text[:300]}")
-        return answer.json() if answer.content and method == "GET" else None
+def platform_permissions() -> dict:
+    return {"configure": ".*", "write": ".*", "read": ".*"}
 
-    def user(self, name):
-        return self._call("GET", f"users/{quote(name, safe='')}")
 
-    def users(self):
-        return self._call("GET", "users") or []
+def platform_topic_permissions() -> dict:
+    return {"exchange": REPLIES_EXCHANGE, "write": "^$", "read": ".*"}
 
-    def put_user(self, name, password, tags=TAG):
-        self._call("PUT", f"users/{quote(name, safe='')}", {"password": password, "tags": tags})
 
-    def delete_user(self, name):
-        self._call("DELETE", f"users/{quote(name, safe='')}")
-
-    def permissions(self, vhost, name):
-        return self._call("GET", f"permissions/{quote(vhost, safe='')}/{quote(name, safe='')}")
-
-    def put_permissions(self, vhost, name, perms):
-        self._call("PUT", f"permissions/{quote(vhost, safe='')}/{quote(name, safe='')}", perms)
-
-    def topic_permissions(self, vhost, name):
-        return self._call("GET", f"topic-permissions/{quote(vhost, safe='')}/{quote(name, safe='')}") or []
-
-    def put_topic_permissions(self, vhost, name, perms):
-        self._call("PUT", f"topic-permissions/{quote(vhost, safe='')}/{quote(name, safe='')}", perms)
-
-    def delete_topic_permissions(self, vhost, name):
-        self._call("DELETE", f"topic-permissions/{quote(vhost, safe='')}/{quote(name, safe='')}")
+def apply_platform(config: dict, *, vhost: str | None = None, user: str | None = None,
+                   secret_file: Path | None = None, environ=None, management=None) -> dict:
+    """Create or update the platform's own broker user, with rights on its vhost only. Returns
+    {username, password, vhost, amqp_uri, secret_file} and keeps it in the secret file (0600)."""
+    environ = os.environ if environ is None else environ
+    mgmt = management or admin_management(config, environ)
+    vhost = vhost or vhost_of(config["AMQP_URI"])
+    user = user or environ.get("PLATFORM_AMQP_USER") or "dcg.platform"
+    secret_file = Path(secret_file or environ.get("PLATFORM_BROKER_SECRET") or PLATFORM_SECRET)
+    password = environ.get("PLATFORM_AMQP_PASSWORD")
+    if not password and secret_file.is_file():
+        try:
+            password = json.loads(secret_file.read_text(encoding="utf-8"))["password"]
+        except (ValueError, KeyError):
+            password = None
+    password = password or secrets.token_urlsafe(24)
+    mgmt.put_vhost(vhost)
+    mgmt.put_user(user, password, PLATFORM_TAG)
+    mgmt.put_permissions(vhost, user, platform_permissions())
+    mgmt.delete_topic_permissions(vhost, user)
+    mgmt.put_topic_permissions(vhost, user, platform_topic_permissions())
+    uri = amqp_url(config["AMQP_URI"], user, password, vhost).replace("amqp://", "pyamqp://", 1)
+    row = {"username": user, "password": password, "vhost": vhost, "amqp_uri": uri}
+    _write_secret(secret_file, row)
+    return {**row, "secret_file": str(secret_file)}
 
 
 def _secret_path(secrets_dir: Path, dept_id: str) -> Path:
@@ -149,7 +155,7 @@ def apply(config: dict, *, vhost: str | None = None, departments=None, prefix: s
     """Create or update every department's user and permissions. Returns one row per user
     (no passwords)."""
     environ = os.environ if environ is None else environ
-    mgmt = management or Management.from_config(config)
+    mgmt = management or admin_management(config, environ)
     vhost = vhost or vhost_of(config["AMQP_URI"])
     prefix = prefix if prefix is not None else str(config.get("DEPT_USER_PREFIX") or environ.get("DEPT_USER_PREFIX", "dept."))
     secrets_dir = Path(secrets_dir or environ.get("DEPT_SECRETS_DIR") or DEFAULT_SECRETS)
@@ -158,7 +164,7 @@ def apply(config: dict, *, vhost: str | None = None, departments=None, prefix: s
     for dept_id in wanted:
         username = f"{prefix}{dept_id}"
         password, source = _password(dept_id, secrets_dir, environ)
-        mgmt.put_user(username, password)
+        mgmt.put_user(username, password, TAG)
         mgmt.put_permissions(vhost, username, permissions_for(dept_id))
         mgmt.delete_topic_permissions(vhost, username)       # exactly one topic rule, ours
         mgmt.put_topic_permissions(vhost, username, topic_permissions_for(dept_id))
@@ -183,7 +189,7 @@ def check(config: dict, *, vhost: str | None = None, departments=None, prefix: s
           management=None, environ=None) -> list[str]:
     """Differences between the configuration and the broker (empty when they agree)."""
     environ = os.environ if environ is None else environ
-    mgmt = management or Management.from_config(config)
+    mgmt = management or admin_management(config, environ)
     vhost = vhost or vhost_of(config["AMQP_URI"])
     prefix = prefix if prefix is not None else str(config.get("DEPT_USER_PREFIX") or environ.get("DEPT_USER_PREFIX", "dept."))
     problems = []
@@ -205,7 +211,7 @@ def check(config: dict, *, vhost: str | None = None, departments=None, prefix: s
 
 def delete(config: dict, *, departments=None, prefix: str | None = None, management=None, environ=None):
     environ = os.environ if environ is None else environ
-    mgmt = management or Management.from_config(config)
+    mgmt = management or admin_management(config, environ)
     prefix = prefix if prefix is not None else str(config.get("DEPT_USER_PREFIX") or environ.get("DEPT_USER_PREFIX", "dept."))
     for dept_id in departments or department_ids():
         mgmt.delete_user(f"{prefix}{dept_id}")
@@ -214,7 +220,7 @@ def delete(config: dict, *, departments=None, prefix: str | None = None, managem
 def main(argv=None, config=None) -> int:
     parser = argparse.ArgumentParser(prog="dcgctl users", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["apply", "show", "check", "delete"])
+    parser.add_argument("action", choices=["platform", "apply", "show", "check", "delete"])
     parser.add_argument("--vhost", help="default: the vhost of AMQP_URI")
     parser.add_argument("--department", action="append", help="only this department (repeatable)")
     parser.add_argument("--prefix", help="user name prefix (default DEPT_USER_PREFIX or dept.)")
@@ -225,6 +231,11 @@ def main(argv=None, config=None) -> int:
     config = config or load_config()
     common = {"vhost": args.vhost, "departments": args.department, "prefix": args.prefix}
     try:
+        if args.action == "platform":
+            row = apply_platform(config, vhost=args.vhost)
+            print(f"platform user {row['username']} vhost={row['vhost']}: configure/write/read .* there only; "
+                  f"credentials in {row['secret_file']}")
+            return 0
         if args.action == "apply":
             rows = apply(config, secrets_dir=Path(args.secrets_dir) if args.secrets_dir else None,
                          prune=args.prune, **common)

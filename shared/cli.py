@@ -1,18 +1,23 @@
 """dcgctl — the platform's operations CLI (``bin/dcgctl`` or ``python -m shared.cli``).
 
-  queues [--json]                       depth, consumers and rates, grouped by owning service
+  queues [--json]                       depth, consumers and rates, grouped by owning service;
+                                        ⚠ marks a queue that needs an operator (as /health does)
   dlq list                              dead-letter queues with their depth
-  dlq show QUEUE [--limit N]            dead letters with reason and origin (they stay queued)
+  dlq show QUEUE [--limit N]            dead letters with id, reason and origin (they stay queued)
   dlq replay QUEUE [--id MESSAGE_ID]    send one (or all) back to the queue they came from
-  dlq purge QUEUE                       delete every dead letter in QUEUE
+  dlq purge QUEUE --id MESSAGE_ID       delete that one dead letter (exit 1 if it is not there)
+  dlq purge QUEUE --all                 delete every dead letter in QUEUE (nothing else does)
   timeline CASE_ID                      a case's every event, across services, in order
   topology apply | show | diff          declare / list / compare with the broker
-  users apply                           per-department RabbitMQ users and permissions
-  health                                broker, store and every service
+  users apply | check | platform        per-department RabbitMQ users and permissions; the
+                                        platform's own user (needs the broker administrator:
+                                        RABBIT_ADMIN_USER / RABBIT_ADMIN_PASSWORD)
+  health                                broker, store, every service and the queues; exit 1
+                                        and the reasons when the platform is degraded
   store backup DIR | store restore DIR [--drop]   every platform database to/from JSON lines
 
 Configuration comes from config/platform.yaml and the environment (AMQP_URI, MONGO_URI,
-RABBIT_MANAGEMENT_URL …), as for the services.
+RABBIT_MANAGEMENT_URL …), as for the services. Times are local (Asia/Shanghai, +08:00).
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import warnings
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")   # noise for an operator
 
-from . import ops  # noqa: E402
+from . import health, ops  # noqa: E402
 from .config import load_config  # noqa: E402
 from .messaging import topology  # noqa: E402
 
@@ -37,22 +42,26 @@ def _print(data, as_json):
 
 
 def cmd_queues(args, config):
-    grouped = ops.queues(ops.Management.from_config(config))
+    grouped = ops.queues(ops.Management.from_config(config), health.backlog_limit(config))
+    flagged = [row for rows in grouped.values() for row in rows if row["problem"]]
     if _print(grouped, args.json):
-        return 0
+        return 1 if flagged else 0
     print(f"{'queue':48} {'ready':>7} {'unacked':>7} {'consumers':>9} {'in/s':>7} {'out/s':>7}")
     for owner, rows in grouped.items():
         print(f"[{owner}]")
         for row in rows:
+            mark = f"  ⚠ {row['problem']}" if row["problem"] else ""
             print(f"  {row['name']:46} {row['ready']:>7} {row['unacked']:>7} {row['consumers']:>9}"
-                  f" {row['publish_rate']:>7} {row['deliver_rate']:>7}")
-    return 0
+                  f" {row['publish_rate']:>7} {row['deliver_rate']:>7}{mark}")
+    if flagged:
+        print(f"⚠ {len(flagged)} 个队列需要处理 ({len(flagged)} queue(s) need an operator)")
+    return 1 if flagged else 0
 
 
 def cmd_dlq(args, config):
     mgmt = ops.Management.from_config(config)
     if args.action == "list":
-        rows = ops.dead_letter_queues(mgmt)
+        rows = ops.dead_letter_queues(config, mgmt)
         if not _print(rows, args.json):
             for row in rows:
                 print(f"{row['name']:52} {row['messages']:>8}  owner={row['owner']}")
@@ -61,9 +70,10 @@ def cmd_dlq(args, config):
         sys.exit("dlq show|replay|purge needs a QUEUE (e.g. dispatch.case-registered.dlq)")
     queue = args.queue if args.queue.endswith(".dlq") else f"{args.queue}.dlq"
     if args.action == "show":
-        rows = ops.show_dead_letters(mgmt, queue, args.limit)
-        if not _print(rows, args.json):
-            for row in rows:
+        shown = ops.show_dead_letters(config, queue, args.limit)
+        if not _print(shown, args.json):
+            print(f"{queue}: {shown['total']} dead letter(s), showing {len(shown['letters'])}")
+            for row in shown["letters"]:
                 print(f"- {row['message_id']}  from {row['origin_queue']} "
                       f"({row['origin_exchange']} / {row['origin_routing_key']})  at {row['failed_at']}")
                 print(f"  reason: {row['reason']}")
@@ -74,9 +84,18 @@ def cmd_dlq(args, config):
         print(f"replayed {count} message(s) from {queue}")
         return 0 if count or not args.id else 1
     if args.action == "purge":
-        ops.purge(mgmt, queue)
-        print(f"purged {queue}")
-        return 0
+        if args.id and args.all:
+            sys.exit("dlq purge: give --id MESSAGE_ID or --all, not both")
+        if args.all:
+            ops.purge_all(mgmt, queue)
+            print(f"purged every dead letter in {queue}")
+            return 0
+        if not args.id:
+            sys.exit("dlq purge needs --id MESSAGE_ID (one letter, ids from `dlq show`) "
+                     "or --all (every letter in the queue); nothing was deleted")
+        count = ops.purge(config, queue, args.id)
+        print(f"purged {count} message(s) with id {args.id} from {queue}")
+        return 0 if count else 1
     return 2
 
 
@@ -115,18 +134,19 @@ def cmd_users(args, config):
         from . import broker_users
     except ImportError:
         sys.exit("per-department users are not available in this version")
-    return broker_users.main(["apply", *args.rest])
+    return broker_users.main([args.action, *args.rest])
 
 
 def cmd_health(args, config):
     state = ops.platform_health(config)
     if not _print(state, args.json):
-        print(f"broker: {state['broker']}   store: {state['store']}")
+        print(f"platform: {state['status']}   broker: {state['broker']}   store: {state['store']}")
         for name, entry in state["services"].items():
-            print(f"  {name:14} {entry['state']:5} instances={entry['instances']} last_seen={entry['last_seen']}")
-    healthy = state["broker"] == "up" and state["store"] == "up" and all(
-        entry["state"] == "up" for entry in state["services"].values())
-    return 0 if healthy else 1
+            print(f"  {name:14} {entry['state']:5} instances={entry['instances']} "
+                  f"last_seen={entry['last_seen']}")
+        for reason in state["reasons"]:
+            print(f"  ⚠ {reason}")
+    return 0 if state["status"] == "up" else 1
 
 
 def cmd_store(args, config):
@@ -150,7 +170,8 @@ def parser():
     dlq = sub.add_parser("dlq", help="dead letters")
     dlq.add_argument("action", choices=["list", "show", "replay", "purge"])
     dlq.add_argument("queue", nargs="?")
-    dlq.add_argument("--id", help="replay only the message with this message_id")
+    dlq.add_argument("--id", help="replay or purge only the message with this id (from dlq show)")
+    dlq.add_argument("--all", action="store_true", help="purge: every dead letter in the queue")
     dlq.add_argument("--limit", type=int, default=20)
     dlq.add_argument("--json", action="store_true")
     timeline = sub.add_parser("timeline", help="a case's events across services")
@@ -160,7 +181,7 @@ def parser():
     topo.add_argument("action", choices=["apply", "show", "diff"])
     topo.add_argument("--json", action="store_true")
     users = sub.add_parser("users", help="per-department RabbitMQ users")
-    users.add_argument("action", choices=["apply"])
+    users.add_argument("action", choices=["apply", "platform", "check"])
     users.add_argument("rest", nargs=argparse.REMAINDER)
     store = sub.add_parser("store", help="back up or restore every platform database")
     store.add_argument("action", choices=["backup", "restore"])

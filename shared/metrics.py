@@ -1,5 +1,6 @@
 """Prometheus metrics for every service (prometheus_client). Each process serves them on
-``METRICS_PORT`` (0 = off) at ``/metrics``."""
+``METRICS_HOST:METRICS_PORT`` (port 0 = off) at ``/metrics``; the host is 127.0.0.1 unless
+configured otherwise (a Prometheus on another machine: METRICS_HOST=0.0.0.0 behind a firewall)."""
 from __future__ import annotations
 
 import logging
@@ -29,11 +30,12 @@ TIMER_LAG = Histogram("dcg_timer_lag_seconds", "How late a durable timer fired a
 _started = False
 
 
-def serve(port: int):
+def serve(port: int, host: str | None = None):
     """Start the /metrics endpoint once per process (port 0: metrics stay in-process only)."""
     global _started
     if _started or not port:
         return
-    start_http_server(int(port))
+    host = host or "127.0.0.1"
+    start_http_server(int(port), addr=host)
     _started = True
-    log.info("metrics on :%s/metrics", port)
+    log.info("metrics on %s:%s/metrics", host, port)

@@ -2,52 +2,19 @@
 ``shared/cli.py`` (``bin/dcgctl``) is the command line over them."""
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
 from urllib.parse import quote
 
-import requests
 from kombu import Connection
 
 from . import health
 from .config import database_name
+from .management import Management
 from .messaging import topology
+from .messaging.consumer import platform_user
 from .messaging.publisher import ConfirmedPublisher, raw_body
 from .storage import mongo_client
-
-
-@dataclass
-class Management:
-    base: str
-    auth: tuple
-    vhost: str
-
-    @classmethod
-    def from_config(cls, config):
-        vhost = Connection(config["AMQP_URI"]).virtual_host or "/"
-        return cls(config["RABBIT_MANAGEMENT_URL"].rstrip("/"),
-                   (config["RABBIT_MANAGEMENT_USER"], config["RABBIT_MANAGEMENT_PASSWORD"]), vhost)
-
-    def url(self, path):
-        return f"{self.base}/api/{path}"
-
-    def get(self, path, **params):
-        answer = requests.get(self.url(path), auth=self.auth, params=params or None, timeout=15)
-        answer.raise_for_status()
-        return answer.json()
-
-    def post(self, path, body):
-        answer = requests.post(self.url(path), auth=self.auth, json=body, timeout=30)
-        answer.raise_for_status()
-        return answer.json() if answer.content else None
-
-    def delete(self, path):
-        answer = requests.delete(self.url(path), auth=self.auth, timeout=30)
-        answer.raise_for_status()
-
-    @property
-    def v(self):
-        return quote(self.vhost, safe="")
 
 
 # ------------------------------------------------------------------ queues
@@ -63,16 +30,18 @@ def owner_of(queue_name: str) -> str:
     return base.split(".")[0] if "." in base else "(unknown)"
 
 
-def queues(mgmt: Management) -> dict[str, list[dict]]:
-    """{owner: [{name, messages, ready, unacked, consumers, publish_rate, deliver_rate}]}"""
+def queues(mgmt: Management, limit: int = health.DEFAULT_BACKLOG_LIMIT) -> dict[str, list[dict]]:
+    """{owner: [{name, messages, ready, unacked, consumers, publish_rate, deliver_rate, problem}]}
+    ``problem``: why the queue needs an operator (shared.health.queue_problem), or None."""
     grouped: dict[str, list[dict]] = {}
-    for q in mgmt.get(f"queues/{mgmt.v}"):
+    for q in mgmt.queues():
         stats = q.get("message_stats") or {}
         row = {"name": q["name"], "messages": q.get("messages", 0),
                "ready": q.get("messages_ready", 0), "unacked": q.get("messages_unacknowledged", 0),
                "consumers": q.get("consumers", 0),
                "publish_rate": round((stats.get("publish_details") or {}).get("rate", 0.0), 2),
                "deliver_rate": round((stats.get("deliver_get_details") or {}).get("rate", 0.0), 2)}
+        row["problem"] = health.queue_problem(row, limit)
         grouped.setdefault(owner_of(q["name"]), []).append(row)
     for rows in grouped.values():
         rows.sort(key=lambda row: row["name"])
@@ -80,38 +49,82 @@ def queues(mgmt: Management) -> dict[str, list[dict]]:
 
 
 # ------------------------------------------------------------------ dead letters
-def dead_letter_queues(mgmt: Management) -> list[dict]:
-    return [{"name": row["name"], "messages": row["messages"], "owner": owner}
-            for owner, rows in queues(mgmt).items() for row in rows if row["name"].endswith(".dlq")]
+# list, show, replay and purge read the queue the same way (AMQP, not the management API's
+# statistics, which lag), and name each letter by the same id (``letter_id``), so they agree.
+def dead_letter_queues(config, mgmt: Management) -> list[dict]:
+    """Every DLQ with the number of dead letters it holds now (as ``dlq show`` counts them)."""
+    names = sorted(q["name"] for q in mgmt.queues() if q["name"].endswith(".dlq"))
+    with Connection(config["AMQP_URI"]) as connection:
+        channel = connection.default_channel
+        return [{"name": name, "messages": _depth(channel, name), "owner": owner_of(name)} for name in names]
 
 
-def _decode(payload: str, encoding: str):
+def _depth(channel, queue: str) -> int:
+    _, ready, _ = channel.queue_declare(queue, passive=True)
+    return ready
+
+
+def letter_id(message) -> str:
+    """A dead letter's id: its message_id (the consumer gives one to every letter it parks); a
+    letter parked without one (before that) is named by a digest of its body and failure time."""
+    props = message.properties
+    if props.get("message_id"):
+        return props["message_id"]
+    headers = props.get("application_headers") or {}
+    digest = hashlib.sha256(bytes(raw_body(message)) + str(headers.get("x-failed-at")).encode()).hexdigest()
+    return f"body-{digest[:16]}"
+
+
+def _decode(payload: bytes):
     try:
-        return json.loads(payload) if encoding == "string" else payload
-    except ValueError:
-        return payload
+        return json.loads(payload)
+    except (TypeError, ValueError):
+        return payload.decode("utf-8", "replace") if isinstance(payload, (bytes, bytearray)) else payload
 
 
-def show_dead_letters(mgmt: Management, dlq: str, limit: int = 20) -> list[dict]:
-    """Peek (the messages stay in the queue): body, reason, origin, attempts."""
-    got = mgmt.post(f"queues/{mgmt.v}/{quote(dlq, safe='')}/get",
-                    {"count": limit, "ackmode": "ack_requeue_true", "encoding": "auto"})
-    result = []
-    for message in got:
-        props = message.get("properties") or {}
-        headers = props.get("headers") or {}
-        result.append({
-            "message_id": props.get("message_id"),
-            "reason": headers.get("x-dead-letter-reason") or _death_reason(headers),
-            "error_type": headers.get("x-error-type"),
-            "origin_queue": headers.get("x-origin-queue") or dlq[:-4],
-            "origin_exchange": headers.get("x-origin-exchange"),
-            "origin_routing_key": headers.get("x-origin-routing-key"),
-            "failed_at": headers.get("x-failed-at"),
-            "attempts": headers.get("x-attempt", 0),
-            "body": _decode(message.get("payload"), message.get("payload_encoding")),
-        })
-    return result
+def _walk(config, dlq: str, visit, stop_after: int | None = None) -> int:
+    """Take the dead letters of ``dlq`` in turn (unacked, so none is lost if we die) and ask
+    ``visit(message)`` what to do: "ack" removes it, anything else keeps it; every kept letter
+    is requeued in place when the channel closes. Only the letters there at the start are
+    visited (a replayed letter that fails again at once is not replayed twice), at most
+    ``stop_after``. Returns how many letters the queue held at the start."""
+    with Connection(config["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        try:
+            total = _depth(channel, dlq)
+            for _ in range(total if stop_after is None else min(total, stop_after)):
+                message = channel.basic_get(dlq, no_ack=False)
+                if message is None:
+                    break
+                if visit(channel.message_to_python(message)) == "ack":
+                    channel.basic_ack(message.delivery_tag)
+        finally:
+            channel.close()           # the broker requeues everything not acked
+    return total
+
+
+def show_dead_letters(config, dlq: str, limit: int = 20) -> dict:
+    """Peek (the letters stay in the queue): {queue, total, letters: [id, reason, origin, …]}
+    with the first ``limit`` letters; ``total`` counts as ``dead_letter_queues`` does."""
+    letters = []
+    total = _walk(config, dlq, lambda message: letters.append(_letter(message, dlq)), stop_after=limit)
+    return {"queue": dlq, "total": total, "letters": letters}
+
+
+def _letter(message, dlq):
+    props = message.properties
+    headers = props.get("application_headers") or {}
+    return {
+        "message_id": letter_id(message),
+        "reason": headers.get("x-dead-letter-reason") or _death_reason(headers),
+        "error_type": headers.get("x-error-type"),
+        "origin_queue": headers.get("x-origin-queue") or dlq[:-4],
+        "origin_exchange": headers.get("x-origin-exchange"),
+        "origin_routing_key": headers.get("x-origin-routing-key"),
+        "failed_at": local_iso(headers.get("x-failed-at")),
+        "attempts": headers.get("x-attempt", 0),
+        "body": _decode(raw_body(message)),
+    }
 
 
 def _death_reason(headers):
@@ -125,42 +138,53 @@ RESET_HEADERS = ("x-attempt", "x-last-error", "x-dead-letter-reason", "x-error-t
 
 def replay(config, dlq: str, message_id: str | None = None) -> int:
     """Send dead letters back to the queue they came from (all, or the one with message_id).
-    Each is republished with confirms before it is removed from the DLQ; its attempt count
-    starts again. Returns how many were replayed."""
+    Each is republished with confirms, as the platform's own user, before it is removed from
+    the DLQ; its attempt count starts again. Returns how many were replayed."""
     origin_default = dlq[:-4] if dlq.endswith(".dlq") else dlq
     publisher = ConfirmedPublisher(config["AMQP_URI"])
+    user = platform_user(config["AMQP_URI"])
     replayed = 0
-    keep = []
+
+    def visit(message):
+        nonlocal replayed
+        if message_id and letter_id(message) != message_id:
+            return "keep"
+        props = message.properties
+        headers = dict(props.get("application_headers") or {})
+        origin = headers.get("x-origin-queue") or origin_default
+        headers = {key: value for key, value in headers.items() if key not in RESET_HEADERS}
+        headers["x-replayed-from"] = dlq
+        publisher.publish("", origin, raw_body(message), headers=headers,
+                          message_id=letter_id(message),
+                          correlation_id=props.get("correlation_id"),
+                          content_type=props.get("content_type") or "application/octet-stream",
+                          content_encoding=props.get("content_encoding") or "binary",
+                          user_id=user)
+        replayed += 1
+        return "ack"
     try:
-        with Connection(config["AMQP_URI"]) as connection:
-            channel = connection.default_channel
-            while True:
-                message = channel.basic_get(dlq, no_ack=False)
-                if message is None:
-                    break
-                props = message.properties
-                if message_id and props.get("message_id") != message_id:
-                    keep.append(message.delivery_tag)
-                    continue
-                headers = dict(props.get("application_headers") or {})
-                origin = headers.get("x-origin-queue") or origin_default
-                headers = {key: value for key, value in headers.items() if key not in RESET_HEADERS}
-                headers["x-replayed-from"] = dlq
-                publisher.publish("", origin, raw_body(message), headers=headers,
-                                  message_id=props.get("message_id"),
-                                  correlation_id=props.get("correlation_id"),
-                                  content_type=props.get("content_type") or "application/octet-stream",
-                                  content_encoding=props.get("content_encoding") or "binary")
-                channel.basic_ack(message.delivery_tag)
-                replayed += 1
-            for tag in keep:
-                channel.basic_reject(tag, requeue=True)
+        _walk(config, dlq, visit)
     finally:
         publisher.close()
     return replayed
 
 
-def purge(mgmt: Management, dlq: str):
+def purge(config, dlq: str, message_id: str) -> int:
+    """Delete the dead letter(s) with this id from ``dlq``, and nothing else. Returns how many.
+    (Emptying a whole DLQ is ``purge_all``, which the CLI asks for by name.)"""
+    removed = 0
+
+    def visit(message):
+        nonlocal removed
+        if letter_id(message) == message_id:
+            removed += 1
+            return "ack"
+        return "keep"
+    _walk(config, dlq, visit)
+    return removed
+
+
+def purge_all(mgmt: Management, dlq: str):
     mgmt.delete(f"queues/{mgmt.v}/{quote(dlq, safe='')}/contents")
 
 
@@ -198,7 +222,7 @@ def timeline(config, case_id: str) -> list[dict]:
         result = []
         for row in rows:
             payload = row.get("payload") or {}
-            result.append({"at": str(row["occurred_at"]), "type": row["type"], "producer": row["producer"],
+            result.append({"at": local_iso(row["occurred_at"]), "type": row["type"], "producer": row["producer"],
                            "actor": payload.get("actor") or payload.get("inspector_id") or payload.get("department"),
                            "unit": row.get("unit"), "reason": payload.get("reason"), "payload": payload})
         return sorted(result, key=lambda row: row["at"])
@@ -207,13 +231,16 @@ def timeline(config, case_id: str) -> list[dict]:
 
 
 def platform_health(config) -> dict:
+    """The same answer as the gateway's ``GET /health`` (shared.health.platform_status)."""
     client = mongo_client(config["MONGO_URI"])
     try:
-        store = health.store_state(client)
-        services = health.service_states(client[database_name(config, "platform")]) if store == "up" else {}
+        return health.platform_status(config, client[database_name(config, "platform")])
     finally:
         client.close()
-    return {"broker": health.broker_state(config["AMQP_URI"]), "store": store, "services": services}
+
+
+# ------------------------------------------------------------------ times for people
+local_iso = health.local_iso          # Asia/Shanghai, ISO 8601 with its offset (+08:00)
 
 
 # ------------------------------------------------------------------ store backup / restore

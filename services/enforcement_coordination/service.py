@@ -41,7 +41,7 @@ class DepartmentReplyConsumer(ReliableConsumer):
     the body under that name is overwritten."""
 
     def handle_message(self, body, message):
-        transport = first_delivery(message, self.queue_name)     # also for a retried or replayed copy
+        transport = first_delivery(message, self.queue_name, self.failures.platform_user)     # also for a retried or replayed copy
         try:
             decoded = decode_body(body)
         except ValidationError:                        # not JSON, or not UTF-8 (decode_body says which)

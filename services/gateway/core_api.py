@@ -27,14 +27,8 @@ class CoreApi:
     @http("GET", "/health")
     @endpoint(PUBLIC)
     def get_health(self, request, principal):
-        services = health.service_states(self.platform_db)
-        body = {"services": services,
-                "broker": health.broker_state(self.config["AMQP_URI"]),
-                "store": health.store_state(self.platform_db.client)}
-        healthy = (body["broker"] == "up" and body["store"] == "up"
-                   and all(entry["state"] == "up" for entry in services.values()))
-        body["status"] = "up" if healthy else "degraded"
-        return json_response(body, 200 if healthy else 503)
+        body = health.platform_status(self.config, self.platform_db)     # services, broker, store, queues
+        return json_response(body, 200 if body["status"] == "up" else 503)
 
     @http("GET", "/api/openapi.json")
     @endpoint(PUBLIC)

@@ -137,8 +137,10 @@ def _operations_query():
 
 DOCS: dict[tuple[str, str], Doc] = {
     ("GET", "/health"): Doc(
-        "健康检查 Health", "system", "每个服务、消息总线和存储的状态；全部正常 200，否则 503 "
-        "(each service, the broker and the store; 200 only when all are up, else 503).",
+        "健康检查 Health", "system", "每个服务、消息总线、存储和需要处理的队列；全部正常 200，否则 503 "
+        "degraded，reasons 列出原因 (each service, the broker, the store and any queue that needs an "
+        "operator: dead letters, an inbox/outbox nobody reads, a backlog; 200 only when all is well, "
+        "else 503 with the reasons).",
         errors=(503,)),
     ("GET", "/api/openapi.json"): Doc("本文档 This OpenAPI document", "system"),
     ("POST", "/api/reports"): Doc(

@@ -32,8 +32,9 @@ REPLY_KINDS = ["Ack", "Update", "Error"]
 UPDATE_STAGES = ["checkin", "action", "disposition", "leave"]
 PLATFORM_UPDATE_REASONS = ["change", "reminder", "closed"]
 ERROR_CODES = ["operation_closed", "cannot_leave", "not_participating", "unknown_reference",
-               "released", "invalid"]
+               "released", "invalid", "dead_lettered"]      # dead_lettered: parked, see shared.messaging.department_errors
 VERSION_PATTERN = r"^1\.\d+$"
+VERSION_ERROR = "不支持的契约版本，只接受 1.x (unsupported schema_version: only 1.x is accepted)"
 
 
 # ---------------------------------------------------------------- Request payload (platform → dept)
@@ -141,7 +142,7 @@ PLATFORM_PAYLOADS = {"Request": RequestPayload, "Update": PlatformUpdatePayload,
 
 class DepartmentEnvelope(Tolerant):
     """The envelope of every message in either direction."""
-    schema_version = fields.String(required=True, validate=validate.Regexp(VERSION_PATTERN),
+    schema_version = fields.String(required=True, validate=validate.Regexp(VERSION_PATTERN, error=VERSION_ERROR),
                                    metadata={"description": "contract version 1.x"})
     distribution_id = fields.String(required=True, validate=Identifier,
                                     metadata={"description": "unique id of this message"})

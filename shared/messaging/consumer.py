@@ -22,6 +22,7 @@ import os
 import socket
 import time
 import traceback
+import uuid
 from functools import partial
 
 from kombu import Consumer as KombuConsumer
@@ -33,7 +34,7 @@ from nameko.messaging import QueueConsumer
 from .. import metrics
 from ..config import retry_delays
 from ..contracts.events import load_event
-from . import topology
+from . import department_errors, topology
 from .publisher import ConfirmedPublisher, raw_body
 
 log = logging.getLogger(__name__)
@@ -60,17 +61,27 @@ def decode_body(body):
     return body
 
 
-def first_delivery(message, queue_name: str) -> dict:
+def platform_user(amqp_uri: str) -> str:
+    """The broker user the platform connects as (the user of AMQP_URI)."""
+    from kombu import Connection
+    return Connection(amqp_uri).userid or "guest"
+
+
+def first_delivery(message, queue_name: str, platform_user: str | None) -> dict:
     """``{routing_key, user_id}`` as the broker vouched for them when the message first arrived.
 
     A copy back from the platform's retry queues, or replayed from the DLQ, comes through the
-    default exchange with the queue's name as routing key (only the platform may publish there)
-    and is sent as the platform's user; its ``x-origin-*`` headers, written by FailureRouter,
-    carry what the first delivery said."""
+    default exchange with the queue's name as routing key, and is sent as the platform's own
+    user (AMQP ``user_id``, which RabbitMQ checks against the publishing connection); its
+    ``x-origin-*`` headers, written by FailureRouter, carry what the first delivery said. Those
+    headers are believed only on such a copy: on any other message (a department's, or anyone
+    publishing without the platform's user_id) they are ignored, so they cannot be forged."""
     info, headers = message.delivery_info or {}, message.headers or {}
-    if info.get("exchange") == "" and info.get("routing_key") == queue_name and headers.get("x-origin-routing-key"):
+    user_id = (message.properties or {}).get("user_id")
+    if (platform_user and user_id == platform_user and info.get("exchange") == ""
+            and info.get("routing_key") == queue_name and headers.get("x-origin-routing-key")):
         return {"routing_key": headers["x-origin-routing-key"], "user_id": headers.get("x-origin-user-id")}
-    return {"routing_key": info.get("routing_key"), "user_id": (message.properties or {}).get("user_id")}
+    return {"routing_key": info.get("routing_key"), "user_id": user_id}
 
 
 class FailureRouter(SharedExtension):
@@ -78,6 +89,7 @@ class FailureRouter(SharedExtension):
 
     def setup(self):
         self.publisher = ConfirmedPublisher(self.container.config["AMQP_URI"])
+        self.platform_user = platform_user(self.container.config["AMQP_URI"])
         self.delays = retry_delays(self.container.config)
 
     def stop(self):
@@ -96,13 +108,14 @@ class FailureRouter(SharedExtension):
             headers.setdefault("x-origin-user-id", user_id)
         return headers
 
-    def _republish(self, message, exchange, routing_key, headers):
+    def _republish(self, message, exchange, routing_key, headers, message_id=None):
         props = message.properties or {}
         self.publisher.publish(
             exchange, routing_key, raw_body(message), headers=headers,
-            message_id=props.get("message_id"), correlation_id=props.get("correlation_id"),
+            message_id=message_id or props.get("message_id"), correlation_id=props.get("correlation_id"),
             content_type=message.content_type or "application/octet-stream",
-            content_encoding=message.content_encoding or "binary")
+            content_encoding=message.content_encoding or "binary",
+            user_id=self.platform_user)      # the copy is the platform's: x-origin-* may be trusted
 
     def dead_letter(self, message, queue_name, reason, error_type, details=""):
         metrics.DEAD_LETTERS.labels(self.container.service_name, queue_name, error_type).inc()
@@ -114,9 +127,25 @@ class FailureRouter(SharedExtension):
             "x-failed-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "x-failed-by": f"{socket.gethostname()}:{os.getpid()}",
         })
-        self._republish(message, topology.DEAD_LETTER_EXCHANGE, queue_name, headers)
+        # every parked message has an id, so it can be shown, replayed or purged on its own
+        message_id = (message.properties or {}).get("message_id") or f"dl-{uuid.uuid4().hex}"
+        self._republish(message, topology.DEAD_LETTER_EXCHANGE, queue_name, headers, message_id)
         log.error("dead-lettered a message from %s: %s", queue_name, reason,
                   extra={"queue": queue_name, "reason": str(reason)})
+        if department_errors.fed_by_departments(queue_name):
+            self._tell_department(message, queue_name, reason, error_type)
+
+    def _tell_department(self, message, queue_name, reason, error_type):
+        """The department whose reply was parked gets an Error in its inbox (the letter itself
+        is already safe in the DLQ, so a failure here is only logged)."""
+        try:
+            routing_key = first_delivery(message, queue_name, self.platform_user)["routing_key"]
+            notice = department_errors.error_notice(message, routing_key, reason, error_type)
+            if notice:
+                self.publisher.publish(topology.DEPT_REQUESTS, notice[0], notice[1],
+                                       message_id=notice[1]["distribution_id"], user_id=self.platform_user)
+        except Exception:  # noqa: BLE001
+            log.exception("could not tell the department about a dead-lettered reply on %s", queue_name)
 
     def retry_or_dead_letter(self, message, queue_name, exc, details):
         headers = self._origin_headers(message, queue_name)

@@ -58,7 +58,8 @@ class ConfirmedPublisher:
 
     def publish(self, exchange: str, routing_key: str, body, *, headers: dict | None = None,
                 message_id: str | None = None, content_type: str = "application/json",
-                content_encoding: str = "utf-8", mandatory: bool = True, correlation_id=None):
+                content_encoding: str = "utf-8", mandatory: bool = True, correlation_id=None,
+                user_id: str | None = None):
         """Publish persistently and wait for the broker's confirm. Raises on failure."""
         if isinstance(body, (dict, list)):
             body = json.dumps(body, ensure_ascii=False)
@@ -71,7 +72,8 @@ class ConfirmedPublisher:
                         body, exchange=exchange, routing_key=routing_key, headers=headers or {},
                         message_id=message_id, correlation_id=correlation_id,
                         content_type=content_type, content_encoding=content_encoding,
-                        delivery_mode=2, mandatory=mandatory, retry=False)
+                        delivery_mode=2, mandatory=mandatory, retry=False,
+                        **({"user_id": user_id} if user_id else {}))
                     # basic.return arrives before the confirm; drain anything pending.
                     if self._returned:
                         raise Unroutable(f"no queue bound to {exchange!r} for {routing_key!r}")

@@ -415,9 +415,8 @@ def test_a_reply_that_comes_back_from_the_dead_letter_queue_is_still_known_as_it
     early = reply({"incident_id": f"OP-{case_id}", "distribution_id": f"OP-{case_id}.police.request.1",
                    "recipients": ["police"]}, "Ack", {"status": "accepted"})
     send_reply(vhost_url(vhost), early)
-    mgmt = ops.Management.from_config(config)
     dlq = "coordination.department-replies.dlq"
-    dead = wait_until(lambda: ops.show_dead_letters(mgmt, dlq), what="the early reply dead-lettered")
+    dead = wait_until(lambda: ops.show_dead_letters(config, dlq)["letters"], what="the early reply dead-lettered")
     assert "未知的联合行动" in dead[0]["reason"] and dead[0]["origin_routing_key"] == "police.ack"
 
     register_case(config, case_id=case_id, class_code="E0406", joint=["police"])

@@ -60,12 +60,23 @@ def compose_binary() -> list[str] | None:
     return None
 
 
-def run_compose(*args: str) -> subprocess.CompletedProcess:
+# Every credential compose needs; there are no defaults, so the tests give each a made-up value.
+SECRETS = {name: f"pw-{name.lower()}" for name in (
+    "RABBITMQ_ADMIN_USER", "RABBITMQ_ADMIN_PASSWORD", "PLATFORM_AMQP_PASSWORD",
+    "DEPT_POLICE_AMQP_PASSWORD", "DEPT_ENVIRONMENT_AMQP_PASSWORD", "DEPT_TRANSPORT_AMQP_PASSWORD",
+    "DEPT_CONSTRUCTION_AMQP_PASSWORD", "MONGO_ROOT_PASSWORD", "MONGO_INTAKE_PASSWORD", "MONGO_DISPATCH_PASSWORD",
+    "MONGO_COORDINATION_PASSWORD", "MONGO_SCORING_PASSWORD", "MONGO_PARTICIPATION_PASSWORD",
+    "MONGO_GATEWAY_PASSWORD", "MONGO_DCGCTL_PASSWORD")}
+
+
+def run_compose(*args: str, secrets: dict | None = None) -> subprocess.CompletedProcess:
     command = compose_binary()
     if command is None:
         pytest.skip(INSTALL_HINT)
-    # A clean environment: the files' own ${VAR:-default}s, not this machine's AMQP_URI etc.
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    # A clean environment: the files' own ${VAR:-default}s, not this machine's AMQP_URI etc.,
+    # plus the credentials an operator must give.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
+           **(SECRETS if secrets is None else secrets)}
     return subprocess.run([*command, "--project-directory", str(ROOT), *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
@@ -263,11 +274,78 @@ def test_scaling_is_possible_and_no_credentials_are_written_down(compose):
         if name not in INFRA and module_run(argv_of(service, stages)) != "services.gateway":
             assert not service.get("ports"), f"{name} publishes a port, so it cannot be scaled"
     raw = COMPOSE_FILE.read_text(encoding="utf-8") + SCALE_OUT_FILE.read_text(encoding="utf-8")
-    for match in re.finditer(r"://([^@\s/]+)@", raw):
-        assert re.fullmatch(r"\$\{[^}]*\}:\$\{[^}]*\}", match.group(1)), \
-            f"credentials written into a URL: {match.group(0)}"
-    written = re.search(r"(?im)^\s*[\w-]*(PASS|PASSWORD|SECRET|TOKEN)[\w-]*\s*:\s*(?!\$\{)\S.*$", raw)
-    assert not written, f"a credential is written down ({written and written.group(0).strip()}); use ${{VAR:-default}}"
+    urls = list(re.finditer(r"://((?:\$\{[^}]*\}|[^@\s/$])+)@", raw))
+    assert urls
+    for match in urls:      # a user name may be written; the password is always ${VAR:?…}, no default
+        assert re.fullmatch(r"[\w.]+:\$\{\w+:\?[^}]*\}|\$\{\w+:-[\w.]+\}:\$\{\w+:\?[^}]*\}", match.group(1)), \
+            f"a URL's password is written down or has a default: {match.group(0)}"
+    written = re.search(r"(?im)^\s*[\w-]*(PASS|PASSWORD|SECRET|TOKEN)[\w-]*\s*:\s*(?!\$\{\w+:\?)\S.*$", raw)
+    assert not written, f"a credential is written down or defaulted ({written and written.group(0).strip()}); use ${{VAR:?…}}"
+    assert "guest" not in raw, "guest is for a local development broker only"
+
+
+def test_compose_refuses_to_start_without_every_credential():
+    """No ${RABBITMQ_USER:-guest}: without the credentials compose stops, naming what is missing."""
+    for missing in SECRETS:
+        result = run_compose("-f", str(COMPOSE_FILE), "--profile", "tools", "config", "--quiet",
+                             secrets={k: v for k, v in SECRETS.items() if k != missing})
+        assert result.returncode != 0, f"compose started without {missing}"
+        assert missing in result.stderr, result.stderr
+
+
+def test_each_department_container_has_its_own_broker_user(compose):
+    stages = dockerfile_stages()
+    seen = {}
+    for module in department_modules():
+        for name in containers_running(f"departments.{module}", compose, stages):
+            url = compose["services"][name]["environment"]["DEPT_AMQP_URL"]
+            user, password = re.match(r"amqp://([^:]+):([^@]+)@", url).groups()
+            assert user == f"dept.{module}", f"{name} connects as {user}"
+            assert password == SECRETS[f"DEPT_{module.upper()}_AMQP_PASSWORD"], name
+            seen[name] = password
+            assert compose["services"][name]["depends_on"]["broker-users"]["condition"] == \
+                "service_completed_successfully", name
+    assert len(set(seen.values())) == len(seen) > 0
+    users = compose["services"]["broker-users"]
+    assert module_run(argv_of(users, stages)) == "shared.broker_users"
+    assert "shared.broker_users platform" in " ".join(users["command"]) and "apply" in " ".join(users["command"])
+    for module in department_modules():
+        assert users["environment"][f"DEPT_{module.upper()}_AMQP_PASSWORD"] == seen[f"dept-{module}"]
+
+
+def test_the_platform_runs_as_its_own_broker_user(compose):
+    stages = dockerfile_stages()
+    admin = SECRETS["RABBITMQ_ADMIN_USER"]
+    assert compose["services"]["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_USER"] == admin
+    for package in service_packages():
+        for name in containers_running(f"services.{package}", compose, stages):
+            env = compose["services"][name]["environment"]
+            assert env["AMQP_URI"].startswith("pyamqp://dcg.platform:"), name
+            assert env["RABBIT_MANAGEMENT_USER"] == "dcg.platform", name
+            assert admin not in env.values() and SECRETS["RABBITMQ_ADMIN_PASSWORD"] not in env.values(), name
+            assert compose["services"][name]["depends_on"]["broker-users"]["condition"] == \
+                "service_completed_successfully", name
+
+
+def test_each_service_has_its_own_mongodb_user_on_its_own_database(compose, scale_out):
+    """MONGO_URI names the service's own user; deploy/mongo-init creates exactly that user with
+    readWrite on <prefix><service> and <prefix>platform (heartbeats), nothing more."""
+    stages = dockerfile_stages()
+    init = (ROOT / "deploy" / "mongo-init" / "10-service-users.js").read_text(encoding="utf-8")
+    mongo = compose["services"]["mongo"]
+    assert "./deploy/mongo-init" in json.dumps(mongo["volumes"]) or "mongo-init" in json.dumps(mongo["volumes"])
+    assert mongo["environment"]["MONGO_INITDB_ROOT_PASSWORD"] == SECRETS["MONGO_ROOT_PASSWORD"]
+    for config in (compose, scale_out):
+        for package in service_packages():
+            service = nameko_name(package)
+            for name in containers_running(f"services.{package}", config, stages):
+                uri = config["services"][name]["environment"]["MONGO_URI"]
+                user, password = re.match(r"mongodb://([^:]+):([^@]+)@", uri).groups()
+                assert user == service and password == SECRETS[f"MONGO_{service.upper()}_PASSWORD"], name
+                assert "authSource=admin" in uri, name
+                assert f'{service}: "MONGO_{service.upper()}_PASSWORD"' in init, service
+                assert mongo["environment"][f"MONGO_{service.upper()}_PASSWORD"] == password
+    assert 'roles: [{ role: "readWrite", db: prefix + service }, { role: "readWrite", db: prefix + "platform" }]' in init
 
 
 # ---------------------------------------------------------------- the containers' healthcheck
