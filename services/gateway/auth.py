@@ -65,6 +65,7 @@ IDENTITY_FIELDS = ("actor", "actor_unit", "role")               # filled from th
 # POST /api/reports: the channels a person may report on over HTTP
 STAFF_CHANNELS = ("web", "hotline", "inspector", "road_office")  # operator / admin enter any of these
 PERSON_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+SENSOR_FIELDS = ("sensor_id", "device_id")
 
 
 class Unauthorized(Exception):
@@ -225,16 +226,18 @@ CONTACT_KEYS = ("phone", "email")
 _CONTACT_REF = re.compile(r"^(phone|email):.+")
 
 
-def redact_contacts(value, principal: Principal):
-    """Reporters' phone numbers and e-mail addresses are for the command centre only: the
-    ``phone`` / ``email`` fields are dropped, and a reporter reference ``phone:<number>``
-    (intake's subscriber ids) becomes ``phone:***``."""
-    if principal.role in COMMAND:
+def redact_contacts(value, principal: Principal, shown: bool | None = None):
+    """Reporters' phone numbers and e-mail addresses are for the command centre and the unit the
+    case is assigned to (``shown``: services/gateway/access.py ``may_see_contacts`` decided it;
+    by default the command centre only): the ``phone`` / ``email`` fields are dropped, and a
+    reporter reference ``phone:<number>`` (intake's subscriber ids) becomes ``phone:***``."""
+    if shown or (shown is None and principal.role in COMMAND):
         return value
     if isinstance(value, dict):
-        return {key: redact_contacts(item, principal) for key, item in value.items() if key not in CONTACT_KEYS}
+        return {key: redact_contacts(item, principal, False) for key, item in value.items()
+                if key not in CONTACT_KEYS}
     if isinstance(value, list):
-        return [redact_contacts(item, principal) for item in value]
+        return [redact_contacts(item, principal, False) for item in value]
     if isinstance(value, str) and _CONTACT_REF.match(value):
         return value.split(":", 1)[0] + ":***"
     return value
@@ -250,10 +253,14 @@ def report_as(principal: Principal, data: dict) -> dict:
     - operator, admin (command-centre staff entering a report taken by phone, radio or a leader's
       road-office note): channel ``web`` | ``hotline`` | ``inspector`` | ``road_office`` with the
       identity in the body;
+    - nobody sets sensor fields over HTTP (``sensor_id``, ``device_id``), and a
+      citizen does not set ``urgency`` (ignored);
     - leader: read-only (Forbidden)."""
     if principal.read_only or principal.role not in ROLES:
         raise forbidden_role(principal)
     data = dict(data)
+    for name in SENSOR_FIELDS:                    # sensor reports come over AMQP, never a person's key
+        data.pop(name, None)
     if principal.role in COMMAND:
         channel = data.get("channel") or "web"
         if channel not in STAFF_CHANNELS:
@@ -261,6 +268,8 @@ def report_as(principal: Principal, data: dict) -> dict:
                 f"此接口只接受 {' | '.join(STAFF_CHANNELS)} (sensor and Open311 reports have their own channels)"]})
         data["channel"] = channel
         return data
+    if principal.role in ("citizen", "community"):
+        data.pop("urgency", None)                 # urgency is the staff's call (it halves the time limit)
     if principal.role == "inspector":
         data["channel"] = "inspector"
         data["inspector_id"] = principal.actor_id
