@@ -192,7 +192,12 @@ class OperationsApi:
     @endpoint(OPERATION_WRITE)
     def post_close(self, request, principal, operation_id):
         self._operation_for_writing(principal, operation_id)
-        data = self._body(request, principal, schemas.CloseOperation, "by")
+        data = json_body(request)
+        named = data.get("by") if isinstance(data.get("by"), dict) else {}
+        if principal.role in COMMAND and not named.get("unit_id"):     # 代办: closes for the lead
+            operation = call(self.coordination, "get_operation", operation_id) or {}
+            data["by"] = {"unit_id": operation.get("lead_unit")} if operation.get("lead_unit") else None
+        data = self._body_of(principal, data, schemas.CloseOperation, "by")
         return _answer(call(self.coordination, "close_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/departments/<string:department_id>/leave")
