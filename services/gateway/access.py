@@ -148,6 +148,10 @@ def readers_and(**others) -> dict:
 
 # declared here for endpoints in modules outside this area (services/gateway/open311.py)
 DECIDE = Access("dispute", command_and(), write=True, identity=("decided_by",), label="权属争议")
+# 回访 (POST /open311/v2/requests/<id>/satisfaction): only the account or app that filed the
+# request; intake checks the filer the gateway passes (tests/integration/test_access_matrix.py)
+CALLBACK = Access("report", {"citizen": "filer"}, write=True, label="上报")
+OPEN311_ROUTES = {("POST", "/open311/v2/requests/{request_id}/satisfaction.json"): CALLBACK}
 
 
 class Caller:

@@ -12,6 +12,8 @@ Expected, from the declaration alone:
 """
 import itertools
 
+import pytest
+
 from services.gateway import access, openapi
 from services.gateway.service import GatewayService
 from tests.helpers import wait_until
@@ -259,3 +261,28 @@ def test_disputes_decided_by_the_key_and_contacts_redacted_in_intake_reads(platf
     assert answer.status_code == 200, answer.text
     assert "冒名" not in answer.text
     assert db("intake").disputes.find_one({"_id": "D-imp"})["decided_by"] == "值班员 王"
+
+
+@pytest.mark.xfail(strict=True, reason="回访 by the filer only is built in intake on branch `projections` "
+                                       "(issue 14); remove this mark when it is merged")
+def test_the_callback_only_from_the_account_that_filed(container_factory, config, db):
+    """The matrix's 回访 row (access.CALLBACK: the account that filed): another app's key may not
+    record the rating of a request it did not file (it would lock the reporter out)."""
+    import requests
+    from tests.integration.intake_support import INSIDE as SITE, api_key, close_case, start, wait_case
+    running = start(container_factory, config, gateway=True, dispatch=True)
+    filer, other = api_key(db), api_key(db)
+    v2 = f"{running.url}/open311/v2"
+    filed = requests.post(f"{v2}/requests.json", data={"api_key": filer, "service_code": "E0101",
+                                                       "lat": SITE["lat"], "long": SITE["lon"],
+                                                       "description": "垃圾"}, timeout=15)
+    request_id = filed.json()[0]["service_request_id"]
+    case_id = db("intake").reports.find_one({"_id": request_id})["case_id"]
+    wait_case(db, case_id, lambda c: c.get("state") == "dispatched", "dispatch")
+    close_case(running.config, case_id)
+    wait_case(db, case_id, lambda c: c["state"] == "closed", "closed")
+    rating = {"responded": "true", "resolved": "true", "satisfied": "true"}
+    url = f"{v2}/requests/{request_id}/satisfaction.json"
+    assert access.CALLBACK.by_role == {"citizen": "filer"}
+    assert requests.post(url, data={**rating, "api_key": other}, timeout=10).status_code in (403, 404)
+    assert requests.post(url, data={**rating, "api_key": filer}, timeout=10).status_code == 201
