@@ -151,6 +151,7 @@ DECIDE = Access("dispute", command_and(), write=True, identity=("decided_by",), 
 # 回访 (POST /open311/v2/requests/<id>/satisfaction): only the account or app that filed the
 # request; intake checks the filer the gateway passes (tests/integration/test_access_matrix.py)
 CALLBACK = Access("report", {"citizen": "filer"}, write=True, label="上报")
+INTAKE_READ = Access(None, readers_and())          # intake's own views (contacts: the command centre's)
 OPEN311_ROUTES = {("POST", "/open311/v2/requests/{request_id}/satisfaction.json"): CALLBACK}
 
 
@@ -199,6 +200,50 @@ class Caller:
             if name in values:
                 data[name] = values[name]
         return data
+
+
+# ------------------------------------------------------------------ the table in docs/api.md
+RELATION_NAMES = {"command_centre": "指挥中心 command centre", "reader": "reads all", "any": "any",
+                  "owning_unit": "owning unit 本单位案件", "lead": "lead 牵头单位", "participant": "participant 参与方",
+                  "owner_or_lead": "case owner or lead", "territory": "own territory 辖区内",
+                  "own_department": "own department", "own_indicators": "own figures", "filer": "the filer 上报人",
+                  "self": "itself"}
+MARK_BEGIN, MARK_END = "<!-- access table: python -m services.gateway.access -->", "<!-- end of access table -->"
+
+
+def table() -> str:
+    """The access table of every declared endpoint, in markdown (docs/api.md embeds it)."""
+    from .openapi import native_routes, openapi_path
+    from .service import GatewayService
+    rows = [(method, openapi_path(url), fn.access) for method, url, fn in native_routes(GatewayService)
+            if getattr(fn, "access", None) is not None]
+    rows += [(method, path, declared) for (method, path), declared in OPEN311_ROUTES.items()]
+    lines = [MARK_BEGIN, "", "| endpoint | acts on | who (relation needed) | from the key |", "|---|---|---|---|"]
+    for method, path, declared in sorted(rows, key=lambda row: (row[1], row[0])):
+        if declared.public:
+            who = "public (no key)"
+        else:
+            groups: dict = {}
+            for role in declared.roles:
+                groups.setdefault(declared.by_role[role], []).append(role)
+            who = "; ".join(f"{', '.join(roles)}: {RELATION_NAMES[relation]}" for relation, roles in groups.items())
+        filled = ", ".join(f"`{name}`" + ("¹" if name in declared.named_by_command else "")
+                           for name in declared.identity)
+        target = (declared.label or declared.target) if declared.target else "—"
+        write = " (write)" if declared.write else ""
+        lines.append(f"| `{method} {path}` | {target}{write} | {who} | {filled} |")
+    lines += ["", "¹ the command centre may name whom it acts for (the street that asked, the lead it closes for, "
+              "the inspector whose radio report it enters).", "", MARK_END]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
 
 
 __all__ = ["Access", "Caller", "RELATIONS", "holds", "may_see_contacts", "command_and", "readers_and",

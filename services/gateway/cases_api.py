@@ -96,7 +96,7 @@ def _intake_entries(registered: dict) -> list[dict]:
 
 
 # what each endpoint acts on, and the relation each role needs (services/gateway/access.py)
-CASE_ACTION = Access("case", command_and(unit="owning_unit", inspector="reader"), write=True,
+CASE_ACTION = Access("case", command_and(unit="owning_unit", inspector="any"), write=True,
                      identity=IDENTITY_FIELDS, label="案件")
 CASE_READ = Access("case", readers_and(unit="owning_unit"), label="案件")
 CASE_LIST = Access(None, readers_and(unit="owning_unit"))          # a unit: filtered to its own

@@ -31,8 +31,8 @@ from services.intake import open311 as o311
 from shared import storage
 from shared.refdata import load_district
 
-from .access import DECIDE
-from .auth import READ_ALL, redact_contacts
+from .access import DECIDE, INTAKE_READ
+from .auth import redact_contacts
 from .http import (BadRequest, RateLimited, call, endpoint, error_response, json_body, json_response,
                    rate_limit)
 
@@ -255,7 +255,7 @@ class Open311Api:
 
     # ------------------------------------------------------------------ intake's native endpoints
     @http("GET", "/api/intake/reports/<string:report_id>")
-    @endpoint(READ_ALL)
+    @endpoint(INTAKE_READ)
     def intake_get_report(self, request, principal, report_id):
         report = call(self.intake, "get_report", report_id[:200])
         if report is None:
@@ -263,7 +263,7 @@ class Open311Api:
         return json_response(redact_contacts(report, principal))
 
     @http("GET", "/api/intake/cases/<string:case_id>")
-    @endpoint(READ_ALL)
+    @endpoint(INTAKE_READ)
     def intake_get_case_view(self, request, principal, case_id):
         case = call(self.intake, "case_view", case_id[:200])
         if case is None:
@@ -271,12 +271,12 @@ class Open311Api:
         return json_response(redact_contacts(case, principal))
 
     @http("GET", "/api/intake/disputes")
-    @endpoint(READ_ALL)
+    @endpoint(INTAKE_READ)
     def intake_list_disputes(self, request, principal):
         return json_response(call(self.intake, "list_disputes", request.args.get("state")))
 
     @http("GET", "/api/intake/disputes/<string:dispute_id>")
-    @endpoint(READ_ALL)
+    @endpoint(INTAKE_READ)
     def intake_get_dispute(self, request, principal, dispute_id):
         dispute = call(self.intake, "get_dispute", dispute_id[:200])
         if dispute is None:
