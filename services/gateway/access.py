@@ -39,7 +39,7 @@ self               a citizen: only about itself
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .auth import COMMAND, READ_ALL, ROLES, Forbidden, NotFound, may_see_indicators, sees_operation
 
@@ -247,4 +247,4 @@ if __name__ == "__main__":
 
 
 __all__ = ["Access", "Caller", "RELATIONS", "holds", "may_see_contacts", "command_and", "readers_and",
-           "roles_with", "public", "Forbidden", "NotFound", "field"]
+           "roles_with", "public", "table", "Forbidden", "NotFound"]

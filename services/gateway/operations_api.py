@@ -31,7 +31,7 @@ from services.enforcement_coordination.enforcement import PARTY_KINDS, party_pro
 from shared.departments import coordination_settings
 
 from .access import Access, command_and, holds, readers_and
-from .auth import COMMAND, Forbidden, NotFound, redact_contacts
+from .auth import COMMAND, Forbidden, NotFound
 from .http import (BadRequest, call, endpoint, error_response, json_body, json_response, load, page_args,
                    page_of, path_id)
 

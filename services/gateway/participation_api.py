@@ -25,8 +25,8 @@ from werkzeug.wrappers import Response
 from services.intake.stalls import PermitSchema
 from services.participation.schemas import CitizenSchema, RedeemSchema, ReviewSchema, ShopSchema
 
-from .access import Access, command_and, public, readers_and, roles_with
-from .auth import COMMAND, Forbidden, NotFound
+from .access import Access, command_and, public, readers_and
+from .auth import Forbidden, NotFound
 from .http import call, endpoint, error_response, json_body, json_response, load, path_id
 
 INVALID = "输入有误，请检查标出的字段 (invalid input)"

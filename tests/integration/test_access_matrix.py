@@ -16,7 +16,6 @@ import pytest
 
 from services.gateway import access, openapi
 from services.gateway.service import GatewayService
-from tests.helpers import wait_until
 from tests.integration.gateway_auth_support import (  # noqa: F401  (fixture)
     BEIQUAN, BEIQUAN_GRID, INSIDE, TIANSHENG, place_in, platform,
 )
