@@ -292,3 +292,15 @@ def test_the_callback_only_from_the_account_that_filed(container_factory, config
     assert access.CALLBACK.by_role == {"citizen": "filer"}
     assert requests.post(url, data={**rating, "api_key": other}, timeout=10).status_code in (403, 404)
     assert requests.post(url, data={**rating, "api_key": filer}, timeout=10).status_code == 201
+
+
+def test_a_citizen_sets_neither_urgency_nor_sensor_fields(platform, db):
+    """A citizen's ``urgency: urgent`` halved the time limit and its ``sensor_id`` was stored."""
+    body = {"class_code": "E0101", "location": INSIDE, "description": "暴露垃圾", "attributes": {"area_m2": 2},
+            "urgency": "urgent", "sensor_id": "S-NOISE-001", "device_id": "dev-1"}
+    answer = platform.as_("citizen").post("/api/reports", json=body)
+    assert answer.status_code == 201, answer.text
+    stored = db("intake").reports.find_one({"_id": answer.json()["report_id"]})["report"]
+    assert stored.get("urgency") in (None, "normal") and not stored.get("sensor_id") and not stored.get("device_id")
+    staff = platform.as_("inspector").post("/api/reports", json=dict(body, location=place_in(BEIQUAN_GRID)))
+    assert db("intake").reports.find_one({"_id": staff.json()["report_id"]})["report"]["urgency"] == "urgent"
