@@ -200,9 +200,14 @@ def test_whistles_only_on_visible_cases_and_the_reply_leaks_nothing(platform):
         "requested_by": {"unit_id": BEIQUAN, "person": "冒名：区长本人"}})
     assert named.status_code == 201 and named.json()["operation"]["requested_by"] == BEIQUAN
     assert "冒名" not in named.text and "管理员" in str(named.json()["operation"])     # the person: the key's
-    # a partner reading an operation sees no reporter phone
+    # a partner reading an operation sees no reporter phone; nor do the leader and the inspector anywhere
     police = platform.as_("partner").get(f"/api/operations/{operation['_id']}")
     assert police.status_code == 200 and "13800000000" not in police.text
+    for who in ("leader", "inspector"):
+        for path in (f"/api/operations/{operation['_id']}", f"/api/cases/{case_t}", f"/api/cases/{case_t}/timeline",
+                     "/api/cases", f"/api/cases/{case_t}/operations", "/api/operations"):
+            answer = platform.as_(who).get(path)
+            assert answer.status_code == 200 and "13800000000" not in answer.text, (who, path)
 
 
 def test_permits_and_shops_only_in_the_units_territory_never_replacing_anothers(platform):
