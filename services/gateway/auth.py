@@ -14,7 +14,9 @@ citizen    市民             report (rate-limited); read the public scores (ran
 inspector  信息采集员       report as itself, verify (核查), read every case and operation
 operator   指挥中心值班员   everything on cases and operations; approves as 指挥中心 (``centre``)
 unit       处置单位         its own cases only (read, accept, return, extend, park, feedback);
-                            blow the whistle (吹哨); the operations it leads, whistled or owns
+                            blow the whistle (吹哨) on them; the operations it leads, whistled or
+                            owns; violations and 整改 checks on its cases and the operations it
+                            leads; permits and shops inside its own territory
 partner    联动部门         the joint operations it is asked to join (read; ask to leave)
 leader     领导（只读）     read everything; every write is 403
 admin      管理员           everything; approves as 区领导 (``leader``)
@@ -24,7 +26,8 @@ community  社区代表         社区评议: rates the units serving its commun
 Who the caller *is* always comes from the key, never from the request body: a unit acts as its
 unit, an inspector reports and verifies under its own id, an approval carries the rank of the
 account. Reads of an object the caller may not see are 404 (its existence is not shown); writes
-on such an object are 403 (no content is returned).
+on such an object are 403 (no content is returned). Which relation each endpoint needs on which
+object is declared per endpoint in services/gateway/access.py, which decides.
 """
 from __future__ import annotations
 
