@@ -65,8 +65,9 @@ def _owner_or_lead(principal, obj) -> bool:
 
 
 def _territory(principal, obj) -> bool:
-    """``obj``: {"units": the units whose territory the place touches, "registered_by": the unit
-    that registered the existing object (None: new, or the command centre's)}."""
+    """``obj``: {"units": the units whose territory the place touches, "exists": whether the id is
+    registered already, "registered_by": the unit that registered it (None: the command centre or
+    the default set)}."""
     unit = _unit(principal)
     units = set(obj.get("units") or ())
     existing = obj.get("exists", False)
@@ -116,11 +117,13 @@ class Access:
     label: str = ""                 # the object's name in messages (案件, 联合行动 …)
     public: bool = False            # no key needed (the principal is then None)
 
-    def __post_init__(self):
-        unknown = set(self.by_role.values()) - set(RELATIONS)
-        assert not unknown, f"unknown relations {unknown}"
-        assert set(self.by_role) <= set(ROLES), set(self.by_role) - set(ROLES)
-        assert not (self.write and "leader" in self.by_role), "the leader is read-only"
+    def __post_init__(self):                       # a wrong declaration fails at import
+        if set(self.by_role.values()) - set(RELATIONS):
+            raise ValueError(f"unknown relations {set(self.by_role.values()) - set(RELATIONS)}")
+        if set(self.by_role) - set(ROLES):
+            raise ValueError(f"unknown roles {set(self.by_role) - set(ROLES)}")
+        if self.write and "leader" in self.by_role:
+            raise ValueError("the leader is read-only: never listed on a write")
 
     @property
     def roles(self) -> tuple:
