@@ -465,6 +465,18 @@ class CoordinationService:
         return self._resolve(doc["_id"], order_id, command["corrected"], command["inspector"], None,
                              command.get("note", ""), only_if_due=not command["corrected"])
 
+    @rpc
+    def rectification_order(self, order_id: str) -> dict | None:
+        """Which case and operation a 限期整改 order belongs to (the gateway's access check:
+        only the case's owner or the operation's lead may check it)."""
+        doc = self.db.parties.find_one({"violations.order.order_id": order_id}, {"violations": 1})
+        violation = next((v for v in (doc or {}).get("violations", [])
+                          if (v.get("order") or {}).get("order_id") == order_id), None)
+        if violation is None:
+            return None
+        return {"order_id": order_id, "party_id": doc["_id"], "case_id": violation.get("case_id"),
+                "operation_id": violation.get("operation_id")}
+
     @timer_due("parties")
     def on_rectification_due(self, party_ref: str, timer: dict):
         """The deadline of a rectification order: not corrected by then → the next step."""

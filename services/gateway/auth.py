@@ -14,7 +14,9 @@ citizen    市民             report (rate-limited); read the public scores (ran
 inspector  信息采集员       report as itself, verify (核查), read every case and operation
 operator   指挥中心值班员   everything on cases and operations; approves as 指挥中心 (``centre``)
 unit       处置单位         its own cases only (read, accept, return, extend, park, feedback);
-                            blow the whistle (吹哨); the operations it leads, whistled or owns
+                            blow the whistle (吹哨) on them; the operations it leads, whistled or
+                            owns; violations and 整改 checks on its cases and the operations it
+                            leads; permits and shops inside its own territory
 partner    联动部门         the joint operations it is asked to join (read; ask to leave)
 leader     领导（只读）     read everything; every write is 403
 admin      管理员           everything; approves as 区领导 (``leader``)
@@ -24,7 +26,8 @@ community  社区代表         社区评议: rates the units serving its commun
 Who the caller *is* always comes from the key, never from the request body: a unit acts as its
 unit, an inspector reports and verifies under its own id, an approval carries the rank of the
 account. Reads of an object the caller may not see are 404 (its existence is not shown); writes
-on such an object are 403 (no content is returned).
+on such an object are 403 (no content is returned). Which relation each endpoint needs on which
+object is declared per endpoint in services/gateway/access.py, which decides.
 """
 from __future__ import annotations
 
@@ -65,6 +68,7 @@ IDENTITY_FIELDS = ("actor", "actor_unit", "role")               # filled from th
 # POST /api/reports: the channels a person may report on over HTTP
 STAFF_CHANNELS = ("web", "hotline", "inspector", "road_office")  # operator / admin enter any of these
 PERSON_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+SENSOR_FIELDS = ("sensor_id", "device_id")
 
 
 class Unauthorized(Exception):
@@ -225,16 +229,18 @@ CONTACT_KEYS = ("phone", "email")
 _CONTACT_REF = re.compile(r"^(phone|email):.+")
 
 
-def redact_contacts(value, principal: Principal):
-    """Reporters' phone numbers and e-mail addresses are for the command centre only: the
-    ``phone`` / ``email`` fields are dropped, and a reporter reference ``phone:<number>``
-    (intake's subscriber ids) becomes ``phone:***``."""
-    if principal.role in COMMAND:
+def redact_contacts(value, principal: Principal, shown: bool | None = None):
+    """Reporters' phone numbers and e-mail addresses are for the command centre and the unit the
+    case is assigned to (``shown``: services/gateway/access.py ``may_see_contacts`` decided it;
+    by default the command centre only): the ``phone`` / ``email`` fields are dropped, and a
+    reporter reference ``phone:<number>`` (intake's subscriber ids) becomes ``phone:***``."""
+    if shown or (shown is None and principal.role in COMMAND):
         return value
     if isinstance(value, dict):
-        return {key: redact_contacts(item, principal) for key, item in value.items() if key not in CONTACT_KEYS}
+        return {key: redact_contacts(item, principal, False) for key, item in value.items()
+                if key not in CONTACT_KEYS}
     if isinstance(value, list):
-        return [redact_contacts(item, principal) for item in value]
+        return [redact_contacts(item, principal, False) for item in value]
     if isinstance(value, str) and _CONTACT_REF.match(value):
         return value.split(":", 1)[0] + ":***"
     return value
@@ -250,10 +256,14 @@ def report_as(principal: Principal, data: dict) -> dict:
     - operator, admin (command-centre staff entering a report taken by phone, radio or a leader's
       road-office note): channel ``web`` | ``hotline`` | ``inspector`` | ``road_office`` with the
       identity in the body;
+    - nobody sets sensor fields over HTTP (``sensor_id``, ``device_id``), and a
+      citizen does not set ``urgency`` (ignored);
     - leader: read-only (Forbidden)."""
     if principal.read_only or principal.role not in ROLES:
         raise forbidden_role(principal)
     data = dict(data)
+    for name in SENSOR_FIELDS:                    # sensor reports come over AMQP, never a person's key
+        data.pop(name, None)
     if principal.role in COMMAND:
         channel = data.get("channel") or "web"
         if channel not in STAFF_CHANNELS:
@@ -261,6 +271,8 @@ def report_as(principal: Principal, data: dict) -> dict:
                 f"此接口只接受 {' | '.join(STAFF_CHANNELS)} (sensor and Open311 reports have their own channels)"]})
         data["channel"] = channel
         return data
+    if principal.role in ("citizen", "community"):
+        data.pop("urgency", None)                 # urgency is the staff's call (it halves the time limit)
     if principal.role == "inspector":
         data["channel"] = "inspector"
         data["inspector_id"] = principal.actor_id

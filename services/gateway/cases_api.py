@@ -25,8 +25,9 @@ from nameko.web.handlers import http
 from services.dispatch.schemas import ACTION_SCHEMAS, CaseQuery, action_name
 from shared.refdata import load_district
 
-from .auth import (CASE_ACTION_ROLES, IDENTITY_FIELDS, PERSON_ID, READ_ALL, WRITERS, NotFound,
-                   case_action_identity, forbidden_role, may_see_case)
+from .access import Access, command_and, readers_and
+from .auth import (CASE_ACTION_ROLES, IDENTITY_FIELDS, PERSON_ID, NotFound, case_action_identity,
+                   forbidden_role)
 from .http import BadRequest, PageQuery, call, endpoint, json_body, json_response, load, path_id
 
 STATUS = {"ok": 200, "invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409, "refused": 422}
@@ -94,6 +95,13 @@ def _intake_entries(registered: dict) -> list[dict]:
     return entries
 
 
+# what each endpoint acts on, and the relation each role needs (services/gateway/access.py)
+CASE_ACTION = Access("case", command_and(unit="owning_unit", inspector="any"), write=True,
+                     identity=IDENTITY_FIELDS, label="案件")
+CASE_READ = Access("case", readers_and(unit="owning_unit"), label="案件")
+CASE_LIST = Access(None, readers_and(unit="owning_unit"))          # a unit: filtered to its own
+
+
 class CasesApi:
     """HTTP entrypoints mixed into GatewayService (services/gateway/service.py)."""
 
@@ -101,12 +109,12 @@ class CasesApi:
         """Dispatch's view of the case; a unit that may not see it gets 404, as if it did not exist."""
         path_id(case_id, "案件")
         case = call(self.dispatch, "get_case", case_id)
-        if principal.role not in READ_ALL and not (case and may_see_case(principal, case)):
-            raise NotFound(f"没有案件 {case_id} (not found)")
+        if not principal.sees_all:
+            principal.check(case, case_id)
         return case
 
     @http("POST", "/api/cases/<string:case_id>/actions/<string:action>")
-    @endpoint(WRITERS, write=True)
+    @endpoint(CASE_ACTION)
     def post_case_action(self, request, principal, case_id, action):
         name = action_name(action)
         if name is None:
@@ -115,16 +123,14 @@ class CasesApi:
         if principal.role not in CASE_ACTION_ROLES[name]:
             raise forbidden_role(principal)
         path_id(case_id, "案件")
-        data = {key: value for key, value in json_body(request).items() if key not in IDENTITY_FIELDS}
+        case = principal.check(call(self.dispatch, "get_case", case_id), case_id)   # before the body
+        data = principal.fill(json_body(request))
         load(action_body_schema(name), data)
-        case = call(self.dispatch, "get_case", case_id)
-        if case is None:
-            raise NotFound(f"没有案件 {case_id} (not found)")
         data.update(case_action_identity(principal, name, case))
         return _answer(call(self.dispatch, "act", case_id, name, data))
 
     @http("GET", "/api/cases/<string:case_id>/timeline")
-    @endpoint(READ_ALL + ("unit",))
+    @endpoint(CASE_READ)
     def get_case_timeline(self, request, principal, case_id):
         self._visible_case(principal, case_id)
         district = load_district()
@@ -182,7 +188,7 @@ class CasesApi:
                 entry["actor_id"], entry["actor"] = entry["actor"], names[entry["actor"]]
 
     @http("GET", "/api/cases")
-    @endpoint(READ_ALL + ("unit",))
+    @endpoint(CASE_LIST)
     def get_cases(self, request, principal):
         filters = request.args.to_dict()
         if principal.role == "unit":

@@ -18,25 +18,34 @@ from services.intake.schemas import ReportSchema
 from shared import health
 
 from . import openapi
-from .auth import READ_ALL, NotFound, may_see_case, redact_contacts, report_as, sees_operation
-from .http import (ANY, PUBLIC, BadRequest, call, endpoint, error_response, json_body, json_response,
+from .access import Access, may_see_contacts, public, readers_and, roles_with
+from .auth import COMMAND, ROLES, NotFound, redact_contacts, report_as
+from .http import (BadRequest, call, endpoint, error_response, json_body, json_response,
                    load, path_id, rate_limit)
+
+
+REPORT = Access(None, roles_with("any", [role for role in ROLES if role != "leader"]), write=True,
+                identity=("inspector_id", "reporter.account_id", "sensor_id", "device_id"),
+                named_by_command=("inspector_id",))
+CASE = Access("case", readers_and(unit="owning_unit"), label="案件")
+OPERATION = Access("operation", readers_and(unit="participant", partner="participant"), label="联合行动")
+SUMMARY = Access(None, readers_and())
 
 
 class CoreApi:
     @http("GET", "/health")
-    @endpoint(PUBLIC)
+    @endpoint(public())
     def get_health(self, request, principal):
         body = health.platform_status(self.config, self.platform_db)     # services, broker, store, queues
         return json_response(body, 200 if body["status"] == "up" else 503)
 
     @http("GET", "/api/openapi.json")
-    @endpoint(PUBLIC)
+    @endpoint(public())
     def get_openapi(self, request, principal):
         return json_response(openapi.document(), headers={"Cache-Control": "no-cache"})
 
     @http("POST", "/api/reports")
-    @endpoint(ANY, write=True)
+    @endpoint(REPORT)
     def post_report(self, request, principal):
         if principal.role == "citizen":
             rate_limit(self.config, f"key:{principal.key_id}", "citizen", store=self.db.rate_limits)
@@ -50,12 +59,12 @@ class CoreApi:
         return json_response(answer, 201 if answer["status"] in ("registered", "duplicate") else 422)
 
     @http("GET", "/api/cases/<string:case_id>")
-    @endpoint(READ_ALL + ("unit",))
+    @endpoint(CASE)
     def get_case(self, request, principal, case_id):
         path_id(case_id, "案件")
         dispatched = call(self.dispatch, "get_case", case_id)
-        if principal.role not in READ_ALL and not (dispatched and may_see_case(principal, dispatched)):
-            raise NotFound(f"没有案件 {case_id} (not found)")
+        if not principal.sees_all:
+            principal.check(dispatched, case_id)
         registered = call(self.intake, "get_case", case_id)
         if registered is None and dispatched is None:
             raise NotFound(f"没有案件 {case_id} (not found)")
@@ -66,19 +75,26 @@ class CoreApi:
             "joint_operation": call(self.coordination, "operation_for_case", case_id),
             "events": call(self.scoring, "events_for", case_id),
         }
-        return json_response(redact_contacts(body, principal))
+        return json_response(redact_contacts(body, principal, may_see_contacts(principal, dispatched)))
 
     @http("GET", "/api/operations/<string:operation_id>")
-    @endpoint(READ_ALL + ("unit", "partner"))
+    @endpoint(OPERATION)
     def get_operation(self, request, principal, operation_id):
         path_id(operation_id, "联合行动")
-        operation = call(self.coordination, "get_operation", operation_id)
-        if operation is None or not sees_operation(principal, operation):
-            raise NotFound(f"没有联合行动 {operation_id} (not found)")
-        return json_response(operation)
+        operation = principal.check(call(self.coordination, "get_operation", operation_id), operation_id)
+        return json_response(self.redacted_operation(principal, operation))
+
+    def redacted_operation(self, principal, operation):
+        """An operation as the caller may see it: the reporter's contacts only for the command
+        centre and the unit the case is assigned to now (dispatch's view)."""
+        if principal.role in COMMAND or not operation:
+            return operation
+        case_id = operation.get("case_id")
+        case = call(self.dispatch, "get_case", case_id) if case_id and principal.role == "unit" else None
+        return redact_contacts(operation, principal, may_see_contacts(principal, case))
 
     @http("GET", "/api/scoring/summary")
-    @endpoint(READ_ALL)
+    @endpoint(SUMMARY)
     def get_summary(self, request, principal):
         return json_response(call(self.scoring, "summary"))
 

@@ -28,6 +28,7 @@ from werkzeug.wrappers import Response
 
 from shared.contracts.base import Tolerant
 
+from .access import Access, Caller
 from .auth import (ROLES, Forbidden, Invalid, NotFound, RateLimiter, SharedRateLimiter,
                    Unauthorized, forbidden_role)
 
@@ -165,9 +166,15 @@ def endpoint(roles=ANY, *, write=False):
     """Wrap an HTTP entrypoint: authenticate (401), check the role (403), then call
     ``fn(self, request, principal, **path_values)``; every exception becomes the JSON error.
 
-    ``roles``: who may call (``PUBLIC`` = no key needed; the principal is then None).
+    ``roles``: an :class:`~services.gateway.access.Access` declaration (what the endpoint acts
+    on, the relation each role needs, whether it writes): the handler then gets a ``Caller``
+    whose ``check(obj)`` applies the relation (services/gateway/access.py). Or, for routes
+    without an object, a tuple of roles (``PUBLIC`` = no key needed; the principal is then None).
     ``write``: the endpoint changes something — the leader's read-only accounts get 403.
-    The roles are kept on the function (``.roles``) for the OpenAPI document."""
+    The roles are kept on the function (``.roles``, ``.access``) for the OpenAPI document."""
+    declared = roles if isinstance(roles, Access) else None
+    if declared is not None:
+        roles, write = (PUBLIC if declared.public else declared.roles), declared.write
     roles = tuple(roles)
     if write:
         roles = tuple(role for role in roles if role != "leader")
@@ -181,6 +188,8 @@ def endpoint(roles=ANY, *, write=False):
                     principal = self.principal(request)
                     if principal.role not in roles:
                         raise forbidden_role(principal)
+                    if declared is not None:
+                        principal = Caller(principal, declared)
                 return fn(self, request, principal, **path_values)
             except Unauthorized as exc:
                 return error_response(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="dcg"'})
@@ -210,5 +219,6 @@ def endpoint(roles=ANY, *, write=False):
 
         handler.roles = roles
         handler.write = write
+        handler.access = declared
         return handler
     return decorate

@@ -31,7 +31,8 @@ from services.intake import open311 as o311
 from shared import storage
 from shared.refdata import load_district
 
-from .auth import COMMAND, READ_ALL
+from .access import DECIDE, INTAKE_READ
+from .auth import redact_contacts
 from .http import (BadRequest, RateLimited, call, endpoint, error_response, json_body, json_response,
                    rate_limit)
 
@@ -256,28 +257,28 @@ class Open311Api:
 
     # ------------------------------------------------------------------ intake's native endpoints
     @http("GET", "/api/intake/reports/<string:report_id>")
-    @endpoint(READ_ALL)
+    @endpoint(INTAKE_READ)
     def intake_get_report(self, request, principal, report_id):
         report = call(self.intake, "get_report", report_id[:200])
         if report is None:
             return error_response(404, f"没有上报 {report_id[:200]}")
-        return json_response(report)
+        return json_response(redact_contacts(report, principal))
 
     @http("GET", "/api/intake/cases/<string:case_id>")
-    @endpoint(READ_ALL)
+    @endpoint(INTAKE_READ)
     def intake_get_case_view(self, request, principal, case_id):
         case = call(self.intake, "case_view", case_id[:200])
         if case is None:
             return error_response(404, f"没有案件 {case_id[:200]}")
-        return json_response(case)
+        return json_response(redact_contacts(case, principal))
 
     @http("GET", "/api/intake/disputes")
-    @endpoint(READ_ALL)
+    @endpoint(INTAKE_READ)
     def intake_list_disputes(self, request, principal):
         return json_response(call(self.intake, "list_disputes", request.args.get("state")))
 
     @http("GET", "/api/intake/disputes/<string:dispute_id>")
-    @endpoint(READ_ALL)
+    @endpoint(INTAKE_READ)
     def intake_get_dispute(self, request, principal, dispute_id):
         dispute = call(self.intake, "get_dispute", dispute_id[:200])
         if dispute is None:
@@ -285,12 +286,13 @@ class Open311Api:
         return json_response(dispute)
 
     @http("POST", "/api/intake/disputes/<string:dispute_id>/decision")
-    @endpoint(COMMAND, write=True)
+    @endpoint(DECIDE)
     def intake_decide_dispute(self, request, principal, dispute_id):
         try:
             data = json_body(request)
         except BadRequest as exc:
             return error_response(400, exc.message, exc.fields)
+        data["decided_by"] = principal.name            # identity from the key, never the body
         answer = call(self.intake, "decide_ownership", dispute_id[:200], data)
         status = answer["status"]
         if status == "invalid":

@@ -406,6 +406,9 @@ def build(service_cls) -> dict:
                 paths.setdefault(f"/api/cases/{{case_id}}/actions/{action}", {})["post"] = operation
             continue
         doc = docs.get((method, url)) or _undocumented(url)
+        access = getattr(fn, "access", None)
+        if access is not None:
+            doc = _without_identity(doc, set(access.identity) - set(access.named_by_command))
         if roles is None:
             roles = doc.roles if doc.roles is not None else PUBLIC
         name = None
@@ -413,6 +416,8 @@ def build(service_cls) -> dict:
             name = body_name(doc.body, _resolver(doc.body) + ("Body" if _modified(doc.body) else ""))
         operation = _operation(spec, plugin, doc, roles, body_name=name)
         operation["operationId"] = fn.__name__
+        if getattr(getattr(fn, "access", None), "identity", None):   # filled from the key (access.py)
+            operation["x-identity"] = list(fn.access.identity)
         paths.setdefault(openapi_path(url), {})[method.lower()] = operation
     for path, operations in sorted(paths.items()):
         spec.path(path=path, operations=operations)
@@ -433,6 +438,15 @@ def _undocumented(url: str) -> Doc:
     names = re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", url)
     return Doc("（未编写说明 undocumented）", "undocumented", path={name: {"type": "string"} for name in names},
                errors=(404,))
+
+
+def _without_identity(doc: Doc, identity) -> Doc:
+    """The body without the top-level fields the gateway fills from the key (services/gateway/access.py)."""
+    top = [name for name in identity if doc.body is not None and name in doc.body.fields]
+    if not top:
+        return doc
+    body = type(doc.body)(exclude=tuple(doc.body.exclude or ()) + tuple(top), partial=doc.body.partial)
+    return Doc(**{**doc.__dict__, "body": body})
 
 
 def _modified(schema) -> bool:

@@ -30,7 +30,8 @@ from services.enforcement_coordination import schemas
 from services.enforcement_coordination.enforcement import PARTY_KINDS, party_problem
 from shared.departments import coordination_settings
 
-from .auth import COMMAND, READ_ALL, Forbidden, NotFound, sees_operation
+from .access import Access, command_and, holds, readers_and
+from .auth import COMMAND, Forbidden, NotFound
 from .http import (BadRequest, call, endpoint, error_response, json_body, json_response, load, page_args,
                    page_of, path_id)
 
@@ -48,17 +49,30 @@ def _answer(result: dict, created_status: int = 200):
 
 def _acting_as(principal, actor) -> dict:
     """The unit a request acts for: a unit account is always itself; the command centre acts for
-    the unit it names, or as the command centre."""
+    the unit it names, or as the command centre. The person is always the key's account."""
     if actor is not None and not isinstance(actor, dict):
         return actor                                    # let the schema say what is wrong with it
     if principal.role == "unit":
-        actor = dict(actor or {})
-        actor["unit_id"] = principal.unit_id
-        actor["person"] = actor.get("person") or principal.name
-        return actor
-    if actor is None:
-        return {"unit_id": coordination_settings()["command_centre"], "person": principal.name}
-    return dict(actor)
+        return {"unit_id": principal.unit_id, "person": principal.name}
+    unit_id = (actor or {}).get("unit_id") or coordination_settings()["command_centre"]
+    return {"unit_id": unit_id, "person": principal.name}
+
+
+# what each endpoint acts on, and the relation each role needs (services/gateway/access.py)
+WHISTLE = Access("case", command_and(unit="owning_unit"), write=True,
+                 identity=("requested_by.person", "requested_by.unit_id", "lead_unit"),
+                 named_by_command=("requested_by.unit_id", "lead_unit"), label="案件")
+OPERATION_WRITE = Access("operation", command_and(unit="lead"), write=True,
+                         identity=("by.person", "by.unit_id"), named_by_command=("by.unit_id",),
+                         label="联合行动")
+LEAVE = Access("operation", command_and(partner="participant"), write=True, label="联合行动")
+REPLY = Access("operation", {"partner": "participant"}, write=True, label="联合行动")
+BOARD = Access(None, readers_and(unit="participant", partner="participant"))      # filtered
+VIOLATION = Access("case_or_operation", command_and(unit="owner_or_lead"), write=True,
+                   identity=("officer",), label="案件或联合行动")
+PARTY = Access(None, readers_and(unit="any"))
+CHECK = Access("order", command_and(unit="owner_or_lead"), write=True, identity=("inspector",),
+               label="整改通知")
 
 
 class OperationsApi:
@@ -67,6 +81,9 @@ class OperationsApi:
     def _body(self, request, principal, schema_cls, actor_field=None, optional=False) -> dict:
         """The JSON body, the acting unit filled in from the key, validated (400 field by field)."""
         data = {} if optional and not request.get_data() else json_body(request)
+        return self._body_of(principal, data, schema_cls, actor_field)
+
+    def _body_of(self, principal, data, schema_cls, actor_field=None) -> dict:
         if actor_field:
             data[actor_field] = _acting_as(principal, data.get(actor_field))
         load(schema_cls(), data)
@@ -75,30 +92,60 @@ class OperationsApi:
     def _operation_for_writing(self, principal, operation_id):
         """A unit or partner acts only on an operation of its own: unknown → 404, another's → 403."""
         path_id(operation_id, "联合行动")
-        if principal.role in COMMAND:
+        if principal.sees_all:
             return
-        operation = call(self.coordination, "get_operation", operation_id)
-        if operation is None:
-            raise NotFound(f"没有联合行动 {operation_id} (not found)")
-        if not sees_operation(principal, operation):
-            raise Forbidden("这不是本单位参与的联合行动 (not an operation of yours)")
+        principal.check(call(self.coordination, "get_operation", operation_id), operation_id)
+
+    def _whistle_case(self, principal, data) -> None:
+        """吹哨: a unit only on a case it may see (assigned to it now: else 403), led by itself; the
+        command centre on any case, naming the street that asked (``requested_by.unit_id``; by
+        default the street or town the case is assigned to), or escalates as the command centre.
+        The person is always the key's account."""
+        named = data.get("requested_by")
+        data["requested_by"] = _acting_as(principal, named)
+        case_id = data.get("case_id")
+        if not isinstance(case_id, str) or not case_id:
+            return                                      # the schema says what is missing
+        path_id(case_id, "案件")
+        case = principal.check(call(self.dispatch, "get_case", case_id), case_id)
+        trigger = data.get("trigger", "whistle")
+        if principal.role == "unit":
+            if trigger == "escalation":
+                raise Forbidden("升级联合执法由指挥中心调度员发起 (escalation is the command centre's)")
+            data["lead_unit"] = principal.unit_id        # a street's whistle is led by the street
+        elif trigger == "whistle" and isinstance(data["requested_by"], dict):
+            named = named.get("unit_id") if isinstance(named, dict) else None
+            street = named or (case or {}).get("unit_id") or ""
+            if not street.startswith(("street.", "town.")):
+                raise BadRequest("输入有误，请检查标出的字段 (invalid input)", {"requested_by": {"unit_id": [
+                    "指挥中心代为吹哨时须写明提出的街道或镇 street.* / town.* (name the street that asked)"]}})
+            data["requested_by"]["unit_id"] = street
+
+    def _visible(self, principal, answer: dict) -> dict:
+        """The service's answer as the caller may see it: an existing operation (a replayed
+        request_id) it may not see is 403; the reporter's contacts only for whom may see them."""
+        operation = answer.get("operation") if answer.get("ok") else None
+        if operation is None or principal.role in COMMAND:
+            return answer
+        if not holds("participant", principal, operation):
+            raise Forbidden("这不是本单位可查看的联合行动 (not an operation of yours)")
+        return {**answer, "operation": self.redacted_operation(principal, operation)}
 
     # ---------------------------------------------------------------- operations
     @http("POST", "/api/operations")
-    @endpoint(COMMAND + ("unit",), write=True)
+    @endpoint(WHISTLE)
     def post_operation(self, request, principal):
-        data = self._body(request, principal, schemas.StartOperation, "requested_by")
-        if data.get("trigger", "whistle") == "escalation" and principal.role not in COMMAND:
-            raise Forbidden("升级联合执法由指挥中心调度员发起 (escalation is the command centre's)")
-        if principal.role == "unit":
-            data["lead_unit"] = principal.unit_id        # a street's whistle is led by the street
-        return _answer(call(self.coordination, "start_operation", data), 201)
+        data = json_body(request)
+        self._whistle_case(principal, data)
+        load(schemas.StartOperation(), data)
+        return _answer(self._visible(principal, call(self.coordination, "start_operation", data)), 201)
 
     @http("POST", "/api/operations/<string:operation_id>/replies")
-    @endpoint(("partner",), write=True)
+    @endpoint(REPLY)
     def post_department_reply(self, request, principal, operation_id):
         """A department that cannot use AMQP replies over HTTP with the same envelope
         (docs/integration/departments.md); its account's department is the sender."""
+        self._operation_for_writing(principal, operation_id)
         body = json_body(request)
         if body.get("incident_id", operation_id) != operation_id:
             raise BadRequest("incident_id 与路径中的联合行动不一致", {"incident_id": ["应为 " + operation_id]})
@@ -106,7 +153,7 @@ class OperationsApi:
         return _answer(call(self.coordination, "reply_over_http", principal.department, body), 201)
 
     @http("GET", "/api/operations")
-    @endpoint(READ_ALL + ("unit", "partner"))
+    @endpoint(BOARD)
     def list_operations(self, request, principal):
         state = request.args.get("state") or None
         if state and state not in STATES:
@@ -114,59 +161,78 @@ class OperationsApi:
                              {"state": ["应为 open、closed 或 cancelled (open | closed | cancelled)"]})
         paging = page_args(request, limit="per_page")
         rows = call(self.coordination, "list_operations", state, BOARD_LIMIT)
-        visible = [row for row in rows if sees_operation(principal, row)]
+        visible = [row for row in rows if principal.allows(row)]
         return json_response(page_of(visible, paging["page"], paging["per_page"], legacy_key="operations"))
 
     @http("GET", "/api/cases/<string:case_id>/operations")
-    @endpoint(READ_ALL + ("unit", "partner"))
+    @endpoint(BOARD)
     def case_operations(self, request, principal, case_id):
         path_id(case_id, "案件")
         paging = page_args(request)
         rows = [row for row in call(self.coordination, "operations_for_case", case_id)
-                if sees_operation(principal, row)]
+                if principal.allows(row)]
         body = page_of(rows, paging["page"], paging["per_page"], legacy_key="operations")
         return json_response({"case_id": case_id, **body})
 
     @http("POST", "/api/operations/<string:operation_id>/updates")
-    @endpoint(COMMAND + ("unit",), write=True)
+    @endpoint(OPERATION_WRITE)
     def post_update(self, request, principal, operation_id):
-        data = self._body(request, principal, schemas.UpdateOperation, "by")
         self._operation_for_writing(principal, operation_id)
+        data = self._body(request, principal, schemas.UpdateOperation, "by")
         return _answer(call(self.coordination, "update_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/cancel")
-    @endpoint(COMMAND + ("unit",), write=True)
+    @endpoint(OPERATION_WRITE)
     def post_cancel(self, request, principal, operation_id):
-        data = self._body(request, principal, schemas.CancelOperation, "by")
         self._operation_for_writing(principal, operation_id)
+        data = self._body(request, principal, schemas.CancelOperation, "by")
         return _answer(call(self.coordination, "cancel_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/close")
-    @endpoint(COMMAND + ("unit",), write=True)
+    @endpoint(OPERATION_WRITE)
     def post_close(self, request, principal, operation_id):
-        data = self._body(request, principal, schemas.CloseOperation, "by")
         self._operation_for_writing(principal, operation_id)
+        data = json_body(request)
+        named = data.get("by") if isinstance(data.get("by"), dict) else {}
+        if principal.role in COMMAND and not named.get("unit_id"):     # 代办: closes for the lead
+            operation = call(self.coordination, "get_operation", operation_id) or {}
+            data["by"] = {"unit_id": operation.get("lead_unit")} if operation.get("lead_unit") else None
+        data = self._body_of(principal, data, schemas.CloseOperation, "by")
         return _answer(call(self.coordination, "close_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/departments/<string:department_id>/leave")
-    @endpoint(COMMAND + ("partner",), write=True)
+    @endpoint(LEAVE)
     def post_leave(self, request, principal, operation_id, department_id):
-        if principal.role == "partner" and principal.department != department_id:
+        if principal.role == "partner" and not holds("own_department", principal, department_id):
             raise Forbidden("只能为本部门申请 (only for your own department)")
-        data = self._body(request, principal, schemas.LeaveOperation, optional=True)
         path_id(department_id, "部门")
         self._operation_for_writing(principal, operation_id)
+        data = self._body(request, principal, schemas.LeaveOperation, optional=True)
         return _answer(call(self.coordination, "leave_operation", operation_id, department_id, data))
 
     # ---------------------------------------------------------------- graduated enforcement
     @http("POST", "/api/enforcement/violations")
-    @endpoint(COMMAND + ("unit",), write=True)
+    @endpoint(VIOLATION)
     def post_violation(self, request, principal):
-        data = self._body(request, principal, schemas.RecordViolation)
+        data = principal.fill(json_body(request), officer=principal.name)
+        if not principal.sees_all:
+            self._check_case_or_operation(principal, data.get("case_id"), data.get("operation_id"))
+        load(schemas.RecordViolation(), data)
         return _answer(call(self.coordination, "record_violation", data), 201)
 
+    def _check_case_or_operation(self, principal, case_id, operation_id):
+        """A unit acts on a violation or order only as the owner of its case or the lead of its
+        operation (neither named: 403)."""
+        ids = [value for value in (case_id, operation_id) if isinstance(value, str) and value]
+        for value in ids:
+            path_id(value, "案件或联合行动")
+        case = call(self.dispatch, "get_case", case_id) if isinstance(case_id, str) and case_id else None
+        operation = (call(self.coordination, "get_operation", operation_id)
+                     if isinstance(operation_id, str) and operation_id else None)
+        principal.check({"case": case, "operation": operation}, found=True)
+
     @http("GET", "/api/enforcement/parties/<string:kind>/<string:number>")
-    @endpoint(READ_ALL + ("unit",))
+    @endpoint(PARTY)
     def get_party(self, request, principal, kind, number):
         if kind not in PARTY_KINDS:
             raise BadRequest("输入有误，请检查标出的字段 (invalid input)",
@@ -177,8 +243,14 @@ class OperationsApi:
         return _answer(call(self.coordination, "party_history", kind, number))
 
     @http("POST", "/api/enforcement/rectifications/<string:order_id>/check")
-    @endpoint(COMMAND + ("unit", "inspector"), write=True)
+    @endpoint(CHECK)
     def post_rectification_check(self, request, principal, order_id):
-        data = self._body(request, principal, schemas.RectificationCheck)
         path_id(order_id, "整改通知")
+        if not principal.sees_all:
+            order = call(self.coordination, "rectification_order", order_id)
+            if order is None:
+                raise NotFound(f"没有待复查的整改通知 {order_id} (no open rectification order)")
+            self._check_case_or_operation(principal, order.get("case_id"), order.get("operation_id"))
+        data = principal.fill(json_body(request), inspector=principal.name)
+        load(schemas.RectificationCheck(), data)
         return _answer(call(self.coordination, "check_rectification", order_id, data))

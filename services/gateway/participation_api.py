@@ -25,11 +25,50 @@ from werkzeug.wrappers import Response
 from services.intake.stalls import PermitSchema
 from services.participation.schemas import CitizenSchema, RedeemSchema, ReviewSchema, ShopSchema
 
-from .auth import COMMAND, READ_ALL, Forbidden, NotFound
-from .http import PUBLIC, call, endpoint, error_response, json_body, json_response, load, path_id
+from .access import Access, command_and, public, readers_and
+from .auth import Forbidden, NotFound
+from .http import call, endpoint, error_response, json_body, json_response, load, path_id
 
-STAFF = READ_ALL + ("unit",)
 INVALID = "输入有误，请检查标出的字段 (invalid input)"
+METRES_PER_DEGREE = 111_320.0
+
+# what each endpoint acts on, and the relation each role needs (services/gateway/access.py)
+REVIEW = Access(None, {"community": "any"}, write=True)
+REVIEWS = Access(None, readers_and(unit="any", community="any"))          # filtered to its own
+POINTS = Access(None, command_and(citizen="self", leader="reader"))
+REDEEM = Access(None, command_and(citizen="self"), write=True)
+STAFF_LIST = Access(None, readers_and(unit="any"))
+PERMIT = Access("permit", command_and(unit="territory"), write=True, label="四定摊点许可")
+SHOP = Access("shop", command_and(unit="territory"), write=True, label="门前三包店铺")
+SHOP_READ = Access("shop", readers_and(unit="any"), label="店铺")
+
+
+def territory_units(shape) -> list:
+    """The streets and towns whose grids the shape touches (a shape in a gap: the nearest one)."""
+    from shared.refdata import load_district
+    district = load_district()
+    if shape is None or shape.is_empty:
+        return []
+    units = sorted({grid["street_id"] for grid in district.grids if grid["geometry"].intersects(shape)})
+    if not units:
+        point = shape.representative_point()
+        units = [district.nearest_street(point.x, point.y)]
+    return units
+
+
+def _permit_shape(place: dict):
+    from shapely.geometry import Point, Polygon
+    if place.get("polygon"):
+        return Polygon(place["polygon"])
+    lon, lat = place["point"]
+    return Point(lon, lat).buffer(float(place["radius_m"]) / METRES_PER_DEGREE)
+
+
+def _shop_shape(frontage: dict):
+    from shapely.geometry import LineString, Polygon
+    if frontage.get("polygon"):
+        return Polygon(frontage["polygon"])
+    return LineString(frontage["line"]).buffer(float(frontage.get("width_m") or 5.0) / METRES_PER_DEGREE)
 
 
 def _answer(result: dict, created_status: int = 200):
@@ -93,7 +132,7 @@ class ParticipationApi:
 
     # ---------------------------------------------------------------- 社区评议
     @http("POST", "/api/community-reviews")
-    @endpoint(("community",), write=True)
+    @endpoint(REVIEW)
     def post_community_review(self, request, principal):
         data = json_body(request)
         load(ReviewSchema(), data)
@@ -101,7 +140,7 @@ class ParticipationApi:
                             principal.unit_id or "", data), 201)
 
     @http("GET", "/api/community-reviews")
-    @endpoint(READ_ALL + ("unit", "community"))
+    @endpoint(REVIEWS)
     def get_community_reviews(self, request, principal):
         period = request.args.get("period") or None
         unit_id = request.args.get("unit_id") or None
@@ -114,18 +153,18 @@ class ParticipationApi:
 
     # ---------------------------------------------------------------- 积分
     @http("GET", "/api/points/catalogue")
-    @endpoint(PUBLIC)
+    @endpoint(public())
     def get_points_catalogue(self, request, principal):
         return json_response({"items": call(self.participation, "catalogue")})
 
     @http("GET", "/api/points")
-    @endpoint(COMMAND + ("citizen", "leader"))
+    @endpoint(POINTS)
     def get_points(self, request, principal):
         who = _citizen(principal, {key: request.args.get(key) for key in ("account_id", "phone")})
         return _answer(call(self.participation, "points", who))
 
     @http("POST", "/api/points/redemptions")
-    @endpoint(COMMAND + ("citizen",), write=True)
+    @endpoint(REDEEM)
     def post_redemption(self, request, principal):
         data = json_body(request)
         who = _citizen(principal, data)
@@ -135,35 +174,51 @@ class ParticipationApi:
 
     # ---------------------------------------------------------------- 四定 stall permits (intake's register)
     @http("GET", "/api/stall-permits")
-    @endpoint(STAFF)
+    @endpoint(STAFF_LIST)
     def get_stall_permits(self, request, principal):
         return json_response({"items": call(self.intake, "list_stall_permits")})
 
     @http("POST", "/api/stall-permits")
-    @endpoint(COMMAND + ("unit",), write=True)
+    @endpoint(PERMIT)
     def post_stall_permit(self, request, principal):
         data = json_body(request)
-        load(PermitSchema(), data)
-        result = call(self.intake, "register_stall_permit", data)
+        permit = load(PermitSchema(), data)
+        unit = None if principal.sees_all else principal.unit_id
+        if unit:                  # inside its own territory, never replacing another's permit
+            existing = next((p for p in call(self.intake, "list_stall_permits")
+                             if p.get("permit_id") == permit["permit_id"]), None)
+            principal.check({"units": territory_units(_permit_shape(permit["place"])),
+                             "exists": existing is not None,
+                             "registered_by": (existing or {}).get("registered_by")}, found=True)
+        result = call(self.intake, "register_stall_permit", data, unit)
+        if result.get("status") == "forbidden":
+            raise Forbidden("这不是本单位可登记的四定摊点许可 (not yours to replace)")
         if result.get("status") != "registered":
             return error_response(400, INVALID, result.get("errors"))
         return json_response(result, 201)
 
     # ---------------------------------------------------------------- 门前三包 shops
     @http("GET", "/api/shops")
-    @endpoint(STAFF)
+    @endpoint(STAFF_LIST)
     def get_shops(self, request, principal):
         return json_response({"items": call(self.participation, "list_shops")})
 
     @http("POST", "/api/shops")
-    @endpoint(COMMAND + ("unit",), write=True)
+    @endpoint(SHOP)
     def post_shop(self, request, principal):
         data = json_body(request)
-        load(ShopSchema(), data)
-        return _answer(call(self.participation, "register_shop", data), 201)
+        shop = load(ShopSchema(), data)
+        unit = None if principal.sees_all else principal.unit_id
+        if unit:                  # inside its own territory, never replacing another's shop
+            path_id(shop["shop_id"], "店铺")
+            existing = call(self.participation, "shop", shop["shop_id"])
+            principal.check({"units": territory_units(_shop_shape(shop["frontage"])),
+                             "exists": existing is not None,
+                             "registered_by": (existing or {}).get("registered_by")}, found=True)
+        return _answer(call(self.participation, "register_shop", data, unit), 201)
 
     @http("GET", "/api/shops/<string:shop_id>")
-    @endpoint(STAFF)
+    @endpoint(SHOP_READ)
     def get_shop(self, request, principal, shop_id):
         path_id(shop_id, "店铺")
         shop = call(self.participation, "shop", shop_id)
@@ -173,7 +228,7 @@ class ParticipationApi:
 
     # ---------------------------------------------------------------- 一码智管
     @http("GET", "/api/components/<string:object_code>/qrcode.png")
-    @endpoint(PUBLIC)
+    @endpoint(public())
     def get_component_qrcode(self, request, principal, object_code):
         from services.participation import qrcodes
         from shared.refdata import load_district

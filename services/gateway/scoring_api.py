@@ -28,8 +28,14 @@ from services.scoring.schemas import (BulletinQuery, ExposureQuery, IndicatorsQu
 from shared import storage
 from shared.refdata import load_district
 
-from .auth import READ_ALL, Forbidden, NotFound, may_see_indicators
-from .http import ANY, BadRequest, call, endpoint, json_response, load, page_args, page_of
+from .access import Access, readers_and
+from .auth import ROLES, NotFound
+from .http import BadRequest, call, endpoint, json_response, load, page_args, page_of
+
+# what each endpoint acts on, and the relation each role needs (services/gateway/access.py)
+ALL_INDICATORS = Access(None, readers_and())
+INDICATORS = Access("indicators", readers_and(unit="own_indicators", partner="own_indicators"), label="考核指标")
+PUBLISHED = Access(None, {role: "any" for role in ROLES})            # rankings, 曝光台, 通报: public
 
 CONTENT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
 
@@ -67,13 +73,13 @@ class ScoringApi:
     """HTTP entrypoints mixed into GatewayService (services/gateway/service.py)."""
 
     @http("GET", "/api/scoring/indicators")
-    @endpoint(READ_ALL)
+    @endpoint(ALL_INDICATORS)
     def get_indicators(self, request, principal):
         query = load(IndicatorsQuery(), _checked(_args(request, {"period": _this_month()}), "period"))
         return json_response(call(self.scoring, "indicators", query["period"]))
 
     @http("GET", "/api/scoring/indicators/<string:level>/<string:key>")
-    @endpoint(READ_ALL + ("unit", "partner"))
+    @endpoint(INDICATORS)
     def get_entity_indicators(self, request, principal, level, key):
         try:
             query = load(IndicatorsQuery(), _checked(_args(request, {"period": _this_month(), "level": level,
@@ -82,8 +88,8 @@ class ScoringApi:
             if "level" in (exc.fields or {}):
                 exc.fields["level"] = [f"只能是 {' | '.join(LEVELS)} (level must be one of them)"]
             raise
-        if not may_see_indicators(principal, query["level"], query["key"]):
-            raise Forbidden("只能查看本单位/本部门的考核指标 (only your own unit's or department's indicators)")
+        if not principal.sees_all:       # another unit's or department's: as if there were none (404)
+            principal.check((query["level"], query["key"]), f"{query['level']}/{query['key']}")
         answer = call(self.scoring, "indicators", query["period"], query["level"], query["key"])
         if not answer["found"]:
             raise NotFound(f"{answer['period']['label']} 没有 {key} 的考核数据 "
@@ -91,13 +97,13 @@ class ScoringApi:
         return json_response(answer)
 
     @http("GET", "/api/scoring/rankings")
-    @endpoint(ANY)
+    @endpoint(PUBLISHED)
     def get_rankings(self, request, principal):
         query = load(RankingQuery(), _checked(_args(request, {"month": _this_month()}), "month"))
         return json_response(call(self.scoring, "ranking", query["month"], query.get("unit_type")))
 
     @http("GET", "/api/scoring/exposure")
-    @endpoint(ANY)
+    @endpoint(PUBLISHED)
     def get_exposure(self, request, principal):
         data = _args(request, {})
         data.setdefault("period", data.pop("month", None) or _this_month())
@@ -108,14 +114,14 @@ class ScoringApi:
         return json_response({**answer, **page})
 
     @http("GET", "/api/scoring/bulletins")
-    @endpoint(ANY)
+    @endpoint(PUBLISHED)
     def list_bulletins(self, request, principal):
         paging = page_args(request)
         return json_response(page_of(call(self.scoring, "bulletins"), paging["page"], paging["per_page"],
                                      legacy_key="bulletins"))
 
     @http("GET", "/api/scoring/bulletins/<string:name>")
-    @endpoint(ANY)
+    @endpoint(PUBLISHED)
     def get_bulletin(self, request, principal, name):
         month, _, fmt = name.rpartition(".")
         query = load(BulletinQuery(), _checked({"month": month or name, "fmt": fmt if month else "pdf"}, "month"))

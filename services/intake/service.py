@@ -302,14 +302,17 @@ class IntakeService(FilingStore, DisputeHandlers):
 
     # ================================================================= 四定 stall permits
     @rpc
-    def register_stall_permit(self, data: dict) -> dict:
-        """Add or replace a permit in the register (idempotent by permit_id)."""
+    def register_stall_permit(self, data: dict, registered_by: str | None = None) -> dict:
+        """Add or replace a permit in the register (idempotent by permit_id). ``registered_by``:
+        the unit registering it (None: the command centre); a unit never replaces another's."""
         try:
             permit = stalls.load_permit(data)
         except ValidationError as exc:
             return {"status": "invalid", "errors": exc.messages}
-        stored = stalls.dump_permit(permit)
+        stored = dict(stalls.dump_permit(permit), registered_by=registered_by)
         stored["registered_at"] = storage.now_utc()
+        if not stalls.may_replace(self.db.stall_permits.find_one({"_id": permit["permit_id"]}), registered_by):
+            return {"status": "forbidden", "errors": {"permit_id": [stalls.NOT_YOURS]}}
         self.db.stall_permits.replace_one({"_id": permit["permit_id"]}, {"_id": permit["permit_id"], **stored},
                                           upsert=True)
         return {"status": "registered", "permit": _jsonable(stored)}

@@ -168,6 +168,16 @@ def closing_reason(permit: dict) -> str:
             f"不属违法经营，不予立案，感谢您的监督")
 
 
+NOT_YOURS = "此编号已由其他单位登记，不能替换 (registered by another unit: not yours to replace)"
+
+
+def may_replace(existing: dict | None, unit_id: str | None) -> bool:
+    """Who may register a permit (or a shop) under an id: anyone when the id is new; the command
+    centre (``unit_id`` None) always; a unit only what it registered itself. (Which territory a
+    unit may register in is the gateway's access rule: services/gateway/access.py ``territory``.)"""
+    return existing is None or unit_id is None or existing.get("registered_by") == unit_id
+
+
 def permit_id_ok(value: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", value or ""))
 

@@ -191,11 +191,18 @@ class ParticipationService:
         return list(shops.values())
 
     @rpc
-    def register_shop(self, data: dict) -> dict:
+    def register_shop(self, data: dict, registered_by: str | None = None) -> dict:
+        """Add or replace a shop. ``registered_by``: the unit registering it (None: the command
+        centre); a unit never replaces another unit's shop."""
         try:
             shop = ShopSchema().load(data)
         except ValidationError as exc:
             return _invalid(exc)
+        existing = self.db.shops.find_one({"_id": shop["shop_id"]})
+        if not (existing is None or registered_by is None or existing.get("registered_by") == registered_by):
+            return {"ok": False, "status": 403, "message": "此店铺已由其他单位登记，不能替换 (not yours to replace)",
+                    "fields": None}
+        shop["registered_by"] = registered_by
         shop["registered_at"] = storage.now_utc()
         self.db.shops.replace_one({"_id": shop["shop_id"]}, {"_id": shop["shop_id"], **shop}, upsert=True)
         return ok(shop=_jsonable(shop))

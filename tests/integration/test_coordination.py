@@ -39,6 +39,8 @@ def events(config):
 
 @pytest.fixture
 def gateway(container_factory, config, coordination):
+    from services.dispatch.service import DispatchService     # who owns a case now: dispatch's view
+    container_factory(DispatchService, config).start()
     port = free_port()
     container_factory(GatewayService, dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")).start()
     return Api(f"http://127.0.0.1:{port}")
@@ -49,9 +51,12 @@ def keys(db):
     return api_keys(db)
 
 
-def known_case(config, db, **kwargs):
+def known_case(config, db, dispatched=False, **kwargs):
     case_id = register_case(config, **kwargs)
     wait_until(lambda: db("coordination").cases.find_one({"_id": case_id}), what="coordination to keep the case")
+    if dispatched:                                      # assigned to its unit (the gateway checks that)
+        wait_until(lambda: (db("dispatch").cases.find_one({"_id": case_id}) or {}).get("unit_id"),
+                   what="dispatch to assign the case")
     return case_id
 
 
@@ -88,12 +93,12 @@ def test_class_rule_opens_an_operation_with_one_request_per_department(config, d
     assert opened["departments"] == ["police"] and opened["trigger"] == "class_rule"
 
 
-def test_a_street_whistles_on_any_case_over_http(config, db, gateway, keys, events):
-    case_id = known_case(config, db, class_code="E0101")                      # 暴露垃圾: no partners
+def test_a_street_whistles_on_its_own_case_over_http(config, db, gateway, keys, events):
+    case_id = known_case(config, db, dispatched=True, class_code="E0101")     # 暴露垃圾: no partners
     assert operation(db, f"OP-{case_id}") is None
     street = gateway.as_(keys["street"])
     body = {"case_id": case_id, "departments": ["environment", "construction"], "request_id": "w1",
-            "requested_by": {"unit_id": "street.beiquan", "person": "王天怡"},   # a unit acts only as itself
+            "requested_by": {"unit_id": "street.beiquan", "person": "冒名：区长本人"},   # a unit acts as itself
             "reason": "工地夜间偷倒建筑垃圾，需生态环境、住建到场", "urgency": "urgent"}
     assert gateway.post("/api/operations", json=body).status_code == 401        # no key
     answer = street.post("/api/operations", json=body)
@@ -101,7 +106,7 @@ def test_a_street_whistles_on_any_case_over_http(config, db, gateway, keys, even
     op = answer.json()["operation"]
     assert op["_id"] == f"OP-{case_id}-Ww1" and op["trigger"] == "whistle"
     assert op["lead_unit"] == "street.tianshengjie" and op["requested_by"] == "street.tianshengjie"
-    assert op["urgency"] == "urgent" and "王天怡" in op["reason"]
+    assert op["urgency"] == "urgent" and "天生街道 城管办" in op["reason"] and "冒名" not in op["reason"]
     for dept in ("environment", "construction"):
         request = one_request(config, dept)
         assert request["payload"]["operation"]["trigger"] == "whistle"
@@ -125,15 +130,18 @@ def test_a_street_whistles_on_any_case_over_http(config, db, gateway, keys, even
 
 
 def test_whistle_input_errors_are_field_level(config, db, gateway, keys):
-    case_id = known_case(config, db)
-    not_a_street = gateway.as_(keys["water"]).post("/api/operations", json={
+    case_id = known_case(config, db, dispatched=True)
+    not_its_case = gateway.as_(keys["water"]).post("/api/operations", json={
         "case_id": case_id, "departments": ["police"], "reason": "x"})
-    assert not_a_street.status_code == 400
-    assert "unit_id" in not_a_street.json()["error"]["fields"]["requested_by"]
+    assert not_its_case.status_code == 403                           # only on a case it may see
     operator = gateway.as_(keys["operator"])
+    not_a_street = operator.post("/api/operations", json={
+        "case_id": case_id, "departments": ["police"], "reason": "x", "requested_by": {"unit_id": "dept.water"}})
+    assert not_a_street.status_code == 400                           # the centre names the street that asked
+    assert "unit_id" in not_a_street.json()["error"]["fields"]["requested_by"]
     missing = operator.post("/api/operations", json={"departments": [], "requested_by": {}})
     assert missing.status_code == 400
-    assert {"case_id", "departments", "reason", "requested_by"} <= set(missing.json()["error"]["fields"])
+    assert {"case_id", "departments", "reason"} <= set(missing.json()["error"]["fields"])
     unknown_dept = operator.post("/api/operations", json={
         "case_id": case_id, "departments": ["police", "weather"], "reason": "x",
         "requested_by": {"unit_id": "street.tianshengjie"}})

@@ -21,12 +21,14 @@ def reset_clock():
 
 @pytest.fixture
 def gateway(container_factory, config, db):
-    """The gateway, called as 城管 (a unit account of dept.chengguan), the enforcing unit."""
+    """The gateway, called as the command centre: a violation found on patrol belongs to no case or
+    operation, so no unit owns it (a unit files only on its own case or the operation it leads:
+    tests/integration/test_access_matrix.py)."""
     start_coordination(container_factory, config)
     port = free_port()
     container_factory(GatewayService, dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")).start()
     keys = api_keys(db)
-    api = Api(f"http://127.0.0.1:{port}", keys["lead"])
+    api = Api(f"http://127.0.0.1:{port}", keys["operator"])
     api.keys = keys
     return api
 
@@ -70,7 +72,11 @@ def test_rectification_not_corrected_by_the_deadline_moves_up_the_ladder(config,
     order_id = decided["order"]["order_id"]
     assert order_id == "s1-R1"
 
-    inspector = gateway.as_(gateway.keys["inspector"])
+    assert gateway.as_(gateway.keys["inspector"]).post(f"/api/enforcement/rectifications/{order_id}/check",
+                                                       json={"corrected": False}).status_code == 403
+    assert gateway.as_(gateway.keys["lead"]).post(f"/api/enforcement/rectifications/{order_id}/check",
+                                                  json={"corrected": False}).status_code == 403   # not its case
+    inspector = gateway                                  # the command centre checks (the checker: its key)
     early = inspector.post(f"/api/enforcement/rectifications/{order_id}/check",
                            json={"corrected": False, "inspector": "核查员 李"})
     assert early.status_code == 200 and early.json()["resolved"] is False      # still within the deadline
@@ -84,7 +90,7 @@ def test_rectification_not_corrected_by_the_deadline_moves_up_the_ladder(config,
     doc = wait_until(climbed, what="the follow-up check at the deadline")
     record = doc["violations"][0]
     assert record["exempt"] is False and record["orders"][0]["status"] == "not_corrected"
-    assert record["orders"][0]["checks"][0]["by"] == "核查员 李"
+    assert record["orders"][0]["checks"][0]["by"] == "指挥中心值班员"            # the key's, not the body's
     assert record["order"]["order_id"] == "s1-R2" and [t["id"] for t in doc["_timers"]] == ["s1-R2"]
 
     fixed = inspector.post("/api/enforcement/rectifications/s1-R2/check",

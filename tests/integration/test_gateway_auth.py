@@ -111,8 +111,8 @@ def test_reads_by_every_role_and_object_level_visibility(platform):
     expect("/api/scoring/summary", {"citizen": 403, "unit": 403, "unit_b": 403, "partner": 403, "partner_env": 403})
     expect("/api/scoring/indicators", {"citizen": 403, "unit": 403, "unit_b": 403, "partner": 403,
                                        "partner_env": 403})
-    expect(f"/api/scoring/indicators/unit/{TIANSHENG}", {"citizen": 403, "unit_b": 403, "partner": 403,
-                                                          "partner_env": 403})
+    expect(f"/api/scoring/indicators/unit/{TIANSHENG}", {"citizen": 403, "unit_b": 404, "partner": 404,
+                                                          "partner_env": 404})      # another's: not shown
     expect("/api/scoring/rankings", {})
     expect("/api/scoring/exposure", {})
     expect("/api/scoring/bulletins", {})
@@ -133,12 +133,16 @@ def test_reads_by_every_role_and_object_level_visibility(platform):
     assert ids("partner_env", "/api/operations", "operation_id") == [op_env]
     assert ids("partner", f"/api/cases/{case_t}/operations", "operation_id") == []
     assert ids("unit_b", f"/api/cases/{case_t}/operations", "operation_id") == []
-    # the reporter's phone is the command centre's only
+    # the reporter's phone: the command centre's and the owning unit's only
     assert "13800000000" in platform.as_("operator").get(f"/api/cases/{case_t}").text
-    assert "13800000000" not in platform.as_("unit").get(f"/api/cases/{case_t}").text
-    assert "13800000000" not in platform.as_("inspector").get(f"/api/cases/{case_t}").text
+    assert "13800000000" in platform.as_("unit").get(f"/api/cases/{case_t}").text
+    for who in ("inspector", "leader"):
+        assert "13800000000" not in platform.as_(who).get(f"/api/cases/{case_t}").text
+    for who in ("partner_env", "leader", "inspector"):                      # in operations: redacted too
+        assert "13800000000" not in platform.as_(who).get(f"/api/operations/{op_env}").text
+    assert "13800000000" in platform.as_("unit").get(f"/api/operations/{op_env}").text   # its own case
     # entity indicators: a partner its own department only
-    assert platform.as_("partner").get("/api/scoring/indicators/partner/environment").status_code == 403
+    assert platform.as_("partner").get("/api/scoring/indicators/partner/environment").status_code == 404
     assert platform.as_("partner_env").get("/api/scoring/indicators/partner/environment").status_code in (200, 404)
 
 
@@ -159,7 +163,7 @@ def test_every_case_action_by_each_role_that_may_do_it(platform, db):
     # object level: another unit's case is not the unit's to act on — and shows nothing of it
     refused = act("unit", other, "accept", 403)
     assert refused["error"]["code"] == "forbidden" and BEIQUAN not in str(refused)
-    assert platform.as_("unit").post(f"/api/cases/{other}/actions/accept", json={}).status_code == 400  # body first
+    assert platform.as_("unit").post(f"/api/cases/{other}/actions/accept", json={}).status_code == 403  # object first
     unknown = platform.as_("unit").post("/api/cases/C20991231-NOPE/actions/accept", json={"expected_version": 1})
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
     # who acts comes from the key: the body's actor, actor_unit and role are ignored
@@ -279,18 +283,22 @@ def test_operation_and_enforcement_writes_by_each_role_that_may_do_them(platform
             "by": {"unit_id": "dept.chengguan"}, "force": True, "note": "现场已恢复"})
         assert answer.status_code == 200, (who, answer.text)
 
-    # graduated enforcement: violations by the command centre, the admin and a unit; checks by four roles
+    # graduated enforcement: violations by the command centre, the admin and the case's unit; checks by
+    # the case's unit and the command centre (the officer and the checker are the key's account)
     orders = []
     for n, who in enumerate(("operator", "admin", "unit")):
         answer = platform.as_(who).post("/api/enforcement/violations", json={
             "party": {"kind": "plate", "number": f"渝A1234{n}"}, "class_code": "E0501", "severity": "minor",
-            "corrected": False, "officer": "执法队员 张伟", "violation_id": f"v{n}"})
+            "corrected": False, "officer": "执法队员 张伟", "violation_id": f"v{n}", "case_id": case_t})
         assert answer.status_code == 201, (who, answer.text)
+        assert answer.json()["violation"]["officer"] != "执法队员 张伟"
         orders.append(answer.json()["violation"]["order"]["order_id"])
-    for who in ("inspector", "unit", "operator", "admin"):
+    for who in ("unit", "operator", "admin"):
         answer = platform.as_(who).post(f"/api/enforcement/rectifications/{orders[0]}/check",
                                         json={"corrected": False, "inspector": "核查员 李"})
         assert answer.status_code == 200, (who, answer.text)
+    assert platform.as_("inspector").post(f"/api/enforcement/rectifications/{orders[0]}/check",
+                                          json={"corrected": False}).status_code == 403
     assert platform.as_("unit").get("/api/enforcement/parties/plate/渝A12340").json()["violations"]
 
 

@@ -73,11 +73,11 @@ def test_gap_default_owner_four_levels_decision_and_the_next_case(container_fact
     assert post(url, json={"owner_unit": "lead.group", "decided_by": "x"}).status_code == 400
     bad = post(url, json={"owner_unit": "street.nowhere", "decided_by": "x"})
     assert bad.status_code == 400 and "street.nowhere" in bad.json()["error"]["message"]
-    assert post(url, json={"owner_unit": "street.beiquan"}).status_code == 400
-    decided = post(url, json={"owner_unit": "street.beiquan", "decided_by": "区大城管工作领导小组第12次会议",
-                              "note": "新建道路移交北泉街道管理"})
+    decided = post(url, json={"owner_unit": "street.beiquan", "decided_by": "冒名：区长本人",
+                              "note": "区大城管工作领导小组第12次会议：新建道路移交北泉街道管理"})
     assert decided.status_code == 200, decided.text
     assert decided.json()["state"] == "decided" and decided.json()["decided_level"] == "leadership"
+    assert disputes.find_one({"_id": dispute_id})["decided_by"] == "值班员"     # the key's account, not the body
     assert post(url, json={"owner_unit": "street.dongyang", "decided_by": "x"}).status_code == 409
     assert post(f"{running.url}/api/intake/disputes/OD-nothing/decision",
                 json={"owner_unit": "street.dongyang", "decided_by": "x"}).status_code == 404

@@ -44,8 +44,8 @@ def test_every_native_route_is_in_the_document_with_the_roles_it_enforces():
     # the bodies are the services' marshmallow schemas, without the identity the key supplies
     accept = document["components"]["schemas"]["AcceptBody"]
     assert set(accept["properties"]) == {"expected_version", "note"} and accept["required"] == ["expected_version"]
-    report = document["components"]["schemas"]["Report"]
-    assert report["properties"]["class_code"]["pattern"] == r"^[CE]\d{4}$"
+    report = document["components"]["schemas"]["ReportBody"]          # sensor fields: never from a person
+    assert report["properties"]["class_code"]["pattern"] == r"^[CE]\d{4}$" and "sensor_id" not in report["properties"]
     cases = {p["name"] for p in paths["/api/cases"]["get"]["parameters"]}
     assert {"state", "unit", "grid", "class", "since", "until", "overdue", "page", "per_page"} == cases
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"

@@ -213,7 +213,7 @@ def test_frontage_report_counts_in_the_shops_history(platform):
     shop = platform.get("/api/shops/shop-tsl-001").json()
     assert [r["case_id"] for r in shop["reports"]] == [case_id]
     # graduated enforcement now sees a prior violation of E0503: not a first one any more
-    decided = unit.post("/api/enforcement/violations", json={
+    decided = platform.post("/api/enforcement/violations", json={      # found on patrol: no case, the centre files
         "party": {"kind": "licence", "number": SHOP1_LICENCE, "name": "天生路老火锅店"},
         "class_code": "E0503", "severity": "minor", "corrected": True, "officer": "执法队员 张伟",
         "violation_id": "fv-1"})
