@@ -274,8 +274,6 @@ def test_disputes_decided_by_the_key_and_contacts_redacted_in_intake_reads(platf
     assert db("intake").disputes.find_one({"_id": "D-imp"})["decided_by"] == "值班员 王"
 
 
-@pytest.mark.xfail(strict=True, reason="回访 by the filer only is built in intake on branch `projections` "
-                                       "(issue 14); remove this mark when it is merged")
 def test_the_callback_only_from_the_account_that_filed(container_factory, config, db):
     """The matrix's 回访 row (access.CALLBACK: the account that filed): another app's key may not
     record the rating of a request it did not file (it would lock the reporter out)."""
