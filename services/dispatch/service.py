@@ -16,6 +16,7 @@ from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 
 from shared import storage
+from shared.contracts import errors
 from shared.health import Heartbeat
 from shared.messaging import outbox
 from shared.messaging.consumer import PermanentError, consume_reliably
@@ -61,6 +62,9 @@ class CasesDatabase(storage.MongoDatabase):
 
 
 def _result(status: str, **fields) -> dict:
+    """A success answer; any other status is raised as that kind of error (shared/contracts/errors.py)."""
+    if status != "ok":
+        raise errors.KINDS[status](fields.pop("reason", None), fields.pop("errors", None), **fields)
     return {"status": status, **fields}
 
 

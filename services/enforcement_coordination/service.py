@@ -16,6 +16,7 @@ from nameko.extensions import DependencyProvider
 from pymongo.errors import DuplicateKeyError
 
 from shared import storage
+from shared.contracts import errors
 from shared.contracts.departments import dump_message, load_department_message
 from shared.departments import coordination_settings, department
 from shared.health import Heartbeat
@@ -105,7 +106,8 @@ def ok(**body) -> dict:
 
 
 def refused(status: int, message: str, fields=None) -> dict:
-    return {"ok": False, "status": status, "message": message, "fields": fields or None}
+    """Raised as the error kind of ``status`` (shared/contracts/errors.py): the RPC caller gets it."""
+    raise errors.for_status(status)(message, fields or None)
 
 
 def _invalid(exc: ValidationError) -> dict:
@@ -256,15 +258,13 @@ class CoordinationService:
         try:
             reply = load_department_message({**(body or {}), "sender": department})
         except ValidationError as exc:
-            return {"ok": False, "status": 400, "message": "回复不符合部门协议 (invalid reply)",
-                    "fields": exc.messages}
+            return refused(400, "回复不符合部门协议 (invalid reply)", exc.messages)
         if reply["kind"] not in ("Ack", "Update", "Error"):
-            return {"ok": False, "status": 400, "message": "部门只能发送 Ack、Update、Error",
-                    "fields": {"kind": ["Ack | Update | Error"]}}
+            return refused(400, "部门只能发送 Ack、Update、Error", {"kind": ["Ack | Update | Error"]})
         try:
             storage.retry_on_conflict(lambda: self._apply_reply(reply))
         except PermanentError as exc:
-            return {"ok": False, "status": 404 if "未知的联合行动" in str(exc) else 403, "message": str(exc)}
+            return refused(404 if "未知的联合行动" in str(exc) else 403, str(exc))
         operation = self.db.operations.find_one({"_id": reply["incident_id"]})
         return {"ok": True, "created": True, "operation": rules.summary(operation)}
 
@@ -468,7 +468,10 @@ class CoordinationService:
     @timer_due("parties")
     def on_rectification_due(self, party_ref: str, timer: dict):
         """The deadline of a rectification order: not corrected by then → the next step."""
-        self._resolve(party_ref, timer["id"], False, "system", timer["id"])
+        try:
+            self._resolve(party_ref, timer["id"], False, "system", timer["id"])
+        except errors.ServiceError:        # checked meanwhile, or gone: nothing is due any more
+            pass
 
     @consume_reliably("coordination.frontage-reports")
     def on_frontage_report(self, event: dict):

@@ -27,30 +27,8 @@ from shared.refdata import load_district
 
 from .auth import (CASE_ACTION_ROLES, IDENTITY_FIELDS, PERSON_ID, READ_ALL, WRITERS, NotFound,
                    case_action_identity, forbidden_role, may_see_case)
-from .http import BadRequest, PageQuery, call, endpoint, json_body, json_response, load, path_id
-
-STATUS = {"ok": 200, "invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409, "refused": 422}
-MESSAGES = {
-    "invalid": "输入有误，请检查标出的字段 (invalid input)",
-    "forbidden": "无权执行此操作 (not allowed for this actor)",
-    "not_found": "没有找到 (not found)",
-    "conflict": "案件已被他人更新，请刷新后重试 (version conflict)",
-    "refused": "当前状态不允许此操作 (not allowed in the current state)",
-}
-
-
-def _answer(result: dict):
-    status = result.get("status")
-    if status == "ok":
-        return json_response({key: value for key, value in result.items() if key != "status"}, 200)
-    code = STATUS.get(status, 500)
-    body = {"error": {"status": code, "code": status, "message": result.get("reason") or MESSAGES.get(status, status)}}
-    if result.get("errors"):
-        body["error"]["fields"] = result["errors"]
-    for key in ("current_version", "expected_version", "state", "version"):
-        if key in result:
-            body["error"][key] = result[key]
-    return json_response(body, code)
+from .http import (BadRequest, PageQuery, call, endpoint, json_body, json_response, load, ok_response,
+                   path_id)
 
 
 def action_body_schema(name: str):
@@ -121,7 +99,7 @@ class CasesApi:
         if case is None:
             raise NotFound(f"没有案件 {case_id} (not found)")
         data.update(case_action_identity(principal, name, case))
-        return _answer(call(self.dispatch, "act", case_id, name, data))
+        return ok_response(call(self.dispatch, "act", case_id, name, data))
 
     @http("GET", "/api/cases/<string:case_id>/timeline")
     @endpoint(READ_ALL + ("unit",))
@@ -196,6 +174,6 @@ class CasesApi:
         if errors:
             raise BadRequest("输入有误，请检查标出的字段 (invalid input)", errors)
         result = call(self.dispatch, "list_cases", filters)
-        if result.get("status") == "ok" and result.get("per_page"):
+        if result.get("per_page"):
             result["pages"] = -(-result["total"] // result["per_page"])
-        return _answer(result)
+        return ok_response(result)

@@ -289,12 +289,5 @@ class Open311Api:
             data = json_body(request)
         except BadRequest as exc:
             return error_response(400, exc.message, exc.fields)
-        answer = call(self.intake, "decide_ownership", dispute_id[:200], data)
-        status = answer["status"]
-        if status == "invalid":
-            return error_response(400, answer.get("reason") or "输入有误，请检查标出的字段", answer.get("errors"))
-        if status == "not_found":
-            return error_response(404, f"没有权属争议 {dispute_id[:200]}")
-        if status == "conflict":
-            return error_response(409, answer["reason"])
+        answer = call(self.intake, "decide_ownership", dispute_id[:200], data)   # errors: the one table
         return json_response(answer["dispute"])

@@ -31,19 +31,11 @@ from services.enforcement_coordination.enforcement import PARTY_KINDS, party_pro
 from shared.departments import coordination_settings
 
 from .auth import COMMAND, READ_ALL, Forbidden, NotFound, sees_operation
-from .http import (BadRequest, call, endpoint, error_response, json_body, json_response, load, page_args,
+from .http import (BadRequest, call, endpoint, json_body, json_response, load, ok_response, page_args,
                    page_of, path_id)
 
 STATES = ("open", "closed", "cancelled")
 BOARD_LIMIT = 500          # the most recent operations the board is paged from
-
-
-def _answer(result: dict, created_status: int = 200):
-    """The service's {"ok": …} answer as an HTTP response."""
-    if result.get("ok"):
-        body = {key: value for key, value in result.items() if key != "ok"}
-        return json_response(body, created_status if result.get("created", True) else 200)
-    return error_response(result.get("status", 400), result.get("message", "请求被拒绝"), result.get("fields"))
 
 
 def _acting_as(principal, actor) -> dict:
@@ -92,7 +84,7 @@ class OperationsApi:
             raise Forbidden("升级联合执法由指挥中心调度员发起 (escalation is the command centre's)")
         if principal.role == "unit":
             data["lead_unit"] = principal.unit_id        # a street's whistle is led by the street
-        return _answer(call(self.coordination, "start_operation", data), 201)
+        return ok_response(call(self.coordination, "start_operation", data), 201)
 
     @http("POST", "/api/operations/<string:operation_id>/replies")
     @endpoint(("partner",), write=True)
@@ -103,7 +95,7 @@ class OperationsApi:
         if body.get("incident_id", operation_id) != operation_id:
             raise BadRequest("incident_id 与路径中的联合行动不一致", {"incident_id": ["应为 " + operation_id]})
         body["incident_id"] = operation_id
-        return _answer(call(self.coordination, "reply_over_http", principal.department, body), 201)
+        return ok_response(call(self.coordination, "reply_over_http", principal.department, body), 201)
 
     @http("GET", "/api/operations")
     @endpoint(READ_ALL + ("unit", "partner"))
@@ -132,21 +124,21 @@ class OperationsApi:
     def post_update(self, request, principal, operation_id):
         data = self._body(request, principal, schemas.UpdateOperation, "by")
         self._operation_for_writing(principal, operation_id)
-        return _answer(call(self.coordination, "update_operation", operation_id, data))
+        return ok_response(call(self.coordination, "update_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/cancel")
     @endpoint(COMMAND + ("unit",), write=True)
     def post_cancel(self, request, principal, operation_id):
         data = self._body(request, principal, schemas.CancelOperation, "by")
         self._operation_for_writing(principal, operation_id)
-        return _answer(call(self.coordination, "cancel_operation", operation_id, data))
+        return ok_response(call(self.coordination, "cancel_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/close")
     @endpoint(COMMAND + ("unit",), write=True)
     def post_close(self, request, principal, operation_id):
         data = self._body(request, principal, schemas.CloseOperation, "by")
         self._operation_for_writing(principal, operation_id)
-        return _answer(call(self.coordination, "close_operation", operation_id, data))
+        return ok_response(call(self.coordination, "close_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/departments/<string:department_id>/leave")
     @endpoint(COMMAND + ("partner",), write=True)
@@ -156,14 +148,14 @@ class OperationsApi:
         data = self._body(request, principal, schemas.LeaveOperation, optional=True)
         path_id(department_id, "部门")
         self._operation_for_writing(principal, operation_id)
-        return _answer(call(self.coordination, "leave_operation", operation_id, department_id, data))
+        return ok_response(call(self.coordination, "leave_operation", operation_id, department_id, data))
 
     # ---------------------------------------------------------------- graduated enforcement
     @http("POST", "/api/enforcement/violations")
     @endpoint(COMMAND + ("unit",), write=True)
     def post_violation(self, request, principal):
         data = self._body(request, principal, schemas.RecordViolation)
-        return _answer(call(self.coordination, "record_violation", data), 201)
+        return ok_response(call(self.coordination, "record_violation", data), 201)
 
     @http("GET", "/api/enforcement/parties/<string:kind>/<string:number>")
     @endpoint(READ_ALL + ("unit",))
@@ -174,11 +166,11 @@ class OperationsApi:
         problem = party_problem(kind, number[:100])
         if problem:
             raise BadRequest("输入有误，请检查标出的字段 (invalid input)", {"number": [problem]})
-        return _answer(call(self.coordination, "party_history", kind, number))
+        return ok_response(call(self.coordination, "party_history", kind, number))
 
     @http("POST", "/api/enforcement/rectifications/<string:order_id>/check")
     @endpoint(COMMAND + ("unit", "inspector"), write=True)
     def post_rectification_check(self, request, principal, order_id):
         data = self._body(request, principal, schemas.RectificationCheck)
         path_id(order_id, "整改通知")
-        return _answer(call(self.coordination, "check_rectification", order_id, data))
+        return ok_response(call(self.coordination, "check_rectification", order_id, data))

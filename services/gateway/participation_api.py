@@ -26,20 +26,10 @@ from services.intake.stalls import PermitSchema
 from services.participation.schemas import CitizenSchema, RedeemSchema, ReviewSchema, ShopSchema
 
 from .auth import COMMAND, READ_ALL, Forbidden, NotFound
-from .http import PUBLIC, call, endpoint, error_response, json_body, json_response, load, path_id
+from .http import PUBLIC, call, endpoint, json_body, json_response, load, ok_response, path_id
 
 STAFF = READ_ALL + ("unit",)
 INVALID = "输入有误，请检查标出的字段 (invalid input)"
-
-
-def _answer(result: dict, created_status: int = 200):
-    if result.get("ok"):
-        body = {key: value for key, value in result.items() if key != "ok"}
-        return json_response(body, created_status if result.get("created", True) else 200)
-    extra = {key: value for key, value in result.items()
-             if key not in ("ok", "status", "message", "fields")}
-    return error_response(result.get("status", 400), result.get("message", "请求被拒绝"),
-                          result.get("fields"), **extra)
 
 
 def _citizen(principal, data: dict) -> dict:
@@ -97,7 +87,7 @@ class ParticipationApi:
     def post_community_review(self, request, principal):
         data = json_body(request)
         load(ReviewSchema(), data)
-        return _answer(call(self.participation, "submit_review", principal.actor_id,
+        return ok_response(call(self.participation, "submit_review", principal.actor_id,
                             principal.unit_id or "", data), 201)
 
     @http("GET", "/api/community-reviews")
@@ -110,7 +100,7 @@ class ParticipationApi:
             community = principal.unit_id or "-"
         elif principal.role == "unit":
             unit_id = principal.unit_id
-        return _answer(call(self.participation, "list_reviews", period, unit_id, community))
+        return ok_response(call(self.participation, "list_reviews", period, unit_id, community))
 
     # ---------------------------------------------------------------- 积分
     @http("GET", "/api/points/catalogue")
@@ -122,7 +112,7 @@ class ParticipationApi:
     @endpoint(COMMAND + ("citizen", "leader"))
     def get_points(self, request, principal):
         who = _citizen(principal, {key: request.args.get(key) for key in ("account_id", "phone")})
-        return _answer(call(self.participation, "points", who))
+        return ok_response(call(self.participation, "points", who))
 
     @http("POST", "/api/points/redemptions")
     @endpoint(COMMAND + ("citizen",), write=True)
@@ -131,7 +121,7 @@ class ParticipationApi:
         who = _citizen(principal, data)
         command = {key: data[key] for key in ("item_code", "quantity", "request_id") if key in data}
         load(RedeemSchema(), command)
-        return _answer(call(self.participation, "redeem", who, command), 201)
+        return ok_response(call(self.participation, "redeem", who, command), 201)
 
     # ---------------------------------------------------------------- 四定 stall permits (intake's register)
     @http("GET", "/api/stall-permits")
@@ -144,10 +134,7 @@ class ParticipationApi:
     def post_stall_permit(self, request, principal):
         data = json_body(request)
         load(PermitSchema(), data)
-        result = call(self.intake, "register_stall_permit", data)
-        if result.get("status") != "registered":
-            return error_response(400, INVALID, result.get("errors"))
-        return json_response(result, 201)
+        return json_response(call(self.intake, "register_stall_permit", data), 201)
 
     # ---------------------------------------------------------------- 门前三包 shops
     @http("GET", "/api/shops")
@@ -160,7 +147,7 @@ class ParticipationApi:
     def post_shop(self, request, principal):
         data = json_body(request)
         load(ShopSchema(), data)
-        return _answer(call(self.participation, "register_shop", data), 201)
+        return ok_response(call(self.participation, "register_shop", data), 201)
 
     @http("GET", "/api/shops/<string:shop_id>")
     @endpoint(STAFF)
