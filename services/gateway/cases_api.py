@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from marshmallow import ValidationError
 from nameko.web.handlers import http
 
-from services.dispatch.schemas import ACTION_SCHEMAS, CaseQuery, action_name
+from shared.contracts.api.dispatch import ACTION_SCHEMAS, CaseQuery, action_name
 from shared.refdata import load_district
 
 from .auth import (CASE_ACTION_ROLES, IDENTITY_FIELDS, PERSON_ID, READ_ALL, WRITERS, NotFound,

@@ -14,7 +14,7 @@ import re
 
 from nameko.web.handlers import http
 
-from services.intake.schemas import ReportSchema
+from shared.contracts.api.intake import ReportSchema
 from shared import health
 from shared.contracts import errors
 

@@ -27,7 +27,7 @@ from nameko.web.handlers import http
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from services.intake import open311 as o311
+from shared.contracts import open311 as o311
 from shared import storage
 from shared.refdata import load_district
 

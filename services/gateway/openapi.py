@@ -30,12 +30,12 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from marshmallow import Schema, fields
 
-from services.dispatch.schemas import ACTION_SCHEMAS, CaseQuery
-from services.enforcement_coordination import schemas as coordination
-from services.enforcement_coordination.enforcement import PARTY_KINDS
-from services.intake.schemas import DecisionSchema, ReportSchema
-from services.scoring.schemas import (LEVELS, BulletinQuery, ExposureQuery, IndicatorsQuery,
-                                      RankingQuery)
+from shared.contracts.api import coordination
+from shared.contracts.api.dispatch import ACTION_SCHEMAS, CaseQuery
+from shared.contracts.api.intake import DecisionSchema, ReportSchema
+from shared.contracts.api.scoring import (LEVELS, BulletinQuery, ExposureQuery, IndicatorsQuery,
+                                          RankingQuery)
+from shared.contracts.parties import PARTY_KINDS
 
 from . import auth
 from .http import PUBLIC, PageQuery

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from nameko.web.handlers import http
 
-from services.enforcement_coordination import schemas
-from services.enforcement_coordination.enforcement import PARTY_KINDS, party_problem
+from shared.contracts.api import coordination as schemas
+from shared.contracts.parties import PARTY_KINDS, party_problem
 from shared.departments import coordination_settings
 
 from .auth import COMMAND, READ_ALL, Forbidden, NotFound, sees_operation

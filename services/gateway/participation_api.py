@@ -22,8 +22,8 @@ import io
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
-from services.intake.stalls import PermitSchema
-from services.participation.schemas import CitizenSchema, RedeemSchema, ReviewSchema, ShopSchema
+from shared.contracts.api.intake import PermitSchema
+from shared.contracts.api.participation import CitizenSchema, RedeemSchema, ReviewSchema, ShopSchema
 
 from .auth import COMMAND, READ_ALL, Forbidden, NotFound
 from .http import PUBLIC, call, endpoint, json_body, json_response, load, ok_response, path_id
@@ -162,7 +162,7 @@ class ParticipationApi:
     @http("GET", "/api/components/<string:object_code>/qrcode.png")
     @endpoint(PUBLIC)
     def get_component_qrcode(self, request, principal, object_code):
-        from services.participation import qrcodes
+        from shared import qrcodes
         from shared.refdata import load_district
         if object_code not in load_district().components:
             raise NotFound(f"没有部件 {object_code[:32]} (not found)")
