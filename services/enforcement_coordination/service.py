@@ -172,7 +172,7 @@ class CoordinationService:
         op_id = rules.operation_id_for(case["case_id"], "class_rule")
         operation, effects = rules.open_operation(
             op_id, case, list(infos), "class_rule", now_ms(), dept_infos=infos,
-            lead=self._lead(settings["lead_unit"]), requested_by="class_rule",
+            lead=self._lead(rules.choose_lead("class_rule", "", None, settings["lead_unit"])), requested_by="class_rule",
             reason=f"案件类别 {case.get('class_code')} {case.get('class_name', '')} 需要城管+N联合执法",
             ttl=timedelta(hours=float(settings["request_ttl_hours"])))
         self._open(operation, effects, applied=event["event_id"])
@@ -199,7 +199,7 @@ class CoordinationService:
         if existing is not None:
             return ok(operation=storage.public(existing), created=False)
         requester = command["requested_by"]["unit_id"]
-        lead_unit = command.get("lead_unit") or (requester if trigger == "whistle" else settings["lead_unit"])
+        lead_unit = rules.choose_lead(trigger, requester, command.get("lead_unit"), settings["lead_unit"])
         try:
             load_district().unit(lead_unit)
         except KeyError:
