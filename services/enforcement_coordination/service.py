@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared import storage
 from shared.contracts import errors
+from shared.contracts.base import local_times
 from shared.contracts.departments import dump_message, load_department_message
 from shared.departments import coordination_settings, department
 from shared.health import Heartbeat
@@ -102,7 +103,12 @@ def now_ms():
 
 
 def ok(**body) -> dict:
-    return {"ok": True, **body}
+    return {"ok": True, **local(body)}
+
+
+def local(answer):
+    """Times in an answer: local time with offset, ISO 8601 (the district's timezone)."""
+    return local_times(answer, load_district().calendar.tz)
 
 
 def refused(status: int, message: str, fields=None) -> dict:
@@ -266,7 +272,7 @@ class CoordinationService:
         except PermanentError as exc:
             return refused(404 if "未知的联合行动" in str(exc) else 403, str(exc))
         operation = self.db.operations.find_one({"_id": reply["incident_id"]})
-        return {"ok": True, "created": True, "operation": rules.summary(operation)}
+        return ok(created=True, operation=rules.summary(operation))
 
     # ---------------------------------------------------------------- missing replies: durable timers
     @timer_due("operations")
@@ -343,7 +349,7 @@ class CoordinationService:
     # ---------------------------------------------------------------- queries
     @rpc
     def get_operation(self, operation_id: str):
-        return storage.public(self.db.operations.find_one({"_id": operation_id}))
+        return local(storage.public(self.db.operations.find_one({"_id": operation_id})))
 
     @rpc
     def operation_for_case(self, case_id: str):
@@ -351,23 +357,23 @@ class CoordinationService:
         found = list(self.db.operations.find({"case_id": case_id}).sort("opened_at", -1).limit(1))
         if not found:
             found = list(self.db.operations.find({"case.case_id": case_id}).sort("opened_at", -1).limit(1))
-        return storage.public(found[0]) if found else None
+        return local(storage.public(found[0])) if found else None
 
     @rpc
     def operations_for_case(self, case_id: str) -> list:
-        return [rules.summary(op) for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)]
+        return local([rules.summary(op) for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)])
 
     @rpc
     def timeline_for_case(self, case_id: str) -> list:
         """The case's joint operations as timeline entries (rules.timeline)."""
-        return [entry for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)
-                for entry in rules.timeline(op)]
+        return local([entry for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)
+                      for entry in rules.timeline(op)])
 
     @rpc
     def list_operations(self, state: str | None = None, limit: int = 50) -> list:
         query = {"state": state} if state else {}
         limit = max(1, min(int(limit or 50), 500))
-        return [rules.summary(op) for op in self.db.operations.find(query).sort("opened_at", -1).limit(limit)]
+        return local([rules.summary(op) for op in self.db.operations.find(query).sort("opened_at", -1).limit(limit)])
 
     # ---------------------------------------------------------------- graduated enforcement
     @property

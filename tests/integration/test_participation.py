@@ -196,7 +196,7 @@ def test_stall_permit_closes_a_report_at_a_permitted_stall(platform):
     assert platform.post("/api/stall-permits", json=permit).status_code == 201
     assert any(p["permit_id"] == "SP-T-1" for p in platform.get("/api/stall-permits").json()["items"])
     hawker = report(platform, "E0502", {"lon": 106.3930, "lat": 29.8340}, "13900000009")
-    assert hawker.json()["reason_code"] == "permitted_stall"
+    assert hawker.status_code == 422 and hawker.json()["error"]["reason_code"] == "permitted_stall"
     clock.advance(hours=1)                                  # 21:00: the window has ended
     late = report(platform, "E0502", {"lon": 106.3930, "lat": 29.8340}, "13900000008")
     assert late.json()["status"] == "registered"
