@@ -146,7 +146,10 @@ DOCS: dict[tuple[str, str], Doc] = {
         "上报人身份取自 API key：信息采集员以 inspector 渠道上报、inspector_id 为其工号；市民、处置单位、"
         "联动部门以 web 渠道上报；指挥中心（operator/admin）可代录 web、hotline、inspector、road_office 渠道。"
         "市民账号限流（默认每分钟 6 次，突发 5 次），超出返回 429 与 Retry-After。"
-        " (The reporter's identity comes from the key; citizens are rate-limited.)",
+        "立案（registered）、并入在办案件（duplicate）、重新打开已结案件（reopened）均为 201；"
+        "不予立案为 422 refused，错误中带 report_id 与原因。"
+        " (The reporter's identity comes from the key; citizens are rate-limited. Filed, linked or"
+        " reopened: 201; kept but not filed: 422 with the report_id in the error.)",
         body=ReportSchema(), ok=201, answer=ReportAnswer, errors=(400, 422, 429)),
     ("GET", "/api/cases"): Doc(
         "案件列表 Cases", "cases", "按状态、单位、网格、类别、派遣时间、是否超期筛选；分页。处置单位账号只看到本单位案件。"
