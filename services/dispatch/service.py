@@ -16,7 +16,6 @@ from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 
 from shared import storage
-from shared.contracts import errors
 from shared.health import Heartbeat
 from shared.messaging import outbox
 from shared.messaging.consumer import PermanentError, consume_reliably
@@ -64,7 +63,8 @@ class CasesDatabase(storage.MongoDatabase):
 def _result(status: str, **fields) -> dict:
     """A success answer; any other status is raised as that kind of error (shared/contracts/errors.py)."""
     if status != "ok":
-        raise errors.KINDS[status](fields.pop("reason", None), fields.pop("errors", None), **fields)
+        from shared.contracts.errors import KINDS
+        raise KINDS[status](fields.pop("reason", None), fields.pop("errors", None), **fields)
     return {"status": status, **fields}
 
 

@@ -27,8 +27,9 @@ from shared.refdata import load_district
 
 from .auth import (CASE_ACTION_ROLES, IDENTITY_FIELDS, PERSON_ID, READ_ALL, WRITERS, NotFound,
                    case_action_identity, forbidden_role, may_see_case)
-from .http import (BadRequest, PageQuery, call, endpoint, json_body, json_response, load, ok_response,
-                   path_id)
+from .http import BadRequest, PageQuery, call, endpoint, json_body, json_response, load, path_id
+
+from .http import ok_response as _answer  # noqa: E402  (a success as it is; errors: http.ERRORS)
 
 
 def action_body_schema(name: str):
@@ -99,7 +100,7 @@ class CasesApi:
         if case is None:
             raise NotFound(f"没有案件 {case_id} (not found)")
         data.update(case_action_identity(principal, name, case))
-        return ok_response(call(self.dispatch, "act", case_id, name, data))
+        return _answer(call(self.dispatch, "act", case_id, name, data))
 
     @http("GET", "/api/cases/<string:case_id>/timeline")
     @endpoint(READ_ALL + ("unit",))
@@ -174,6 +175,6 @@ class CasesApi:
         if errors:
             raise BadRequest("输入有误，请检查标出的字段 (invalid input)", errors)
         result = call(self.dispatch, "list_cases", filters)
-        if result.get("per_page"):
+        if result.get("status") == "ok" and result.get("per_page"):
             result["pages"] = -(-result["total"] // result["per_page"])
-        return ok_response(result)
+        return _answer(result)

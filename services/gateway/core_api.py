@@ -16,11 +16,11 @@ from nameko.web.handlers import http
 
 from shared.contracts.api.intake import ReportSchema
 from shared import health
-from shared.contracts import errors
+from shared.contracts.errors import Refused, raise_failure
 
 from . import openapi
 from .auth import READ_ALL, NotFound, may_see_case, redact_contacts, report_as, sees_operation
-from .http import (ANY, PUBLIC, call, endpoint, error_response, json_body, json_response,
+from .http import (ANY, PUBLIC, BadRequest, call, endpoint, error_response, json_body, json_response,
                    load, path_id, rate_limit)
 
 
@@ -49,10 +49,10 @@ class CoreApi:
             rate_limit(self.config, f"key:{principal.key_id}", "citizen", store=self.db.rate_limits)
         data = report_as(principal, json_body(request))
         report = load(ReportSchema(), data)
-        answer = call(self.intake, "submit_report", ReportSchema().dump(report))
+        answer = raise_failure(call(self.intake, "submit_report", ReportSchema().dump(report)))
         if answer["status"] == "rejected":        # 不予立案: kept (report_id, reason), but not filed
-            raise errors.Refused(answer.get("reason") or "不予立案 (not filed)",
-                                 **{key: value for key, value in answer.items() if key != "reason"})
+            raise Refused(answer.get("reason") or "不予立案 (not filed)",
+                          **{key: value for key, value in answer.items() if key != "reason"})
         return json_response(answer, 201)         # registered, duplicate or reopened: filed
 
     @http("GET", "/api/cases/<string:case_id>")

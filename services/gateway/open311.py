@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from shared.contracts import open311 as o311
+from shared.contracts.errors import raise_failure
 from shared import storage
 from shared.refdata import load_district
 
@@ -289,5 +290,5 @@ class Open311Api:
             data = json_body(request)
         except BadRequest as exc:
             return error_response(400, exc.message, exc.fields)
-        answer = call(self.intake, "decide_ownership", dispute_id[:200], data)   # errors: the one table
+        answer = raise_failure(call(self.intake, "decide_ownership", dispute_id[:200], data))   # → http.ERRORS
         return json_response(answer["dispute"])

@@ -31,11 +31,14 @@ from shared.contracts.parties import PARTY_KINDS, party_problem
 from shared.departments import coordination_settings
 
 from .auth import COMMAND, READ_ALL, Forbidden, NotFound, sees_operation
-from .http import (BadRequest, call, endpoint, json_body, json_response, load, ok_response, page_args,
+from .http import (BadRequest, call, endpoint, error_response, json_body, json_response, load, page_args,
                    page_of, path_id)
 
 STATES = ("open", "closed", "cancelled")
 BOARD_LIMIT = 500          # the most recent operations the board is paged from
+
+
+from .http import ok_response as _answer  # noqa: E402  (a success as it is; errors: http.ERRORS)
 
 
 def _acting_as(principal, actor) -> dict:
@@ -84,7 +87,7 @@ class OperationsApi:
             raise Forbidden("升级联合执法由指挥中心调度员发起 (escalation is the command centre's)")
         if principal.role == "unit":
             data["lead_unit"] = principal.unit_id        # a street's whistle is led by the street
-        return ok_response(call(self.coordination, "start_operation", data), 201)
+        return _answer(call(self.coordination, "start_operation", data), 201)
 
     @http("POST", "/api/operations/<string:operation_id>/replies")
     @endpoint(("partner",), write=True)
@@ -95,7 +98,7 @@ class OperationsApi:
         if body.get("incident_id", operation_id) != operation_id:
             raise BadRequest("incident_id 与路径中的联合行动不一致", {"incident_id": ["应为 " + operation_id]})
         body["incident_id"] = operation_id
-        return ok_response(call(self.coordination, "reply_over_http", principal.department, body), 201)
+        return _answer(call(self.coordination, "reply_over_http", principal.department, body), 201)
 
     @http("GET", "/api/operations")
     @endpoint(READ_ALL + ("unit", "partner"))
@@ -124,21 +127,21 @@ class OperationsApi:
     def post_update(self, request, principal, operation_id):
         data = self._body(request, principal, schemas.UpdateOperation, "by")
         self._operation_for_writing(principal, operation_id)
-        return ok_response(call(self.coordination, "update_operation", operation_id, data))
+        return _answer(call(self.coordination, "update_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/cancel")
     @endpoint(COMMAND + ("unit",), write=True)
     def post_cancel(self, request, principal, operation_id):
         data = self._body(request, principal, schemas.CancelOperation, "by")
         self._operation_for_writing(principal, operation_id)
-        return ok_response(call(self.coordination, "cancel_operation", operation_id, data))
+        return _answer(call(self.coordination, "cancel_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/close")
     @endpoint(COMMAND + ("unit",), write=True)
     def post_close(self, request, principal, operation_id):
         data = self._body(request, principal, schemas.CloseOperation, "by")
         self._operation_for_writing(principal, operation_id)
-        return ok_response(call(self.coordination, "close_operation", operation_id, data))
+        return _answer(call(self.coordination, "close_operation", operation_id, data))
 
     @http("POST", "/api/operations/<string:operation_id>/departments/<string:department_id>/leave")
     @endpoint(COMMAND + ("partner",), write=True)
@@ -148,14 +151,14 @@ class OperationsApi:
         data = self._body(request, principal, schemas.LeaveOperation, optional=True)
         path_id(department_id, "部门")
         self._operation_for_writing(principal, operation_id)
-        return ok_response(call(self.coordination, "leave_operation", operation_id, department_id, data))
+        return _answer(call(self.coordination, "leave_operation", operation_id, department_id, data))
 
     # ---------------------------------------------------------------- graduated enforcement
     @http("POST", "/api/enforcement/violations")
     @endpoint(COMMAND + ("unit",), write=True)
     def post_violation(self, request, principal):
         data = self._body(request, principal, schemas.RecordViolation)
-        return ok_response(call(self.coordination, "record_violation", data), 201)
+        return _answer(call(self.coordination, "record_violation", data), 201)
 
     @http("GET", "/api/enforcement/parties/<string:kind>/<string:number>")
     @endpoint(READ_ALL + ("unit",))
@@ -166,11 +169,11 @@ class OperationsApi:
         problem = party_problem(kind, number[:100])
         if problem:
             raise BadRequest("输入有误，请检查标出的字段 (invalid input)", {"number": [problem]})
-        return ok_response(call(self.coordination, "party_history", kind, number))
+        return _answer(call(self.coordination, "party_history", kind, number))
 
     @http("POST", "/api/enforcement/rectifications/<string:order_id>/check")
     @endpoint(COMMAND + ("unit", "inspector"), write=True)
     def post_rectification_check(self, request, principal, order_id):
         data = self._body(request, principal, schemas.RectificationCheck)
         path_id(order_id, "整改通知")
-        return ok_response(call(self.coordination, "check_rectification", order_id, data))
+        return _answer(call(self.coordination, "check_rectification", order_id, data))

@@ -26,10 +26,13 @@ from shared.contracts.api.intake import PermitSchema
 from shared.contracts.api.participation import CitizenSchema, RedeemSchema, ReviewSchema, ShopSchema
 
 from .auth import COMMAND, READ_ALL, Forbidden, NotFound
-from .http import PUBLIC, call, endpoint, json_body, json_response, load, ok_response, path_id
+from .http import PUBLIC, call, endpoint, error_response, json_body, json_response, load, path_id
 
 STAFF = READ_ALL + ("unit",)
 INVALID = "输入有误，请检查标出的字段 (invalid input)"
+
+
+from .http import ok_response as _answer  # noqa: E402  (a success as it is; errors: http.ERRORS)
 
 
 def _citizen(principal, data: dict) -> dict:
@@ -87,7 +90,7 @@ class ParticipationApi:
     def post_community_review(self, request, principal):
         data = json_body(request)
         load(ReviewSchema(), data)
-        return ok_response(call(self.participation, "submit_review", principal.actor_id,
+        return _answer(call(self.participation, "submit_review", principal.actor_id,
                             principal.unit_id or "", data), 201)
 
     @http("GET", "/api/community-reviews")
@@ -100,7 +103,7 @@ class ParticipationApi:
             community = principal.unit_id or "-"
         elif principal.role == "unit":
             unit_id = principal.unit_id
-        return ok_response(call(self.participation, "list_reviews", period, unit_id, community))
+        return _answer(call(self.participation, "list_reviews", period, unit_id, community))
 
     # ---------------------------------------------------------------- 积分
     @http("GET", "/api/points/catalogue")
@@ -112,7 +115,7 @@ class ParticipationApi:
     @endpoint(COMMAND + ("citizen", "leader"))
     def get_points(self, request, principal):
         who = _citizen(principal, {key: request.args.get(key) for key in ("account_id", "phone")})
-        return ok_response(call(self.participation, "points", who))
+        return _answer(call(self.participation, "points", who))
 
     @http("POST", "/api/points/redemptions")
     @endpoint(COMMAND + ("citizen",), write=True)
@@ -121,7 +124,7 @@ class ParticipationApi:
         who = _citizen(principal, data)
         command = {key: data[key] for key in ("item_code", "quantity", "request_id") if key in data}
         load(RedeemSchema(), command)
-        return ok_response(call(self.participation, "redeem", who, command), 201)
+        return _answer(call(self.participation, "redeem", who, command), 201)
 
     # ---------------------------------------------------------------- 四定 stall permits (intake's register)
     @http("GET", "/api/stall-permits")
@@ -134,7 +137,10 @@ class ParticipationApi:
     def post_stall_permit(self, request, principal):
         data = json_body(request)
         load(PermitSchema(), data)
-        return json_response(call(self.intake, "register_stall_permit", data), 201)
+        result = call(self.intake, "register_stall_permit", data)
+        if result.get("status") != "registered":
+            return error_response(400, INVALID, result.get("errors"))
+        return json_response(result, 201)
 
     # ---------------------------------------------------------------- 门前三包 shops
     @http("GET", "/api/shops")
@@ -147,7 +153,7 @@ class ParticipationApi:
     def post_shop(self, request, principal):
         data = json_body(request)
         load(ShopSchema(), data)
-        return ok_response(call(self.participation, "register_shop", data), 201)
+        return _answer(call(self.participation, "register_shop", data), 201)
 
     @http("GET", "/api/shops/<string:shop_id>")
     @endpoint(STAFF)

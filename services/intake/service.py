@@ -32,7 +32,6 @@ from shapely.geometry import mapping, shape
 
 from shared import storage, timers
 from shared.config import database_name
-from shared.contracts import errors
 from shared.contracts.events import new_id
 from shared.health import Heartbeat
 from shared.messaging import outbox
@@ -91,7 +90,7 @@ class IntakeService:
         try:
             report = ReportSchema().load(data)
         except ValidationError as exc:
-            raise errors.invalid(exc.messages) from None
+            return {"status": "invalid", "errors": exc.messages}
         return self._file(report)
 
     @consume_reliably("intake.inbound-reports", loader=load_inbound_report)
@@ -230,17 +229,17 @@ class IntakeService:
         try:
             decision = DecisionSchema().load(data)
         except ValidationError as exc:
-            raise errors.invalid(exc.messages) from None
+            return {"status": "invalid", "errors": exc.messages}
         district = load_district()
         now = storage.now_utc()
 
         def change():
             doc = self.db.disputes.find_one({"_id": dispute_id})
             if doc is None:
-                raise errors.NotFound(f"没有权属争议 {dispute_id} (not found)")
+                return {"status": "not_found"}
             problem = rules.can_decide(doc, decision["owner_unit"], district.units)
             if problem:
-                raise errors.KINDS[problem[0]](problem[1])
+                return {"status": problem[0], "reason": problem[1]}
             event = outbox.event("ownership_decided", {
                 "dispute_id": dispute_id, "owner_unit": decision["owner_unit"], "level": doc["level"],
                 "decided_by": decision["decided_by"], "decided_at": now, "case_id": doc.get("case_id"),
@@ -524,7 +523,7 @@ class IntakeService:
         try:
             permit = stalls.load_permit(data)
         except ValidationError as exc:
-            raise errors.invalid(exc.messages) from None
+            return {"status": "invalid", "errors": exc.messages}
         stored = stalls.dump_permit(permit)
         stored["registered_at"] = storage.now_utc()
         self.db.stall_permits.replace_one({"_id": permit["permit_id"]}, {"_id": permit["permit_id"], **stored},

@@ -21,6 +21,7 @@ numbers stay numbers. Pure: no nameko, no I/O (rules modules may raise them too)
 """
 from __future__ import annotations
 
+import functools
 import json
 
 
@@ -96,6 +97,25 @@ def for_status(status: int) -> type[ServiceError]:
         if number == status:
             return kind
     return Refused if 400 <= int(status) < 500 else ServiceError
+
+
+def raise_failure(answer):
+    """An answer written as ``{"status": "<kind>", "reason"?, "errors"?, …}`` (``invalid``,
+    ``forbidden``, ``not_found``, ``conflict``, ``refused``) is raised as that kind, the rest of
+    the answer as its details; any other answer is returned as it is."""
+    if isinstance(answer, dict) and answer.get("status") in KINDS:
+        details = {key: value for key, value in answer.items() if key not in ("status", "reason", "errors")}
+        raise KINDS[answer["status"]](answer.get("reason"), answer.get("errors"), **details)
+    return answer
+
+
+def raise_failures(method):
+    """Decorate an RPC entrypoint (above ``@rpc``) whose body answers failures as dicts (see
+    :func:`raise_failure`): the caller gets the raised kind, never a failure dict."""
+    @functools.wraps(method)
+    def entrypoint(*args, **kwargs):
+        return raise_failure(method(*args, **kwargs))
+    return entrypoint
 
 
 def invalid(messages, message: str | None = None) -> Invalid:

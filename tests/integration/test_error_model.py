@@ -29,10 +29,17 @@ def error_of(answer, status: int, code: str) -> dict:
 
 def test_the_rpc_proxy_raises_the_service_s_own_error_class(platform):
     """Not a RemoteError: the kind, its message, field detail and context survive the trip."""
+    case_id = platform.report(TIANSHENG_PLACES[0])
+    platform.dispatched(case_id)
+    version = platform.version(case_id)
     with ClusterRpcProxy(platform.config) as rpc:
         with pytest.raises(errors.Invalid) as invalid:
-            rpc.intake.decide_ownership("D-NOPE", {"note": "x"})
-        assert "owner_unit" in invalid.value.fields
+            rpc.participation.submit_review("rep-1", "500190001001", {"score": 101})
+        assert set(invalid.value.fields) == {"unit_id", "score"}
+        with pytest.raises(errors.Conflict) as stale:
+            rpc.dispatch.act(case_id, "accept", {"expected_version": version + 3, "actor": "x",
+                                                 "actor_unit": "street.tianshengjie"})
+        assert stale.value.details["current_version"] == version
         with pytest.raises(errors.NotFound) as missing:
             rpc.dispatch.act("C20991231-NOPE", "accept", {"expected_version": 1, "actor": "x", "actor_unit": "y"})
         assert "C20991231-NOPE" in missing.value.message
@@ -47,6 +54,7 @@ def test_each_kind_from_a_service_gets_its_status_and_the_one_shape(platform):
     operator, inspector = platform.as_("operator"), platform.as_("inspector")
 
     # 400 from intake (the gateway does not check a decision's body): field by field
+    # (intake still answers failures as {"status": kind}: errors.raise_failure raises them)
     error = error_of(operator.post("/api/intake/disputes/D-NOPE/decision", json={"note": "?"}), 400, "invalid")
     assert "owner_unit" in error["fields"]
     # 404 from intake
