@@ -290,5 +290,5 @@ class Open311Api:
             data = json_body(request)
         except BadRequest as exc:
             return error_response(400, exc.message, exc.fields)
-        answer = raise_failure(call(self.intake, "decide_ownership", dispute_id[:200], data))   # → http.ERRORS
-        return json_response(answer["dispute"])
+        answer = call(self.intake, "decide_ownership", dispute_id[:200], data)
+        return json_response(raise_failure(answer)["dispute"])      # a failure → http.ERRORS
