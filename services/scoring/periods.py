@@ -1,5 +1,4 @@
 """Evaluation periods (考核周期): the grammar is the scoring API's, in shared/contracts/periods.py;
-re-exported here for scoring's own modules."""
-from shared.contracts.periods import (  # noqa: F401
-    _CUSTOM, _DAY, _MONTH, _WEEK, MAX_CUSTOM_DAYS, PERIOD_HELP, Period, PeriodError, _date, _iso,
-    _local_midnight, month_of, month_period, parse_period, previous_months)
+re-exported here (every public name) for scoring's own modules."""
+from shared.contracts.periods import *  # noqa: F401,F403
+from shared.contracts.periods import Period, PeriodError, month_of, parse_period, previous_months  # noqa: F401
