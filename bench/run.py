@@ -145,9 +145,10 @@ def drive(stack, reports, rate, hotline_share, seed=7):
         started = time.time()
         try:
             answer = session.post(f"{stack.gateway}/api/reports", json=report, timeout=30)
-            if answer.status_code in (201, 422):
+            if answer.status_code in (201, 422):          # 422: kept, not filed (error shape)
+                body = answer.json()
                 with lock:
-                    sent[answer.json()["report_id"]] = started
+                    sent[body.get("report_id") or body["error"]["report_id"]] = started
             else:
                 errors.append(answer.text[:200])
         except requests.RequestException as exc:

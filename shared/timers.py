@@ -12,7 +12,7 @@ that fired while the service was down fires after the restart, and exactly once.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import eventlet
 from eventlet.event import Event
@@ -24,24 +24,7 @@ from .config import database_name
 log = logging.getLogger(__name__)
 
 
-def timer(timer_id: str, due_at: datetime, kind: str, **data) -> dict:
-    return {"id": timer_id, "due_at": due_at, "kind": kind, "data": data}
-
-
-def pending(document: dict) -> list[dict]:
-    return list(document.get("_timers") or [])
-
-
-def without(document_or_timers, *timer_ids_or_kinds) -> list[dict]:
-    """The timer list minus the timers with these ids or kinds."""
-    timers = document_or_timers if isinstance(document_or_timers, list) else pending(document_or_timers)
-    drop = set(timer_ids_or_kinds)
-    return [entry for entry in timers if entry["id"] not in drop and entry["kind"] not in drop]
-
-
-def due(document: dict, now: datetime) -> list[dict]:
-    return sorted((entry for entry in pending(document) if entry["due_at"] <= now),
-                  key=lambda entry: entry["due_at"])
+from .timer_entries import due, pending, timer, without  # noqa: F401,E402  (the timer list, pure)
 
 
 class TimerDue(Entrypoint):

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from shared import on_time as rule_on_time
 
-from . import notifications
+from . import notices as notifications
 from .assignment import _assign
 from .model import STATE_LABELS, Change, Context, Forbidden, Refused, _apply, _notify, ms, working_seconds
 from .supervision import _inspector, _reschedule

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import notifications
+from . import notices as notifications
 from .routing import Settings
 
 STATES = ("dispatched", "accepted", "parked", "feedback_given", "closed")

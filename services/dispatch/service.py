@@ -61,6 +61,10 @@ class CasesDatabase(storage.MongoDatabase):
 
 
 def _result(status: str, **fields) -> dict:
+    """A success answer; any other status is raised as that kind of error (shared/contracts/errors.py)."""
+    if status != "ok":
+        from shared.contracts.errors import KINDS
+        raise KINDS[status](fields.pop("reason", None), fields.pop("errors", None), **fields)
     return {"status": status, **fields}
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from shared import timers as timerlib
+from shared import timer_entries as timerlib
 
-from . import notifications
+from . import notices as notifications
 from .model import OPEN_STATES, Change, Context, _apply, _notify, ms, working_seconds
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from . import notifications
+from . import notices as notifications
 from .model import STATE_LABELS
 
 

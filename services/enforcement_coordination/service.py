@@ -16,6 +16,8 @@ from nameko.extensions import DependencyProvider
 from pymongo.errors import DuplicateKeyError
 
 from shared import storage
+from shared.contracts import errors
+from shared.contracts.base import local_times
 from shared.contracts.departments import dump_message, load_department_message
 from shared.departments import coordination_settings, department
 from shared.health import Heartbeat
@@ -101,11 +103,17 @@ def now_ms():
 
 
 def ok(**body) -> dict:
-    return {"ok": True, **body}
+    return {"ok": True, **local(body)}
+
+
+def local(answer):
+    """Times in an answer: local time with offset, ISO 8601 (the district's timezone)."""
+    return local_times(answer, load_district().calendar.tz)
 
 
 def refused(status: int, message: str, fields=None) -> dict:
-    return {"ok": False, "status": status, "message": message, "fields": fields or None}
+    """Raised as the error kind of ``status`` (shared/contracts/errors.py): the RPC caller gets it."""
+    raise errors.for_status(status)(message, fields or None)
 
 
 def _invalid(exc: ValidationError) -> dict:
@@ -170,7 +178,7 @@ class CoordinationService:
         op_id = rules.operation_id_for(case["case_id"], "class_rule")
         operation, effects = rules.open_operation(
             op_id, case, list(infos), "class_rule", now_ms(), dept_infos=infos,
-            lead=self._lead(settings["lead_unit"]), requested_by="class_rule",
+            lead=self._lead(rules.choose_lead("class_rule", "", None, settings["lead_unit"])), requested_by="class_rule",
             reason=f"案件类别 {case.get('class_code')} {case.get('class_name', '')} 需要城管+N联合执法",
             ttl=timedelta(hours=float(settings["request_ttl_hours"])))
         self._open(operation, effects, applied=event["event_id"])
@@ -197,7 +205,7 @@ class CoordinationService:
         if existing is not None:
             return ok(operation=storage.public(existing), created=False)
         requester = command["requested_by"]["unit_id"]
-        lead_unit = command.get("lead_unit") or (requester if trigger == "whistle" else settings["lead_unit"])
+        lead_unit = rules.choose_lead(trigger, requester, command.get("lead_unit"), settings["lead_unit"])
         try:
             load_district().unit(lead_unit)
         except KeyError:
@@ -256,17 +264,15 @@ class CoordinationService:
         try:
             reply = load_department_message({**(body or {}), "sender": department})
         except ValidationError as exc:
-            return {"ok": False, "status": 400, "message": "回复不符合部门协议 (invalid reply)",
-                    "fields": exc.messages}
+            return refused(400, "回复不符合部门协议 (invalid reply)", exc.messages)
         if reply["kind"] not in ("Ack", "Update", "Error"):
-            return {"ok": False, "status": 400, "message": "部门只能发送 Ack、Update、Error",
-                    "fields": {"kind": ["Ack | Update | Error"]}}
+            return refused(400, "部门只能发送 Ack、Update、Error", {"kind": ["Ack | Update | Error"]})
         try:
             storage.retry_on_conflict(lambda: self._apply_reply(reply))
         except PermanentError as exc:
-            return {"ok": False, "status": 404 if "未知的联合行动" in str(exc) else 403, "message": str(exc)}
+            return refused(404 if "未知的联合行动" in str(exc) else 403, str(exc))
         operation = self.db.operations.find_one({"_id": reply["incident_id"]})
-        return {"ok": True, "created": True, "operation": rules.summary(operation)}
+        return ok(created=True, operation=rules.summary(operation))
 
     # ---------------------------------------------------------------- missing replies: durable timers
     @timer_due("operations")
@@ -343,7 +349,7 @@ class CoordinationService:
     # ---------------------------------------------------------------- queries
     @rpc
     def get_operation(self, operation_id: str):
-        return storage.public(self.db.operations.find_one({"_id": operation_id}))
+        return local(storage.public(self.db.operations.find_one({"_id": operation_id})))
 
     @rpc
     def operation_for_case(self, case_id: str):
@@ -351,23 +357,23 @@ class CoordinationService:
         found = list(self.db.operations.find({"case_id": case_id}).sort("opened_at", -1).limit(1))
         if not found:
             found = list(self.db.operations.find({"case.case_id": case_id}).sort("opened_at", -1).limit(1))
-        return storage.public(found[0]) if found else None
+        return local(storage.public(found[0])) if found else None
 
     @rpc
     def operations_for_case(self, case_id: str) -> list:
-        return [rules.summary(op) for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)]
+        return local([rules.summary(op) for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)])
 
     @rpc
     def timeline_for_case(self, case_id: str) -> list:
         """The case's joint operations as timeline entries (rules.timeline)."""
-        return [entry for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)
-                for entry in rules.timeline(op)]
+        return local([entry for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)
+                      for entry in rules.timeline(op)])
 
     @rpc
     def list_operations(self, state: str | None = None, limit: int = 50) -> list:
         query = {"state": state} if state else {}
         limit = max(1, min(int(limit or 50), 500))
-        return [rules.summary(op) for op in self.db.operations.find(query).sort("opened_at", -1).limit(limit)]
+        return local([rules.summary(op) for op in self.db.operations.find(query).sort("opened_at", -1).limit(limit)])
 
     # ---------------------------------------------------------------- graduated enforcement
     @property
@@ -480,7 +486,10 @@ class CoordinationService:
     @timer_due("parties")
     def on_rectification_due(self, party_ref: str, timer: dict):
         """The deadline of a rectification order: not corrected by then → the next step."""
-        self._resolve(party_ref, timer["id"], False, "system", timer["id"])
+        try:
+            self._resolve(party_ref, timer["id"], False, "system", timer["id"])
+        except errors.ServiceError:        # checked meanwhile, or gone: nothing is due any more
+            pass
 
     @consume_reliably("coordination.frontage-reports")
     def on_frontage_report(self, event: dict):

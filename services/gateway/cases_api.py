@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from marshmallow import ValidationError
 from nameko.web.handlers import http
 
-from services.dispatch.schemas import ACTION_SCHEMAS, CaseQuery, action_name
+from shared.contracts.api.dispatch import ACTION_SCHEMAS, CaseQuery, action_name
 from shared.refdata import load_district
 
 from .access import Access, command_and, readers_and
@@ -30,28 +30,7 @@ from .auth import (CASE_ACTION_ROLES, IDENTITY_FIELDS, PERSON_ID, NotFound, case
                    forbidden_role)
 from .http import BadRequest, PageQuery, call, endpoint, json_body, json_response, load, path_id
 
-STATUS = {"ok": 200, "invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409, "refused": 422}
-MESSAGES = {
-    "invalid": "输入有误，请检查标出的字段 (invalid input)",
-    "forbidden": "无权执行此操作 (not allowed for this actor)",
-    "not_found": "没有找到 (not found)",
-    "conflict": "案件已被他人更新，请刷新后重试 (version conflict)",
-    "refused": "当前状态不允许此操作 (not allowed in the current state)",
-}
-
-
-def _answer(result: dict):
-    status = result.get("status")
-    if status == "ok":
-        return json_response({key: value for key, value in result.items() if key != "status"}, 200)
-    code = STATUS.get(status, 500)
-    body = {"error": {"status": code, "code": status, "message": result.get("reason") or MESSAGES.get(status, status)}}
-    if result.get("errors"):
-        body["error"]["fields"] = result["errors"]
-    for key in ("current_version", "expected_version", "state", "version"):
-        if key in result:
-            body["error"][key] = result[key]
-    return json_response(body, code)
+from .http import ok_response as _answer  # noqa: E402  (a success as it is; errors: http.ERRORS)
 
 
 def action_body_schema(name: str):

@@ -14,13 +14,14 @@ import re
 
 from nameko.web.handlers import http
 
-from services.intake.schemas import ReportSchema
+from shared.contracts.api.intake import ReportSchema
 from shared import health
+from shared.contracts.errors import Refused, raise_failure
 
 from . import openapi
 from .access import Access, may_see_contacts, public, readers_and, roles_with
 from .auth import COMMAND, ROLES, NotFound, redact_contacts, report_as
-from .http import (BadRequest, call, endpoint, error_response, json_body, json_response,
+from .http import (call, endpoint, error_response, json_body, json_response,
                    load, path_id, rate_limit)
 
 
@@ -51,12 +52,12 @@ class CoreApi:
             rate_limit(self.config, f"key:{principal.key_id}", "citizen", store=self.db.rate_limits)
         data = report_as(principal, json_body(request))
         report = load(ReportSchema(), data)
-        answer = call(self.intake, "submit_report", ReportSchema().dump(report), f"key:{principal.key_id}")
-        if answer.get("status") == "invalid":
-            raise BadRequest("输入有误，请检查标出的字段 (invalid input)", answer.get("errors"))
-        if answer.get("status") == "conflict":           # the same external_id, another body
-            return error_response(409, answer["reason"])
-        return json_response(answer, 201 if answer["status"] in ("registered", "duplicate") else 422)
+        answer = raise_failure(call(self.intake, "submit_report", ReportSchema().dump(report),
+                                    f"key:{principal.key_id}"))
+        if answer["status"] == "rejected":        # 不予立案: kept (report_id, reason), but not filed
+            raise Refused(answer.get("reason") or "不予立案 (not filed)",
+                          **{key: value for key, value in answer.items() if key != "reason"})
+        return json_response(answer, 201)         # registered, duplicate or reopened: filed
 
     @http("GET", "/api/cases/<string:case_id>")
     @endpoint(CASE)

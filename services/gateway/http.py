@@ -9,6 +9,11 @@ Every error, everywhere in the native API::
 
 ``fields`` is marshmallow's field-level detail (nested like the input). Some answers add
 context (``current_version`` on a 409, ``outstanding`` departments …).
+
+Services raise the error kinds of shared/contracts/errors.py; nameko's remote-error registry
+(shared/contracts/remote.py) makes the RPC proxy raise the same class here, and ``ERRORS`` — the
+one table — gives each its HTTP status. The gateway's own checks raise the same kinds (or
+auth's, listed in the table too).
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from marshmallow import ValidationError, fields, validate
 from nameko.exceptions import RemoteError, UnknownService
 from werkzeug.wrappers import Response
 
+from shared.contracts import errors, remote  # noqa: F401  (remote: the RPC error registry)
 from shared.contracts.base import Tolerant
 
 from .access import Access, Caller
@@ -60,10 +66,8 @@ def error_response(status, message, fields=None, code=None, headers=None, **extr
     return json_response(body, status, headers)
 
 
-class BadRequest(Exception):
-    def __init__(self, message, fields=None):
-        super().__init__(message)
-        self.message, self.fields = message, fields
+class BadRequest(errors.Invalid):
+    """The gateway's own 400 (bad JSON, bad query): the same kind as a service's Invalid."""
 
 
 class RateLimited(Exception):
@@ -87,6 +91,32 @@ def load(schema, data):
         return schema.load(data)
     except ValidationError as exc:
         raise BadRequest("输入有误，请检查标出的字段 (invalid input)", exc.messages) from exc
+
+
+# The one table: every error kind (a service's, raised again by the RPC proxy, or the gateway's
+# own) → its HTTP status; the body is always error_response's shape, ``code`` the kind's code.
+ERRORS = {**errors.HTTP_STATUS, Forbidden: 403, NotFound: 404, Invalid: 400}
+
+
+def status_of(exc) -> int:
+    return next(status for kind, status in ERRORS.items() if isinstance(exc, kind))
+
+
+def error_answer(exc):
+    """Any error in ERRORS as the one JSON error shape."""
+    status = status_of(exc)
+    details = getattr(exc, "details", None) or {}
+    return error_response(status, getattr(exc, "message", None) or str(exc), getattr(exc, "fields", None),
+                          code=getattr(exc, "code", None), **{k: v for k, v in details.items()
+                                                              if k not in ("status", "code", "message")})
+
+
+def ok_response(result: dict, status: int = 200):
+    """A service's success answer as JSON, without its success marker (``ok``, ``status: ok``);
+    ``created: false`` (an idempotent repeat) answers 200 instead of ``status``."""
+    body = {key: value for key, value in result.items()
+            if key != "ok" and not (key == "status" and value == "ok")}
+    return json_response(body, status if result.get("created", True) else 200)
 
 
 def call(proxy, method, *args, **kwargs):
@@ -193,12 +223,8 @@ def endpoint(roles=ANY, *, write=False):
                 return fn(self, request, principal, **path_values)
             except Unauthorized as exc:
                 return error_response(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="dcg"'})
-            except Forbidden as exc:
-                return error_response(403, str(exc))
-            except NotFound as exc:
-                return error_response(404, str(exc))
-            except (BadRequest, Invalid) as exc:
-                return error_response(400, exc.message, exc.fields)
+            except tuple(ERRORS) as exc:
+                return error_answer(exc)
             except RateLimited as exc:
                 seconds = max(1, math.ceil(exc.retry_after))
                 return error_response(429, str(exc), headers={"Retry-After": str(seconds)},

@@ -27,7 +27,8 @@ from nameko.web.handlers import http
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from services.intake import open311 as o311
+from shared.contracts import open311 as o311
+from shared.contracts.errors import raise_failure
 from shared import storage
 from shared.refdata import load_district
 
@@ -294,11 +295,4 @@ class Open311Api:
             return error_response(400, exc.message, exc.fields)
         data["decided_by"] = principal.name            # identity from the key, never the body
         answer = call(self.intake, "decide_ownership", dispute_id[:200], data)
-        status = answer["status"]
-        if status == "invalid":
-            return error_response(400, answer.get("reason") or "输入有误，请检查标出的字段", answer.get("errors"))
-        if status == "not_found":
-            return error_response(404, f"没有权属争议 {dispute_id[:200]}")
-        if status == "conflict":
-            return error_response(409, answer["reason"])
-        return json_response(answer["dispute"])
+        return json_response(raise_failure(answer)["dispute"])      # a failure → http.ERRORS

@@ -30,12 +30,12 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from marshmallow import Schema, fields
 
-from services.dispatch.schemas import ACTION_SCHEMAS, CaseQuery
-from services.enforcement_coordination import schemas as coordination
-from services.enforcement_coordination.enforcement import PARTY_KINDS
-from services.intake.schemas import DecisionSchema, ReportSchema
-from services.scoring.schemas import (LEVELS, BulletinQuery, ExposureQuery, IndicatorsQuery,
-                                      RankingQuery)
+from shared.contracts.api import coordination
+from shared.contracts.api.dispatch import ACTION_SCHEMAS, CaseQuery
+from shared.contracts.api.intake import DecisionSchema, ReportSchema
+from shared.contracts.api.scoring import (LEVELS, BulletinQuery, ExposureQuery, IndicatorsQuery,
+                                          RankingQuery)
+from shared.contracts.parties import PARTY_KINDS
 
 from . import auth
 from .http import PUBLIC, PageQuery
@@ -148,7 +148,10 @@ DOCS: dict[tuple[str, str], Doc] = {
         "上报人身份取自 API key：信息采集员以 inspector 渠道上报、inspector_id 为其工号；市民、处置单位、"
         "联动部门以 web 渠道上报；指挥中心（operator/admin）可代录 web、hotline、inspector、road_office 渠道。"
         "市民账号限流（默认每分钟 6 次，突发 5 次），超出返回 429 与 Retry-After。"
-        " (The reporter's identity comes from the key; citizens are rate-limited.)",
+        "立案（registered）、并入在办案件（duplicate）、重新打开已结案件（reopened）均为 201；"
+        "不予立案为 422 refused，错误中带 report_id 与原因。"
+        " (The reporter's identity comes from the key; citizens are rate-limited. Filed, linked or"
+        " reopened: 201; kept but not filed: 422 with the report_id in the error.)",
         body=ReportSchema(), ok=201, answer=ReportAnswer, errors=(400, 422, 429)),
     ("GET", "/api/cases"): Doc(
         "案件列表 Cases", "cases", "按状态、单位、网格、类别、派遣时间、是否超期筛选；分页。处置单位账号只看到本单位案件。"

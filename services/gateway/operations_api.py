@@ -26,25 +26,20 @@ from __future__ import annotations
 
 from nameko.web.handlers import http
 
-from services.enforcement_coordination import schemas
-from services.enforcement_coordination.enforcement import PARTY_KINDS, party_problem
+from shared.contracts.api import coordination as schemas
+from shared.contracts.parties import PARTY_KINDS, party_problem
 from shared.departments import coordination_settings
 
 from .access import Access, command_and, holds, readers_and
 from .auth import COMMAND, Forbidden, NotFound
-from .http import (BadRequest, call, endpoint, error_response, json_body, json_response, load, page_args,
+from .http import (BadRequest, call, endpoint, json_body, json_response, load, page_args,
                    page_of, path_id)
 
 STATES = ("open", "closed", "cancelled")
 BOARD_LIMIT = 500          # the most recent operations the board is paged from
 
 
-def _answer(result: dict, created_status: int = 200):
-    """The service's {"ok": …} answer as an HTTP response."""
-    if result.get("ok"):
-        body = {key: value for key, value in result.items() if key != "ok"}
-        return json_response(body, created_status if result.get("created", True) else 200)
-    return error_response(result.get("status", 400), result.get("message", "请求被拒绝"), result.get("fields"))
+from .http import ok_response as _answer  # noqa: E402  (a success as it is; errors: http.ERRORS)
 
 
 def _acting_as(principal, actor) -> dict:

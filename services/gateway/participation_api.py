@@ -22,15 +22,15 @@ import io
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
-from services.intake.stalls import PermitSchema
-from services.participation.schemas import CitizenSchema, RedeemSchema, ReviewSchema, ShopSchema
+from shared import geo
+from shared.contracts.api.intake import PermitSchema
+from shared.contracts.api.participation import CitizenSchema, RedeemSchema, ReviewSchema, ShopSchema
 
 from .access import Access, command_and, public, readers_and
 from .auth import Forbidden, NotFound
 from .http import call, endpoint, error_response, json_body, json_response, load, path_id
 
 INVALID = "输入有误，请检查标出的字段 (invalid input)"
-METRES_PER_DEGREE = 111_320.0
 
 # what each endpoint acts on, and the relation each role needs (services/gateway/access.py)
 REVIEW = Access(None, {"community": "any"}, write=True)
@@ -57,28 +57,21 @@ def territory_units(shape) -> list:
 
 
 def _permit_shape(place: dict):
-    from shapely.geometry import Point, Polygon
+    from shapely.geometry import Polygon
     if place.get("polygon"):
         return Polygon(place["polygon"])
     lon, lat = place["point"]
-    return Point(lon, lat).buffer(float(place["radius_m"]) / METRES_PER_DEGREE)
+    return geo.disc(lon, lat, float(place["radius_m"]))
 
 
 def _shop_shape(frontage: dict):
     from shapely.geometry import LineString, Polygon
     if frontage.get("polygon"):
         return Polygon(frontage["polygon"])
-    return LineString(frontage["line"]).buffer(float(frontage.get("width_m") or 5.0) / METRES_PER_DEGREE)
+    return LineString(frontage["line"]).buffer(float(frontage.get("width_m") or 5.0) / geo.METRES_PER_DEGREE)
 
 
-def _answer(result: dict, created_status: int = 200):
-    if result.get("ok"):
-        body = {key: value for key, value in result.items() if key != "ok"}
-        return json_response(body, created_status if result.get("created", True) else 200)
-    extra = {key: value for key, value in result.items()
-             if key not in ("ok", "status", "message", "fields")}
-    return error_response(result.get("status", 400), result.get("message", "请求被拒绝"),
-                          result.get("fields"), **extra)
+from .http import ok_response as _answer  # noqa: E402  (a success as it is; errors: http.ERRORS)
 
 
 def _citizen(principal, data: dict) -> dict:
@@ -230,7 +223,7 @@ class ParticipationApi:
     @http("GET", "/api/components/<string:object_code>/qrcode.png")
     @endpoint(public())
     def get_component_qrcode(self, request, principal, object_code):
-        from services.participation import qrcodes
+        from shared import qrcodes
         from shared.refdata import load_district
         if object_code not in load_district().components:
             raise NotFound(f"没有部件 {object_code[:32]} (not found)")

@@ -22,9 +22,9 @@ import base64
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
-from services.scoring.periods import PeriodError, month_of, parse_period
-from services.scoring.schemas import (BulletinQuery, ExposureQuery, IndicatorsQuery, LEVELS,
-                                      RankingQuery)
+from shared.contracts.api.scoring import (BulletinQuery, ExposureQuery, IndicatorsQuery, LEVELS,
+                                          RankingQuery)
+from shared.contracts.periods import PeriodError, month_of, parse_period
 from shared import storage
 from shared.refdata import load_district
 

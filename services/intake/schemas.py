@@ -1,88 +1,24 @@
-"""What every reporting channel must send to intake (HTTP or AMQP ``intake.inbound``).
-
-One report schema for every channel, with the channel's own rules on top:
-
-* ``web`` / ``open311`` — citizens (Open311 requests are mapped onto it, see open311.py);
-* ``hotline`` — the 12345 bridge over AMQP (routing key ``report.hotline``): ``external_id``
-  (the hotline ticket number) is required, so a re-sent ticket is one report;
-* ``inspector`` — 信息采集员/网格员: ``inspector_id`` required; photo references in
-  ``photo_refs`` (their absence is a filing-standard rejection, not a format error);
-* ``sensor`` — reports filed by the IoT rule (or by a sensor platform directly, with external_id);
-* ``road_office`` — 领导马路办公 notes: ``leader {name, title}`` required; urgent by default.
-
-Sensor readings have their own schema (``SensorReadingSchema``, routing key ``reading.<metric>``).
+"""What every reporting channel must send to intake: the contract is
+shared/contracts/api/intake.py (the gateway validates with it); intake's ReportSchema adds the
+class's rules, which need the taxonomy: typed attributes (normalised) and registered component
+codes. Sensor readings (``SensorReadingSchema``, routing key ``reading.<metric>``) and the 回访
+answer are intake's own.
 """
 from __future__ import annotations
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from shared.contracts.base import Identifier, Point, Tolerant
+from shared.contracts.api import intake as contract
+from shared.contracts.api.intake import (  # noqa: F401
+    AMQP_CHANNELS_NEEDING_ID, ATTRIBUTE_CODE, CHANNELS, PHOTO_REF, DecisionSchema, Leader, Reporter)
+from shared.contracts.base import Identifier, Tolerant
 from shared.refdata import load_district
 
 from . import rules
 
-CHANNELS = ["open311", "web", "hotline", "inspector", "sensor", "road_office"]
-AMQP_CHANNELS_NEEDING_ID = ("hotline", "sensor")
-PHOTO_REF = r"^(https?://|photo://|s3://|oss://|minio://)[^\s<>\"]{1,500}$"
-ATTRIBUTE_CODE = r"^[a-z][a-z0-9_]{0,31}$"
 
-
-class Reporter(Tolerant):
-    name = fields.String(load_default="", validate=validate.Length(max=100))
-    phone = fields.String(load_default="", validate=validate.Regexp(r"^[0-9+\-() ]{0,32}$",
-                                                                    error="电话号码格式不正确"))
-    account_id = fields.String(load_default="", validate=validate.Length(max=128))
-    email = fields.String(load_default="", validate=validate.Regexp(
-        r"^$|^[^@\s]{1,64}@[^@\s]{1,190}$", error="电子邮箱格式不正确"))
-
-
-class Leader(Tolerant):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=100))
-
-
-class ReportSchema(Tolerant):
-    """A report from any channel. ``external_id`` (the channel's own ticket id) makes a
-    re-sent report idempotent: the same channel + external_id is one report."""
-
-    external_id = fields.String(load_default=None, allow_none=True, validate=Identifier)
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    class_code = fields.String(required=True, validate=validate.Regexp(r"^[CE]\d{4}$",
-                               error="类别编码应为 C/E 加四位数字，如 E0301"))
-    location = fields.Nested(Point, required=True)
-    address = fields.String(load_default="", validate=validate.Length(max=300))
-    description = fields.String(load_default="", validate=validate.Length(max=4000))
-    urgency = fields.String(load_default=None, allow_none=True,
-                            validate=validate.OneOf(["normal", "urgent"]))
-    reporter = fields.Nested(Reporter, load_default=dict)
-    media_urls = fields.List(fields.Url(schemes={"http", "https"}, require_tld=False),
-                             load_default=list, validate=validate.Length(max=10))
-    photo_refs = fields.List(fields.String(validate=validate.Regexp(
-        PHOTO_REF, error="照片引用应为 http(s)://、photo://、s3:// 等地址")),
-        load_default=list, validate=validate.Length(max=20))
-    inspector_id = fields.String(load_default=None, allow_none=True, validate=Identifier)
-    leader = fields.Nested(Leader, load_default=None, allow_none=True)
-    attributes = fields.Dict(keys=fields.String(validate=validate.Regexp(ATTRIBUTE_CODE)),
-                             values=fields.Raw(allow_none=True), load_default=dict,
-                             validate=validate.Length(max=30))
-    object_code = fields.String(load_default=None, allow_none=True,
-                                validate=validate.Regexp(r"^\d{16}$", error="部件编码应为 16 位数字"))
-    reported_at = fields.AwareDateTime(load_default=None, allow_none=True)
-    sensor_id = fields.String(load_default=None, allow_none=True, validate=Identifier)
-    device_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=128))
-    address_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
-
-    @validates_schema(skip_on_field_errors=False)
-    def _channel_rules(self, data, **kwargs):
-        """Reported together with the field errors, so the sender sees everything at once."""
-        channel = data.get("channel")
-        errors = {}
-        if channel == "inspector" and not data.get("inspector_id"):
-            errors["inspector_id"] = ["信息采集员上报必须带 inspector_id (required for inspector reports)"]
-        if channel == "road_office" and not data.get("leader"):
-            errors["leader"] = ["马路办公交办必须写明领导 {name, title} (required for road-office notes)"]
-        if errors:
-            raise ValidationError(errors)
+class ReportSchema(contract.ReportSchema):
+    """The contract's report, and the class's rules (run after the field checks)."""
 
     @validates_schema
     def _class_rules(self, data, **kwargs):
@@ -178,11 +114,3 @@ class SatisfactionSchema(Tolerant):
             data["resolved"] = data["satisfied"] = None
         return data
 
-
-class DecisionSchema(Tolerant):
-    """A decision on an ownership dispute (确权)."""
-
-    owner_unit = fields.String(required=True, validate=validate.Regexp(
-        r"^(street|town|park|dept|op)\.[a-z0-9_]{1,40}$", error="责任单位应为单位编号，如 street.dongyang"))
-    decided_by = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    note = fields.String(load_default="", validate=validate.Length(max=1000))

@@ -17,70 +17,14 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import yaml
-from marshmallow import ValidationError, fields, validate, validates_schema
 from shapely.geometry import Point, Polygon
 
 from shared import geo
 from shared.config import ROOT
-from shared.contracts.base import Tolerant
+from shared.contracts.api.intake import (HHMM, STREET_TRADING, PermitSchema, PlaceSchema,  # noqa: F401
+                                         WindowSchema)
 
-STREET_TRADING = ("E0501", "E0502")            # 占道经营, 无照经营游商
 DEFAULT_FILE = ROOT / "shared" / "refdata" / "default_district" / "stall_permits.yaml"
-HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="时间格式为 HH:MM")
-
-
-def _position(value):
-    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-        raise ValidationError("坐标应为 [经度, 纬度] (a position is [lon, lat])")
-    if not (-180 <= value[0] <= 180 and -90 <= value[1] <= 90):
-        raise ValidationError("经纬度超出范围 (lon/lat out of range)")
-
-
-class PlaceSchema(Tolerant):
-    point = fields.Raw(load_default=None, allow_none=True, validate=_position)
-    radius_m = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0.5, max=200))
-    polygon = fields.List(fields.Raw(validate=_position), load_default=None, allow_none=True,
-                          validate=validate.Length(min=4, max=200))
-
-    @validates_schema
-    def one_shape(self, data, **kwargs):
-        if bool(data.get("point")) == bool(data.get("polygon")):
-            raise ValidationError("需要 point+radius_m 或 polygon 之一 (a point with a radius, or a polygon)", "point")
-        if data.get("point") and not data.get("radius_m"):
-            raise ValidationError("定点为点时需要半径 radius_m (a point needs radius_m)", "radius_m")
-        if data.get("polygon") and list(data["polygon"][0]) != list(data["polygon"][-1]):
-            raise ValidationError("多边形首尾坐标应相同 (a polygon ring must be closed)", "polygon")
-
-
-class WindowSchema(Tolerant):
-    start = fields.String(required=True, validate=HHMM)
-    end = fields.String(required=True, validate=HHMM)
-
-    @validates_schema
-    def not_empty(self, data, **kwargs):
-        if data.get("start") == data.get("end"):
-            raise ValidationError("开始与结束时间不能相同 (an empty window)", "end")
-
-
-class PermitSchema(Tolerant):
-    permit_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.\-]{1,64}$"))
-    holder = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    goods = fields.String(required=True, validate=validate.Length(min=1, max=50))     # 定类
-    quantity = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=100))  # 定量
-    place = fields.Nested(PlaceSchema, required=True)                                  # 定点
-    window = fields.Nested(WindowSchema, required=True)                                # 定时
-    valid_from = fields.Date(required=True)
-    valid_to = fields.Date(required=True)
-    days = fields.List(fields.Integer(validate=validate.Range(min=1, max=7)), load_default=lambda: [1, 2, 3, 4, 5, 6, 7])
-    classes = fields.List(fields.String(validate=validate.OneOf(STREET_TRADING)),
-                          load_default=lambda: list(STREET_TRADING))
-    revoked = fields.Boolean(load_default=False)
-
-    @validates_schema
-    def dates(self, data, **kwargs):
-        if data.get("valid_from") and data.get("valid_to") and data["valid_to"] < data["valid_from"]:
-            raise ValidationError("有效期结束早于开始 (valid_to before valid_from)", "valid_to")
 
 
 def load_permit(data: dict) -> dict:

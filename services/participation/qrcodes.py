@@ -12,31 +12,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlencode
 
-import qrcode
-from qrcode.constants import ERROR_CORRECT_M
+from shared.qrcodes import component_url, object_code_from_url, qr_image  # noqa: F401
 
 FONT_PATHS = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
               "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 DEFAULT_BASE = "http://127.0.0.1:8000"
-
-
-def component_url(base_url: str, object_code: str) -> str:
-    return f"{base_url.rstrip('/')}/inspector?{urlencode({'component': object_code})}"
-
-
-def object_code_from_url(url: str) -> str | None:
-    from urllib.parse import parse_qs, urlparse
-    values = parse_qs(urlparse(url).query).get("component")
-    return values[0] if values else None
-
-
-def qr_image(data: str):
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=8, border=4)
-    code.add_data(data)
-    code.make(fit=True)
-    return code.make_image(fill_color="black", back_color="white").get_image()
 
 
 def _font():

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from marshmallow import ValidationError
 
 from shared import storage
+from shared.contracts import errors
 from shared.health import Heartbeat
 from shared.messaging import outbox
 from shared.messaging.consumer import consume_reliably
@@ -36,8 +37,9 @@ def ok(**body) -> dict:
     return {"ok": True, **body}
 
 
-def refused(status: int, message: str, fields=None) -> dict:
-    return {"ok": False, "status": status, "message": message, "fields": fields}
+def refused(status: int, message: str, fields=None, **details) -> dict:
+    """Raised as the error kind of ``status`` (shared/contracts/errors.py): the RPC caller gets it."""
+    raise errors.for_status(status)(message, fields, **details)
 
 
 def _invalid(exc: ValidationError) -> dict:
@@ -129,7 +131,7 @@ class ParticipationService:
             existing = self.db.reviews.find_one({"_id": review_id}, HIDDEN)
             return refused(409, f"本周期已评议过该单位（{period}），每位社区代表每个单位每期一票 "
                                 "(one vote per representative per unit per period)",
-                           {"unit_id": ["本期已评议"]}) | {"review": _jsonable(existing)}
+                           {"unit_id": ["本期已评议"]}, review=_jsonable(existing))
         return ok(review=_jsonable(storage.public(doc)))
 
     @rpc
@@ -179,7 +181,7 @@ class ParticipationService:
         request_id = command["request_id"] or uuid.uuid4().hex[:16]
         result = ledger.redeem(self.db.citizens, who, item, command["quantity"], request_id, storage.now_utc())
         if result["status"] == "insufficient":
-            return refused(409, result["reason"], {"item_code": [result["reason"]]}) | {"balance": result["balance"]}
+            return refused(409, result["reason"], {"item_code": [result["reason"]]}, balance=result["balance"])
         return ok(citizen_id=who, balance=result["balance"], entry=_jsonable(result["entry"]),
                   created=result["status"] == "redeemed")
 

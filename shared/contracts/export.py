@@ -6,14 +6,14 @@
 
 The JSON Schemas (draft 2020-12) are derived field by field from
 shared/contracts/departments.py, so the documents cannot drift from what the platform
-validates. The examples are real messages built by the coordination rules at a fixed time.
+validates. The examples are real messages built by the coordination rules at a fixed time
+(services/enforcement_coordination/examples.py writes docs/integration/schemas/examples.json).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
@@ -129,55 +129,15 @@ def schemas() -> dict[str, dict]:
 
 
 # ------------------------------------------------------------------ examples (real messages)
+EXAMPLES = OUT / "schemas" / "examples.json"
+
+
 def examples() -> dict[str, dict]:
-    from services.enforcement_coordination import rules
-
-    t0 = datetime(2026, 11, 23, 6, 23, 16, tzinfo=timezone.utc)
-    case = {"case_id": "C20261123-4574A06F", "class_code": "E0302", "class_name": "渣土车抛洒滴漏",
-            "description": "渣土车沿路抛洒，路面大面积污染", "urgency": "normal",
-            "location": {"lon": 106.3904, "lat": 29.8338}, "address": "天生路18号",
-            "grid_code": "500190001001001", "street_id": "street.tianshengjie", "registered_at": t0 - timedelta(minutes=1)}
-    infos = {d: {"ack_minutes": {"normal": 5}, "checkin_minutes": {"normal": 30}, "renotify_minutes": {"normal": 5},
-                 "max_renotifications": 1, "name": d} for d in ("transport", "police", "environment")}
-    lead = {"unit_id": "dept.chengguan", "name": "区城市管理局（区城市管理综合行政执法支队）", "contact": "龙秀明 023-68280024"}
-    op, effects = rules.open_operation("OP-C20261123-4574A06F", case, ["transport", "police", "environment"],
-                                       "class_rule", t0, dept_infos=infos, lead=lead, requested_by="class_rule",
-                                       reason="案件类别 E0302 渣土车抛洒滴漏 需要城管+N联合执法",
-                                       legal_basis="《城市建筑垃圾管理规定》第二十三条")
-    request = effects.outgoing[1][1]                                       # police's
-    op["_timers"] = effects.timers
-    update = rules.coordinator_update(op, {"unit_id": "dept.chengguan"}, "抛洒点延伸至天生路30号，请一并处置",
-                                      {"where": {"address": "天生路18-30号"}}, ["police"], t0 + timedelta(minutes=12),
-                                      command_centre="center.command").outgoing[0][1]
-    cancel = rules.cancel(op, {"unit_id": "dept.chengguan"}, "运输企业已自行清理，交通部门无需到场", ["transport"],
-                          t0 + timedelta(minutes=15), command_centre="center.command").outgoing[0][1]
-
-    def reply(kind, payload, minutes, suffix, answering=request):
-        return {"schema_version": contract.CONTRACT_VERSION,
-                "distribution_id": f"police.{kind.lower()}{suffix}.9f1c2a7b3d4e5f60",
-                "sender": "police", "recipients": [contract.PLATFORM_SENDER], "kind": kind,
-                "sent_at": rules.ms_iso(t0 + timedelta(minutes=minutes)), "expires_at": None,
-                "incident_id": answering["incident_id"], "in_reply_to": answering["distribution_id"],
-                "references": [], "payload": payload}
-
-    ack = reply("Ack", {"status": "accepted", "reason": ""}, 1, "")
-    checkin = reply("Update", {"stage": "checkin", "note": "交巡警二组已到达天生路18号现场报到",
-                               "officers": ["警号 012345", "警号 012346"],
-                               "location": {"lon": 106.3905, "lat": 29.8337}}, 18, ".checkin")
-    op_closed = {**op, "state": "closed", "closed_at": t0 + timedelta(hours=2)}
-    late = reply("Update", {"stage": "action", "note": "补充现场照片"}, 125, ".action")
-    error = rules.receive_reply(op_closed, {**late, "sent_at": t0 + timedelta(minutes=125)}, late,
-                                t0 + timedelta(minutes=125)).outgoing[0][1]
-    return {
-        "request": request,
-        "platform-update": update,
-        "cancel": cancel,
-        "platform-error": error,
-        "ack": ack,
-        "update": checkin,
-        "error": reply("Error", {"code": "unsupported_version", "message": "不支持的协议版本 2.0",
-                                 "refused_distribution_id": request["distribution_id"]}, 1, ""),
-    }
+    """Real messages, built by coordination's rules at a fixed time and kept in
+    docs/integration/schemas/examples.json (``python -m services.enforcement_coordination.examples``
+    writes them; a unit test holds them equal to what the rules build). Read here, not built:
+    shared imports no service."""
+    return json.loads(EXAMPLES.read_text(encoding="utf-8"))
 
 
 # ------------------------------------------------------------------ AsyncAPI
@@ -273,7 +233,6 @@ def asyncapi() -> dict:
 def rendered() -> dict[Path, str]:
     files = {OUT / "schemas" / f"{stem}.schema.json": json.dumps(schema, ensure_ascii=False, indent=2) + "\n"
              for stem, schema in schemas().items()}
-    files[OUT / "schemas" / "examples.json"] = json.dumps(examples(), ensure_ascii=False, indent=2) + "\n"
     header = ("# GENERATED by `python -m shared.contracts.export` from shared/contracts/departments.py — do not edit.\n"
               "# AsyncAPI 2.6.0 description of the department interface; message payloads are the JSON Schemas in\n"
               "# ./schemas/. Human-readable contract: ./departments.md\n")

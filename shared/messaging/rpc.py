@@ -17,6 +17,8 @@ import logging
 
 from nameko.rpc import Rpc, RpcConsumer
 
+from shared.contracts import remote
+
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +36,9 @@ class SafeRpcConsumer(RpcConsumer):
 
 class SafeRpc(Rpc):
     rpc_consumer = SafeRpcConsumer()
+
+    def __init__(self, expected_exceptions=remote.EXPECTED, **kwargs):
+        super().__init__(expected_exceptions=expected_exceptions, **kwargs)   # errors.*: not crashes
 
 
 rpc = SafeRpc.decorator

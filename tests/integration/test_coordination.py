@@ -8,6 +8,7 @@ import pytest
 
 from services.gateway.service import GatewayService
 from shared import clock
+from shared.contracts import errors
 from shared.contracts.departments import load_platform_message
 from tests.conftest import free_port
 from tests.helpers import drain, wait_until
@@ -322,10 +323,11 @@ def test_lead_cancels_the_whole_operation_and_a_forced_close_needs_a_note(config
     wait_operation(db, op_id, lambda d: True, "the operation")
     for dept in ("construction", "planning"):
         one_request(config, dept)
-    refused = rpc(coordination, "cancel_operation", op_id, {"by": {"unit_id": CENTRE}, "reason": "误报"})
-    assert refused["status"] == 403                       # the whole operation: the lead only
-    forced = rpc(coordination, "close_operation", op_id, {"by": {"unit_id": LEAD}, "force": True})
-    assert forced["status"] == 400 and "note" in forced["fields"]
+    with pytest.raises(errors.Forbidden):                 # the whole operation: the lead only
+        rpc(coordination, "cancel_operation", op_id, {"by": {"unit_id": CENTRE}, "reason": "误报"})
+    with pytest.raises(errors.Invalid) as forced:
+        rpc(coordination, "close_operation", op_id, {"by": {"unit_id": LEAD}, "force": True})
+    assert "note" in forced.value.fields
     done = rpc(coordination, "cancel_operation", op_id, {"by": {"unit_id": LEAD}, "reason": "经核实为合法临时建筑"})
     assert done["ok"] and done["operation"]["state"] == "cancelled"
     for dept in ("construction", "planning"):

@@ -87,7 +87,7 @@ def test_points_for_valid_cases_only_and_redemption_never_below_zero(platform):
     dup = report(platform, "E0101", PLACES[0], "13900000002")          # same place and class
     assert dup.json()["status"] == "duplicate"
     rejected = report(platform, "E0101", OUTSIDE, "13900000002")       # outside the district
-    assert rejected.status_code == 422 and rejected.json()["status"] == "rejected"
+    assert rejected.status_code == 422 and rejected.json()["error"]["code"] == "refused"     # 不予立案
     valid = report(platform, "E0102", PLACES[1], "13900000002")
     assert valid.json()["status"] == "registered"
     for place in PLACES[1:]:
@@ -181,8 +181,9 @@ def test_stall_permit_closes_a_report_at_a_permitted_stall(platform):
     _advance_to_local(20)                                   # SP-2026-001: 18:00–23:00, radius 10 m
     at_stall = {"lon": 106.39200, "lat": 29.83505}          # about 5.6 m from the permitted point
     closed = report(platform, "E0501", at_stall, "13900000009")
-    assert closed.status_code == 422 and closed.json()["reason_code"] == "permitted_stall", closed.text
-    assert "SP-2026-001" in closed.json()["reason"] and "许可" in closed.json()["service_notice"]
+    refusal = closed.json()["error"]
+    assert closed.status_code == 422 and refusal["reason_code"] == "permitted_stall", closed.text
+    assert "SP-2026-001" in refusal["message"] and "许可" in refusal["service_notice"]
     away = report(platform, "E0501", {"lon": 106.39200, "lat": 29.83530}, "13900000009")    # ~33 m
     assert away.json()["status"] == "registered"
     crowded = report(platform, "E0501", at_stall, "13900000007", attributes={"stall_count": 4})   # 定量 1
@@ -195,7 +196,7 @@ def test_stall_permit_closes_a_report_at_a_permitted_stall(platform):
     assert platform.post("/api/stall-permits", json=permit).status_code == 201
     assert any(p["permit_id"] == "SP-T-1" for p in platform.get("/api/stall-permits").json()["items"])
     hawker = report(platform, "E0502", {"lon": 106.3930, "lat": 29.8340}, "13900000009")
-    assert hawker.json()["reason_code"] == "permitted_stall"
+    assert hawker.status_code == 422 and hawker.json()["error"]["reason_code"] == "permitted_stall"
     clock.advance(hours=1)                                  # 21:00: the window has ended
     late = report(platform, "E0502", {"lon": 106.3930, "lat": 29.8340}, "13900000008")
     assert late.json()["status"] == "registered"

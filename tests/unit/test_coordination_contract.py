@@ -21,6 +21,8 @@ def schema(stem):
 
 
 def test_generated_documents_are_up_to_date():
+    from services.enforcement_coordination import examples
+    assert not examples.stale(), "run: python -m services.enforcement_coordination.examples"
     assert export.stale() == [], "run: python -m shared.contracts.export"
 
 

@@ -260,3 +260,13 @@ def test_the_operation_reads_as_entries_of_its_case_timeline():
     assert rejected["department"] == "police" and rejected["status"] == "rejected"
     assert entries[-1]["actor"] == "dept.chengguan" and entries[-1]["reason"] == "处置完毕"
     assert all(e["source"] == "coordination" and e["operation_id"] == "OP-C1" for e in entries)
+
+
+# ------------------------------------------------------------------ who leads (牵头单位)
+def test_the_lead_is_the_named_unit_else_the_whistling_street_else_the_bureau():
+    bureau = "dept.chengguan"
+    assert rules.choose_lead("whistle", "street.tianshengjie", None, bureau) == "street.tianshengjie"
+    assert rules.choose_lead("whistle", "center.command", "street.beiquan", bureau) == "street.beiquan"
+    assert rules.choose_lead("escalation", "center.command", None, bureau) == bureau
+    assert rules.choose_lead("escalation", "center.command", "street.beiquan", bureau) == "street.beiquan"
+    assert rules.choose_lead("class_rule", "", None, bureau) == bureau
