@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from shared.contracts.api.dispatch import STATES  # noqa: F401  (the contract owns the states)
+
 from . import notices as notifications
 from .routing import Settings
 
-STATES = ("dispatched", "accepted", "parked", "feedback_given", "closed")
 STATE_LABELS = {"dispatched": "已派遣（待签收）", "accepted": "处置中", "parked": "挂账",
                 "feedback_given": "已反馈（待核查）", "closed": "已结案"}
 OPEN_STATES = ("dispatched", "accepted")          # the handling clock runs

@@ -28,7 +28,7 @@ from shared.contracts.api.participation import CitizenSchema, RedeemSchema, Revi
 
 from .access import Access, command_and, public, readers_and
 from .auth import Forbidden, NotFound
-from .http import call, endpoint, error_response, json_body, json_response, load, path_id
+from .http import call, endpoint, json_body, json_response, load, path_id
 
 INVALID = "输入有误，请检查标出的字段 (invalid input)"
 
@@ -183,12 +183,7 @@ class ParticipationApi:
             principal.check({"units": territory_units(_permit_shape(permit["place"])),
                              "exists": existing is not None,
                              "registered_by": (existing or {}).get("registered_by")}, found=True)
-        result = call(self.intake, "register_stall_permit", data, unit)
-        if result.get("status") == "forbidden":
-            raise Forbidden("这不是本单位可登记的四定摊点许可 (not yours to replace)")
-        if result.get("status") != "registered":
-            return error_response(400, INVALID, result.get("errors"))
-        return json_response(result, 201)
+        return json_response(call(self.intake, "register_stall_permit", data, unit), 201)  # failures: http.ERRORS
 
     # ---------------------------------------------------------------- 门前三包 shops
     @http("GET", "/api/shops")

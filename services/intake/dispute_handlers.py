@@ -11,6 +11,7 @@ from marshmallow import ValidationError
 from shapely.geometry import mapping, shape
 
 from shared import storage, timers
+from shared.contracts import errors
 from shared.messaging import outbox
 from shared.messaging.consumer import consume_reliably
 from shared.messaging.rpc import rpc
@@ -91,6 +92,7 @@ class DisputeHandlers:
                 events=[event], applied=timer["id"])
         storage.retry_on_conflict(change)
 
+    @errors.raise_failures            # a failure reaches the caller as its kind (shared/contracts/errors.py)
     @rpc
     def decide_ownership(self, dispute_id: str, data: dict) -> dict:
         """确权: record who owns the place; the next case there goes straight to that owner."""

@@ -31,6 +31,7 @@ from nameko.extensions import DependencyProvider
 from shared import storage
 from shared.config import database_name
 from shared.health import Heartbeat
+from shared.contracts import errors
 from shared.messaging import outbox
 from shared.messaging.consumer import consume_reliably
 from shared.messaging.relay import OutboxRelay
@@ -77,6 +78,7 @@ class IntakeService(FilingStore, DisputeHandlers):
     config = Config()
 
     # ================================================================= channels
+    @errors.raise_failures            # a failure reaches the caller as its kind (shared/contracts/errors.py)
     @rpc
     def submit_report(self, data: dict, caller: str | None = None) -> dict:
         """Validate and file one report (native HTTP: web, inspector, road_office …);
@@ -301,6 +303,7 @@ class IntakeService(FilingStore, DisputeHandlers):
         return _jsonable(storage.public(self.db.cases.find_one({"_id": case_id}, PUBLIC)))
 
     # ================================================================= 四定 stall permits
+    @errors.raise_failures            # a failure reaches the caller as its kind (shared/contracts/errors.py)
     @rpc
     def register_stall_permit(self, data: dict, registered_by: str | None = None) -> dict:
         """Add or replace a permit in the register (idempotent by permit_id). ``registered_by``:

@@ -12,8 +12,8 @@ from shared.config import ROOT
 
 from . import indicators as ind
 from .bulletin_text import (DEFINITIONS, EXPOSURE_HEADERS, INSPECTOR_HEADERS, MAIN_RATES, NAN,
-                            PARTNER_HEADERS, RANK_HEADERS, TABLE_RATES, _html_table, exposure_row,
-                            group_rows, inspector_row, local, num, overview_text, partner_row, pct,
+                            PARTNER_HEADERS, RANK_HEADERS, _html_table, exposure_row,
+                            group_rows, inspector_row, local, overview_text, partner_row, pct,
                             rank_row)
 
 
@@ -187,47 +187,6 @@ img.chart {{ max-width: 100%; display: block; margin: 0.5em auto; }}
     out.extend(f"<li><b>{e(name)}</b>：{e(text)}</li>" for name, text in DEFINITIONS)
     out.append("</ul></body></html>")
     return "\n".join(out)
-
-
-RANK_HEADERS = ["名次", "单位", "应结案数", "结案率", "按期结案率", "返工率", "延期率", "满意率", "扣分",
-                "综合指标值"]
-EXPOSURE_HEADERS = ["序号", "案件编号", "问题类别", "地址", "责任单位", "处置时限", "超期(工时)", "状态"]
-PARTNER_HEADERS = ["部门", "请求数", "按时受理率", "按时报到率", "处置率", "拒绝数"]
-INSPECTOR_HEADERS = ["网格员", "上报数", "有效上报率", "立案率", "核查数", "按时核查率"]
-
-
-def rank_row(rank: str, row: dict) -> list:
-    i = row["indicators"]
-    return [rank, row["name"], row["counts"]["due"]] + [pct(i[code]["value"]) for code in TABLE_RATES] + [
-        num(row["composite"]["deducted"]), num(row["composite"]["value"])]
-
-
-def exposure_row(n: int, item: dict, tz: str) -> list:
-    return [n, item["case_id"], item["class_name"] or item["class_code"] or "", item["address"],
-            item["unit_name"], local(item["deadline"], tz), f"{item['overdue_hours']:.1f}", item["status"]]
-
-
-def partner_row(row: dict) -> list:
-    i = row["indicators"]
-    return [row["name"], row["counts"]["requests"], pct(i["accept_ontime_rate"]["value"]),
-            pct(i["checkin_ontime_rate"]["value"]), pct(i["disposition_rate"]["value"]),
-            row["counts"]["rejected"]]
-
-
-def inspector_row(row: dict) -> list:
-    i, c = row["indicators"], row["counts"]
-    return [row["inspector_id"], c.get("reports", 0), pct(i["valid_report_rate"]["value"]),
-            pct(i["filing_rate"]["value"]), c.get("verifications", 0), pct(i["verify_ontime_rate"]["value"])]
-
-
-def _html_table(headers, rows, muted=None) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(str(h))}</th>" for h in headers)
-    body = []
-    for index, row in enumerate(rows):
-        css = ' class="unranked"' if muted and muted[index] else ""
-        body.append(f"<tr{css}>" + "".join(f"<td>{e(str(cell))}</td>" for cell in row) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 # ---------------------------------------------------------------------------- PDF

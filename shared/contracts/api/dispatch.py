@@ -15,8 +15,8 @@ from shared.calendar import parse_duration
 from shared.contracts.base import Tolerant
 from shared.refdata import URGENCIES
 
-# The states of a case in dispatch (services/dispatch/rules.py STATES says the same; a unit test
-# holds them equal).
+# The states of a case in dispatch (part of the API: the case list filters on them); dispatch's
+# rules take them from here.
 STATES = ("dispatched", "accepted", "parked", "feedback_given", "closed")
 
 TEXT = validate.Length(min=1, max=2000)
