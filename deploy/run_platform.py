@@ -89,7 +89,9 @@ def main():
     children: list[tuple[str, subprocess.Popen]] = []
 
     def spawn(name, argv, extra_env=None):
-        log_file = open(logs / f"{name}.log", "ab")
+        path = logs / f"{name}.log"       # 0640: logs are for the operators' group, not everyone
+        log_file = os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640), "ab")
+        os.chmod(path, 0o640)
         proc = subprocess.Popen(argv, cwd=ROOT, env={**env, **(extra_env or {})},
                                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         children.append((name, proc))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 
@@ -26,6 +27,26 @@ def current_correlation_id():
     return getattr(_local(), "correlation_id", None)
 
 
+# Secrets that must never reach a log line: API keys (gateway ``dcg_<id>_<secret>``, Open311
+# ``dcg311_…``), bearer tokens, and any key= / password= / secret= / token= value in a URL, a form
+# or JSON. Each is replaced by ``***``; the parameter's name stays, for debugging.
+_SECRETS = [
+    (re.compile(r"\bdcg(?:311)?_[A-Za-z0-9_\-]{6,}"), "dcg_***"),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{6,}"), r"\1 ***"),
+    (re.compile(r"(?i)((?:api[_-]?key|apikey|key|password|passwd|pwd|secret|token|access_token)"
+                r"(?:%3D|=))[^&\s\"'#;]+"), r"\1***"),
+    (re.compile(r"(?i)(\"(?:api[_-]?key|password|secret|token)\"\s*:\s*\")[^\"]*"), r"\1***"),
+    (re.compile(r"(?i)(://[^:/@\s]+:)[^@/\s]+@"), r"\1***@"),          # amqp://user:password@host
+]
+
+
+def scrub(text: str) -> str:
+    """``text`` without keys, tokens and passwords (every log line goes through this)."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str):
         super().__init__()
@@ -38,7 +59,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": scrub(record.getMessage()),
         }
         for key in ("correlation_id", "case_id", "queue", "reason", "event_type"):
             value = getattr(record, key, None)
@@ -49,7 +70,7 @@ class JsonFormatter(logging.Formatter):
             if correlation:
                 entry["correlation_id"] = correlation
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
