@@ -82,6 +82,8 @@ def operator_key(path: Path) -> str:
 
 
 def main():
+    sys.path.insert(0, str(ROOT))
+    from shared.logs import open_log_file
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     logs = ROOT / "var" / "log"
@@ -89,9 +91,7 @@ def main():
     children: list[tuple[str, subprocess.Popen]] = []
 
     def spawn(name, argv, extra_env=None):
-        path = logs / f"{name}.log"       # 0640: logs are for the operators' group, not everyone
-        log_file = os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640), "ab")
-        os.chmod(path, 0o640)
+        log_file = open_log_file(logs / f"{name}.log")      # mode 0640 (shared/logs.py)
         proc = subprocess.Popen(argv, cwd=ROOT, env={**env, **(extra_env or {})},
                                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         children.append((name, proc))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -82,3 +83,13 @@ def setup_logging(level: str = "INFO", service: str = "platform"):
     root.setLevel(level)
     for noisy in ("kombu", "amqp", "pymongo", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+LOG_FILE_MODE = 0o640        # owner writes, the operators' group reads, nobody else
+
+
+def open_log_file(path):
+    """A process's log file, opened for appending with mode 0640 (also when it already existed)."""
+    handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE), "ab")
+    os.chmod(path, LOG_FILE_MODE)
+    return handle
