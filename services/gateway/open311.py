@@ -108,9 +108,8 @@ def _body_fields(request) -> dict:
                 raise o311.Open311Error(400, "attribute: 应为对象 {code: value}")
         else:
             fields = o311.form_to_dict(list(request.form.lists()))
-    except HTTPException as exc:
-        status = 413 if exc.code == 413 else 400
-        raise o311.Open311Error(status, f"请求无法解析 (bad request body): {exc.description}") from None
+    except HTTPException as exc:   # sizes are refused at the door (doors.py): here, a malformed body
+        raise o311.Open311Error(400, f"请求无法解析 (bad request body): {exc.description}") from None
     query = o311.form_to_dict(list(request.args.lists()))
     for key, value in query.items():
         fields.setdefault(key, value)

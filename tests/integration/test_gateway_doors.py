@@ -213,6 +213,10 @@ def test_links_use_the_public_base_url_not_the_host_header(site):
     upload = requests.post(f"{site.url}/api/media", data=picture(), headers={**bearer(site, "inspector"), **evil},
                            timeout=15)
     assert "evil" not in upload.json()["url"] and upload.json()["url"].startswith("https://dcg.example.gov.cn/media/")
+    zxingcpp = pytest.importorskip("zxingcpp")
+    png = requests.get(f"{site.url}/api/components/5001900101000001/qrcode.png", headers=evil, timeout=15)
+    texts = [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))]
+    assert texts == ["https://dcg.example.gov.cn/inspector?component=5001900101000001"]
 
 
 # ------------------------------------------------------------------ what is public
