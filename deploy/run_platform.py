@@ -131,7 +131,8 @@ def main():
     topology.apply(config)
     accounts_file = demo_accounts(config)
     open311_key = subprocess.run(
-        [PYTHON, "-m", "services.intake.keys", "ensure", "--name", "demo", "--file", "var/secrets/open311-demo.key"],
+        [PYTHON, "-m", "services.gateway.accounts", "ensure", "--role", "citizen", "--name", "Open311 演示应用",
+         "--file", "var/secrets/open311-demo.key"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
 
     for number, service in enumerate(SERVICES, start=1):

@@ -17,7 +17,6 @@ error is the standard error array (``[{"code", "description"}]`` / ``<errors><er
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import re
@@ -33,7 +32,7 @@ from services.intake import open311 as o311
 from shared import storage
 from shared.refdata import load_district
 
-from .auth import COMMAND, READ_ALL
+from .auth import COMMAND, READ_ALL, Unauthorized, authenticate
 from .doors import public_base_url
 from .http import (BadRequest, RateLimited, call, count_key_failure, endpoint, error_response, json_body,
                    json_response, key_failures_exhausted, parse_json, rate_limit, retry_after_seconds)
@@ -142,22 +141,28 @@ class Open311Api:
             log.exception("intake RPC %s failed", method)
             raise o311.Open311Error(503, f"受理服务出错，请稍后重试 (intake error: {type(exc).__name__})") from None
 
-    def _verified_app(self, request, fields) -> str:
-        """The app behind the request's api_key (body or X-Api-Key header), verified: its bucket
-        name. 403 for a missing or wrong key; failed keys are counted per client address and,
-        once its bucket is empty, every key from there gets 429 before it is looked at."""
+    def _verified_app(self, request, fields) -> dict:
+        """The app behind the request's api_key (body or X-Api-Key header): a gateway account
+        (an app is a ``citizen`` account; any role but the read-only leader may post), verified
+        here — the one key store. Returns ``{"key_id", "name", "role"}``, what intake is told.
+        403 for a missing or wrong key; failed keys are counted per client address and, once its
+        bucket is empty, every key from there gets 429 before it is looked at."""
         api_key = fields.get("api_key") or request.headers.get("X-Api-Key")
         address = request.remote_addr or "unknown"
         try:
             wait = key_failures_exhausted(self.config, address, self.db.rate_limits)
             if wait is not None:
                 raise RateLimited(wait)
-            if not isinstance(api_key, str) or not api_key or not self._intake_rpc("verify_api_key", api_key):
+            try:
+                app = authenticate(self.db.accounts, api_key if isinstance(api_key, str) else None)
+            except Unauthorized:
                 count_key_failure(self.config, address, self.db.rate_limits)
-                raise o311.Open311Error(403, "api_key 无效或缺失 (invalid or missing api_key)")
+                raise o311.Open311Error(403, "api_key 无效或缺失 (invalid or missing api_key)") from None
         except RateLimited as exc:
             raise too_many(exc) from None
-        return "app:" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:24]
+        if app.read_only:
+            raise o311.Open311Error(403, "领导账号为只读，不能提交 (leader accounts are read-only)")
+        return {"key_id": app.key_id, "name": app.name, "role": app.role}
 
     def _jurisdiction(self, request):
         o311.check_jurisdiction(request.args.get("jurisdiction_id") or None, load_district())
@@ -203,17 +208,17 @@ class Open311Api:
         try:
             fields = _body_fields(request)
             app = self._verified_app(request, fields)
-            try:   # a bucket per verified app key, never per claimed key
-                rate_limit(self.config, app, "open311", store=self.db.rate_limits)
+            fields.pop("api_key", None)
+            try:   # a bucket per verified account, never per claimed key
+                rate_limit(self.config, f"app:{app['key_id']}", "open311", store=self.db.rate_limits)
             except RateLimited as exc:
                 raise too_many(exc) from None
-            api_key = fields.pop("api_key", None) or request.headers.get("X-Api-Key")
             try:
                 o311.Open311RequestSchema().load(dict(fields, api_key=None))   # field-level 400s here
             except ValidationError as exc:
                 raise o311.Open311Error(400, *o311.errors_from_validation(exc.messages)) from None
             try:
-                answer = call(self.intake, "open311_submit", api_key, fields, token)
+                answer = call(self.intake, "open311_submit", app, fields, token)
             except eventlet.Timeout:
                 # Not lost: the request waits in intake's queue. Answer with a token (batch mode).
                 return open311_response([{"token": token, "service_notice":

@@ -9,7 +9,6 @@ Aggregates (each change + its events in one document, see shared/storage.py):
 * ``disputes`` — ownership disputes (争议确权) with their level timers; a decided dispute is
   the responsibility-map override for its place;
 * ``sensors``  — the state of each IoT sensor's rule (current episode);
-* ``api_keys`` — Open311 keys (hashes only, see keys.py).
 
 Write order keeps crashes harmless: the case (with its events) is saved before the report; a
 redelivered report finds its case by ``report_ids`` and only writes the missing report document.
@@ -41,7 +40,7 @@ from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 from shared.refdata.intake_data import disc
 
-from . import keys, open311, rules, stalls
+from . import open311, rules, stalls
 from . import sensors as sensor_rules
 from .schemas import (DecisionSchema, ReportSchema, SatisfactionSchema, load_inbound_report,
                       load_sensor_reading)
@@ -300,10 +299,12 @@ class IntakeService:
             return {"status": exc.status, "errors": exc.errors}
 
     @rpc
-    def open311_submit(self, api_key, params: dict, token: str | None = None) -> dict:
-        """POST requests: api_key (403), form (400), jurisdiction/service (404), then file."""
+    def open311_submit(self, app, params: dict, token: str | None = None) -> dict:
+        """POST requests: the app (its api_key verified by the gateway, which keeps every key:
+        ``{"key_id", "name", "role"}``; 403 without one), form (400), jurisdiction/service (404),
+        then file."""
         try:
-            if keys.verify(self.db.api_keys, api_key) is None:
+            if not (isinstance(app, dict) and isinstance(app.get("key_id"), str) and app["key_id"]):
                 raise open311.Open311Error(403, "api_key 无效或缺失 (invalid or missing api_key)")
             try:
                 loaded = open311.Open311RequestSchema().load(params if isinstance(params, dict) else {})
@@ -324,10 +325,6 @@ class IntakeService:
         return {"status": 201, "body": [{
             "service_request_id": answer["report_id"], "service_notice": answer.get("service_notice"),
             "account_id": report["reporter"].get("account_id") or None}], "answer": answer}
-
-    @rpc
-    def verify_api_key(self, api_key) -> bool:
-        return keys.verify(self.db.api_keys, api_key) is not None
 
     @rpc
     def open311_requests(self, filters: dict) -> dict:
