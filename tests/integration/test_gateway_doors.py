@@ -226,3 +226,65 @@ def test_public_grid_map_has_no_staff_names(site):
     assert "严勇" not in json.dumps(anonymous, ensure_ascii=False)
     staff = requests.get(f"{site.url}/api/grids", headers=bearer(site), timeout=15).json()["grids"]["features"]
     assert staff[0]["properties"]["responsible"]["grid_inspector"]
+
+
+# ------------------------------------------------------------------ nothing secret in logs
+def test_the_gateway_process_logs_no_key(test_env, config, db, tmp_path):
+    """Run as `make run` runs it (its own process, JSON logs): the access lines of a POST with a
+    key in the query string, a bearer key and an X-Api-Key show `***`, never the key."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import free_port
+    from tests.helpers import wait_until
+    root = Path(__file__).resolve().parents[2]
+    port = free_port()
+    log_path = tmp_path / "gateway.log"
+    operator = auth.new_key(db("gateway").accounts, "值班员", "operator")
+    app_key = api_key(db)
+    proc = subprocess.Popen([sys.executable, "-m", "services.gateway"], cwd=root,
+                            env={**os.environ, **test_env, "PYTHONPATH": str(root), "GATEWAY_PORT": str(port),
+                                 "GATEWAY_HOST": "127.0.0.1", "LOG_LEVEL": "INFO"},
+                            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def up():
+            try:
+                return requests.get(f"{base}/api/classes", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+        wait_until(up, timeout=30, what="the gateway")
+        refused = requests.post(f"{base}/open311/v2/requests.json?api_key={app_key}&service_code=E0101",
+                                data={"lat": INSIDE["lat"]}, timeout=10)
+        assert refused.status_code == 400
+        requests.get(f"{base}/api/me?token={operator}", headers={"Authorization": f"Bearer {operator}"}, timeout=10)
+        requests.get(f"{base}/api/me", headers={"X-API-Key": operator}, timeout=10)
+        wait_until(lambda: "service_code=E0101" in log_path.read_text(encoding="utf-8", errors="replace"),
+                   timeout=10, what="the access line")
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    assert "api_key=***" in text and "token=***" in text
+    for secret in (app_key, operator, operator.split("_", 2)[2]):
+        assert secret not in text
+
+
+def test_exactly_the_documented_paths_are_public(site):
+    """docs/api.md §8: these answer without a key; the OpenAPI document marks the same ones public."""
+    upload = requests.post(f"{site.url}/api/media", data=picture(), headers=bearer(site, "inspector"), timeout=15)
+    public = ["/health", "/api/openapi.json", "/", "/inspector", "/static/app.js", "/api/grids", "/api/classes",
+              "/api/units", "/api/components/5001900101000001", "/api/components/5001900101000001/qrcode.png",
+              upload.json()["path"], "/open311/v2/services.json", "/open311/v2/discovery.json"]
+    for path in public:
+        assert requests.get(f"{site.url}{path}", timeout=15).status_code in (200, 503), path  # 503: a service away
+    document = requests.get(f"{site.url}/api/openapi.json", timeout=15).json()
+    marked = sorted(path for path, operations in document["paths"].items()
+                    if operations.get("get", {}).get("security") == [])
+    documented = ["/api/classes", "/api/components/{object_code}", "/api/components/{object_code}/qrcode.png",
+                  "/api/grids", "/api/openapi.json", "/api/points/catalogue", "/api/units", "/health"]
+    assert [path for path in marked if path not in ("/", "/inspector")] == documented, marked
+    for path in ("/api/me", "/api/cases", "/api/scoring/rankings", "/api/operations"):
+        assert requests.get(f"{site.url}{path}", timeout=15).status_code == 401, path
