@@ -32,9 +32,9 @@ def current_correlation_id():
 # ``dcg311_…``), bearer tokens, and any key= / password= / secret= / token= value in a URL, a form
 # or JSON. Each is replaced by ``***``; the parameter's name stays, for debugging.
 _SECRETS = [
-    (re.compile(r"\bdcg(?:311)?_[A-Za-z0-9_\-]{6,}"), "dcg_***"),
+    (re.compile(r"\b(?:dcg_[0-9a-f]{6,}_|dcg311_)[A-Za-z0-9_\-]{6,}"), "dcg_***"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{6,}"), r"\1 ***"),
-    (re.compile(r"(?i)((?:api[_-]?key|apikey|key|password|passwd|pwd|secret|token|access_token)"
+    (re.compile(r"(?i)((?<![A-Za-z0-9_])(?:api[_-]?key|apikey|key|password|passwd|pwd|secret|token|access_token)"
                 r"(?:%3D|=))[^&\s\"'#;]+"), r"\1***"),
     (re.compile(r"(?i)(\"(?:api[_-]?key|password|secret|token)\"\s*:\s*\")[^\"]*"), r"\1***"),
     (re.compile(r"(?i)(://[^:/@\s]+:)[^@/\s]+@"), r"\1***@"),          # amqp://user:password@host

@@ -28,6 +28,9 @@ def test_passwords_and_urls_with_credentials_are_scrubbed():
     assert "hunter2" not in scrub('{"user": "admin", "password": "hunter2"}')
     assert "hunter2" not in scrub("login?user=admin&password=hunter2")
     assert scrub("GET /api/cases/C-20261201-0001 200") == "GET /api/cases/C-20261201-0001 200"
+    assert scrub("store dcg_intake.cases slow") == "store dcg_intake.cases slow"     # a database name stays
+    assert scrub("reply routing_key=police.ack dead-lettered") == "reply routing_key=police.ack dead-lettered"
+    assert "abc" not in scrub("GET /x?key=abc&page=2") and "page=2" in scrub("GET /x?key=abc&page=2")
 
 
 def test_tracebacks_are_scrubbed_too():
