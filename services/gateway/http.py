@@ -195,7 +195,7 @@ def rate_limit(config, client: str, kind: str = "citizen", store=None) -> None:
         raise RateLimited(retry_after)
 
 
-def _fail_bucket(config, store):
+def _fail_bucket(config):
     per_minute = _setting(config, "AUTH_FAIL_RATE_PER_MINUTE", 10)
     burst = _setting(config, "AUTH_FAIL_BURST", 20)
     return per_minute / 60.0, int(burst)
@@ -207,7 +207,7 @@ _failed_from: dict[str, float] = {}      # addresses this process saw fail latel
 def key_failures_exhausted(config, address: str, store) -> float | None:
     """Seconds to wait when ``address`` has used up its failed-key attempts (``AUTH_FAIL_RATE_PER_MINUTE``,
     ``AUTH_FAIL_BURST``: 10 a minute, bursts of 20), else None. Only looks: nothing is spent."""
-    rate, burst = _fail_bucket(config, store)
+    rate, burst = _fail_bucket(config)
     if time.time() - _failed_from.get(address, 0.0) > burst / rate + 60:
         _failed_from.pop(address, None)
         return None
@@ -220,7 +220,7 @@ def key_failures_exhausted(config, address: str, store) -> float | None:
 
 def count_key_failure(config, address: str, store) -> None:
     """One failed key attempt from ``address``; RateLimited once its bucket is empty."""
-    rate, burst = _fail_bucket(config, store)
+    rate, burst = _fail_bucket(config)
     if len(_failed_from) > 100000:
         _failed_from.clear()
     _failed_from[address] = time.time()
