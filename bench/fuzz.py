@@ -9,9 +9,14 @@ error naming what was wrong is clear; one that a handler raised on (it passed va
 then broke code) is an unclear error. A crash is a service process that died or a health
 check that is not 200 afterwards.
 
-HTTP: schemathesis over the gateway's OpenAPI document (every native endpoint) with an
-operator key, checking that no answer is a 5xx.
-    python -m bench.fuzz --examples 60
+Both sides also get oversized, deeply nested and polyglot bodies (an image carrying HTML/SVG).
+
+HTTP: hostile bodies at every endpoint (bench/fuzz_http.py: oversized, deep, polyglot, not
+UTF-8, random; with an operator key, none and a bogus one), each answer judged a crash (5xx,
+dropped connection), an unclear error (a 4xx outside its API's error shape) or fine; then
+schemathesis over the gateway's OpenAPI document with an operator key (no 5xx).
+    python -m bench.fuzz                                   # the default run: 20,000+ inputs
+    python -m bench.fuzz --examples 60 --http-inputs 2000 --http-examples 0     # a quick one
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.fuzz_http import http_hostile
 from bench.stack import ROOT, Stack
 
 JSONISH = st.recursive(
@@ -78,6 +84,7 @@ def mutations(body: dict, rng: random.Random, count: int) -> list:
     collect()
     out.extend(noise)
     out.extend([b"{not json", b"\xff\xfe\x00", b"", "纯文本".encode()])
+    out.extend(hostile(body))
     paths = _paths(body)
     while len(out) < count:
         variant = copy.deepcopy(body)
@@ -96,6 +103,27 @@ def mutations(body: dict, rng: random.Random, count: int) -> list:
         if rng.random() < 0.2:
             variant[f"extra_{rng.randint(0, 99)}"] = rng.choice(NASTY)
         out.append(variant)
+    return out
+
+
+def hostile(body: dict) -> list:
+    """Oversized, deep and polyglot variants of a valid message (bytes are published as they are)."""
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 17
+    out = []
+    for key in list(body)[:4]:
+        big = copy.deepcopy(body)
+        big[key] = "x" * 2_000_000                              # a 2 MB field
+        out.append(big)
+    for levels in (40, 1000, 100_000):
+        out.append(('{"a":' * levels + "1" + "}" * levels).encode())
+        out.append(b"[" * levels + b"]" * levels)
+        nested = json.dumps(body, ensure_ascii=False)[:-1] + ', "deep": ' + "[" * levels + "]" * levels + "}"
+        out.append(nested.encode())
+    out.append(png + json.dumps(body, ensure_ascii=False).encode())      # a picture that ends as JSON
+    out.append(png + b"<html><script>alert(1)</script></html>")
+    polyglot = copy.deepcopy(body)
+    polyglot["description"] = "<svg onload=alert(1)>" + "\x89PNG"
+    out.append(polyglot)
     return out
 
 
@@ -158,28 +186,42 @@ def http_fuzz(stack, examples):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--examples", type=int, default=60, help="hostile messages per AMQP input")
-    parser.add_argument("--http-examples", type=int, default=25, help="schemathesis examples per operation")
+    parser.add_argument("--examples", type=int, default=500, help="hostile messages per AMQP input")
+    parser.add_argument("--http-inputs", type=int, default=18000, help="hostile HTTP requests in all")
+    parser.add_argument("--http-examples", type=int, default=5,
+                        help="schemathesis examples per operation (0: skip schemathesis)")
     args = parser.parse_args(argv)
     rng = random.Random(5)
-    with Stack("fuzz", store="memory", env={"RETRY_DELAYS_MS": "200,400"}) as stack:
+    # hostile input, not volume: the per-address key-failure and Open311 buckets would otherwise
+    # answer most of the run with 429
+    env = {"RETRY_DELAYS_MS": "200,400", "AUTH_FAIL_BURST": "100000000", "OPEN311_BURST": "100000000",
+           "OPEN311_RATE_PER_MINUTE": "100000000"}
+    with Stack("fuzz", store="memory", env=env) as stack:
+        started = time.time()
         tried, clear, unclear = amqp_fuzz(stack, args.examples, rng)
-        http = http_fuzz(stack, args.http_examples)
+        hostile_http = http_hostile(stack.gateway, stack.operator_key(), args.http_inputs)
+        http = http_fuzz(stack, args.http_examples) if args.http_examples else None
+        seconds = round(time.time() - started)
         dead = [name for name, proc in stack.procs.items() if proc.poll() is not None]
         healthy = stack.all_up()
     result = {"amqp": {"inputs_tried": dict(tried), "total": sum(tried.values()),
                        "dead_lettered_with_clear_reason": dict(clear), "unclear_errors": len(unclear),
                        "unclear_examples": unclear[:10]},
-              "http": http, "crashes": len(dead) + (0 if healthy else 1), "dead_processes": dead,
-              "healthy_after": healthy}
+              "http_hostile": hostile_http, "http": http,
+              "inputs_tried": sum(tried.values()) + hostile_http["inputs_tried"],
+              "crashes": len(dead) + (0 if healthy else 1) + hostile_http["crashes"],
+              "unclear_errors": len(unclear) + hostile_http["unclear_errors"],
+              "dead_processes": dead, "healthy_after": healthy, "seconds": seconds}
     out = ROOT / "artifacts" / "fuzz"
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     print(json.dumps(result, ensure_ascii=False, indent=2))
-    print(f"\nAMQP inputs tried: {result['amqp']['total']}  crashes: {result['crashes']}  "
-          f"unclear errors: {result['amqp']['unclear_errors']}  HTTP: "
-          f"{'schemathesis exit ' + str(http['exit_code']) if http else 'no OpenAPI document'}")
-    return 0 if result["crashes"] == 0 and (not http or http["exit_code"] == 0) else 1
+    print(f"\ninputs tried: {result['inputs_tried']} (AMQP {result['amqp']['total']}, HTTP "
+          f"{hostile_http['inputs_tried']} over {hostile_http['routes']} endpoints) in {seconds} s  "
+          f"crashes: {result['crashes']}  unclear errors: {result['unclear_errors']}  schemathesis: "
+          f"{'exit ' + str(http['exit_code']) if http else 'skipped'}")
+    return 0 if result["crashes"] == 0 and result["unclear_errors"] == 0 and (
+        not http or http["exit_code"] == 0) else 1
 
 
 if __name__ == "__main__":

@@ -118,6 +118,8 @@ def operator_key(path: Path) -> str:
 
 
 def main():
+    sys.path.insert(0, str(ROOT))
+    from shared.logs import open_log_file
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     logs = ROOT / "var" / "log"
@@ -125,7 +127,7 @@ def main():
     children: list[tuple[str, subprocess.Popen]] = []
 
     def spawn(name, argv, extra_env=None):
-        log_file = open(logs / f"{name}.log", "ab")
+        log_file = open_log_file(logs / f"{name}.log")      # mode 0640 (shared/logs.py)
         proc = subprocess.Popen(argv, cwd=ROOT, env={**env, **(extra_env or {})},
                                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         children.append((name, proc))
@@ -172,7 +174,8 @@ def main():
     topology.apply(config)
     accounts_file = demo_accounts(config)
     open311_key = subprocess.run(
-        [PYTHON, "-m", "services.intake.keys", "ensure", "--name", "demo", "--file", "var/secrets/open311-demo.key"],
+        [PYTHON, "-m", "services.gateway.accounts", "ensure", "--role", "citizen", "--name", "Open311 演示应用",
+         "--file", "var/secrets/open311-demo.key"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
 
     for number, service in enumerate(SERVICES, start=1):

@@ -41,7 +41,7 @@ def drain(config, queue_name, limit=10000):
             body = message.body
             try:
                 body = json.loads(body)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):      # a hostile (deep) body stays bytes
                 pass
             headers = dict(message.properties.get("application_headers") or {})
             out.append((body, headers))

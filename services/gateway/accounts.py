@@ -2,8 +2,13 @@
 
     create-admin --name NAME                       the first admin (prints the key once)
     create --role ROLE --name NAME [--unit ID] [--department ID] [--person-id ID] [--approver RANK]
+    ensure --role ROLE --name NAME --file FILE     print the valid key kept in FILE, or create one
+                                                   there (mode 0600): e.g. the demo Open311 app
     list                                           accounts (never keys)
     revoke KEY_ID
+
+An Open311 app (a city app posting GeoReport requests for citizens) is a ``citizen`` account:
+its key is the ``api_key`` of /open311/, verified by the gateway like every other key.
 
 Roles: citizen 市民, inspector 信息采集员, operator 指挥中心值班员, unit 处置单位 (--unit, e.g.
 street.tianshengjie), partner 联动部门 (--department, e.g. police), leader 领导（只读）, admin 管理员.
@@ -15,12 +20,14 @@ admin → leader). The key is printed once; only its hash is stored. See docs/ap
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from shared.config import database_name, load_config
 from shared.storage import mongo_client
 
-from .auth import APPROVER_RANKS, ROLE_NAMES, ROLES, new_key
+from .auth import APPROVER_RANKS, ROLE_NAMES, ROLES, Unauthorized, authenticate, new_key
 
 
 def accounts_collection(client, config):
@@ -45,6 +52,23 @@ def _scope_problem(args) -> str | None:
     return None
 
 
+def _ensure(accounts, role: str, name: str, path: Path) -> str:
+    """The key kept in ``path`` if it still opens an active account of ``role``, else a new one
+    written there (mode 0600)."""
+    if path.is_file():
+        kept = path.read_text(encoding="utf-8").strip()
+        try:
+            if authenticate(accounts, kept).role == role:
+                return kept
+        except Unauthorized:
+            pass
+    key = new_key(accounts, name, role)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key
+
+
 def main(argv=None, config=None) -> int:
     parser = argparse.ArgumentParser(prog="accounts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,6 +82,10 @@ def main(argv=None, config=None) -> int:
     create.add_argument("--department")
     create.add_argument("--person-id", dest="person_id")
     create.add_argument("--approver", choices=APPROVER_RANKS)
+    ensure = sub.add_parser("ensure")
+    ensure.add_argument("--role", required=True, choices=ROLES)
+    ensure.add_argument("--name", required=True)
+    ensure.add_argument("--file", required=True)
     sub.add_parser("list")
     revoke = sub.add_parser("revoke")
     revoke.add_argument("key_id")
@@ -82,6 +110,8 @@ def main(argv=None, config=None) -> int:
             print(key)
             print(f"# {ROLE_NAMES[role]} '{args.name}': keep this key; it is not stored and cannot be shown again",
                   file=sys.stderr)
+        elif args.command == "ensure":
+            print(_ensure(accounts, args.role, args.name, Path(args.file)))
         elif args.command == "list":
             for account in accounts.find({}).sort("name", 1):
                 state = "revoked" if account.get("revoked") else "active"

@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import re
+import time
 
 import amqp.exceptions
 import eventlet
@@ -36,7 +37,7 @@ from shared.contracts.base import Tolerant
 
 from .access import Access, Caller
 from .auth import (ROLES, Forbidden, Invalid, NotFound, RateLimiter, SharedRateLimiter,
-                   Unauthorized, forbidden_role)
+                   Unauthorized, forbidden_role, take_token)
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,45 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-def json_body(request) -> dict:
+MAX_DEPTH = 32                   # nesting of objects and arrays in a request body
+MAX_STRING = 20000               # characters in one string (key or value)
+
+
+def parse_json(raw) -> object:
+    """A request body as JSON, bounded: valid UTF-8, at most MAX_DEPTH levels of nesting and
+    MAX_STRING characters a string (the size itself is bounded at the door, doors.py).
+    Raises BadRequest (field ``_body``) for anything else."""
     try:
-        data = json.loads(request.get_data(as_text=True) or "null")
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise BadRequest(f"请求体不是合法 JSON (the body is not valid JSON): {exc}") from None
+        text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
+        data = json.loads(text or "null")
+    except UnicodeDecodeError:
+        raise BadRequest("请求体不是 UTF-8 编码 (the body is not UTF-8)", {"_body": ["应为 UTF-8 编码的 JSON"]}) from None
+    except RecursionError:
+        raise BadRequest(f"请求体嵌套过深 (the body is nested too deeply: at most {MAX_DEPTH} levels)",
+                         {"_body": [f"嵌套不能超过 {MAX_DEPTH} 层"]}) from None
+    except ValueError as exc:
+        raise BadRequest(f"请求体不是合法 JSON (the body is not valid JSON): {str(exc)[:200]}",
+                         {"_body": ["应为合法 JSON"]}) from None
+    stack = [(data, 1)]
+    while stack:                                     # iterative: no recursion on hostile input
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise BadRequest(f"请求体嵌套过深 (the body is nested too deeply: at most {MAX_DEPTH} levels)",
+                                 {"_body": [f"嵌套不能超过 {MAX_DEPTH} 层"]})
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and len(key) > MAX_STRING:
+                    raise BadRequest("请求体中的字段名太长 (a key is too long)", {"_body": ["字段名太长"]})
+                stack.append((item, depth + 1))
+        elif isinstance(value, str) and len(value) > MAX_STRING:
+            raise BadRequest(f"请求体中的文字太长 (a string is longer than {MAX_STRING} characters)",
+                             {"_body": [f"单个文字字段不能超过 {MAX_STRING} 字"]})
+    return data
+
+
+def json_body(request) -> dict:
+    data = parse_json(request.get_data())
     if not isinstance(data, dict):
         raise BadRequest("请求体必须是 JSON 对象 (the body must be a JSON object)", {"_body": ["应为 JSON 对象"]})
     return data
@@ -189,6 +224,46 @@ def rate_limit(config, client: str, kind: str = "citizen", store=None) -> None:
     allowed, retry_after = limiter.allow(f"{kind}:{client}")
     if not allowed:
         raise RateLimited(retry_after)
+
+
+def _fail_bucket(config):
+    per_minute = _setting(config, "AUTH_FAIL_RATE_PER_MINUTE", 10)
+    burst = _setting(config, "AUTH_FAIL_BURST", 20)
+    return per_minute / 60.0, int(burst)
+
+
+_failed_from: dict[str, float] = {}      # addresses this process saw fail lately (skip the look-up otherwise)
+
+
+def key_failures_exhausted(config, address: str, store) -> float | None:
+    """Seconds to wait when ``address`` has used up its failed-key attempts (``AUTH_FAIL_RATE_PER_MINUTE``,
+    ``AUTH_FAIL_BURST``: 10 a minute, bursts of 20), else None. Only looks: nothing is spent."""
+    rate, burst = _fail_bucket(config)
+    if time.time() - _failed_from.get(address, 0.0) > burst / rate + 60:
+        _failed_from.pop(address, None)
+        return None
+    doc = store.find_one({"_id": f"authfail:{address}"}) if store is not None else None
+    if doc is None:
+        return None
+    allowed, _, retry_after = take_token(doc["tokens"], doc["at"], time.time(), rate, burst)
+    return None if allowed else retry_after
+
+
+def count_key_failure(config, address: str, store) -> None:
+    """One failed key attempt from ``address``; RateLimited once its bucket is empty."""
+    rate, burst = _fail_bucket(config)
+    if len(_failed_from) > 100000:
+        _failed_from.clear()
+    _failed_from[address] = time.time()
+    limiter = SharedRateLimiter(store, rate, burst) if store is not None else \
+        _limiters.setdefault(("authfail", rate, burst), RateLimiter(rate, burst))
+    allowed, retry_after = limiter.allow(f"authfail:{address}")
+    if not allowed:
+        raise RateLimited(retry_after)
+
+
+def retry_after_seconds(exc: RateLimited) -> int:
+    return max(1, math.ceil(exc.retry_after))
 
 
 # ------------------------------------------------------------------ the endpoint decorator

@@ -16,6 +16,7 @@ error is the standard error array (``[{"code", "description"}]`` / ``<errors><er
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -33,9 +34,10 @@ from shared import storage
 from shared.refdata import load_district
 
 from .access import DECIDE, INTAKE_READ
-from .auth import redact_contacts
-from .http import (BadRequest, RateLimited, call, endpoint, error_response, json_body, json_response,
-                   rate_limit)
+from .auth import Unauthorized, authenticate, redact_contacts
+from .doors import public_base_url
+from .http import (BadRequest, RateLimited, call, count_key_failure, endpoint, error_response, json_body,
+                   json_response, key_failures_exhausted, parse_json, rate_limit, retry_after_seconds)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,16 @@ def open311_response(payload, fmt: str, root: str, status: int = 200, headers=No
 
 
 def open311_errors(error: o311.Open311Error, fmt: str) -> Response:
-    return open311_response(error.errors, fmt, "errors", error.status)
+    headers = {"Retry-After": str(error.retry_after)} if getattr(error, "retry_after", None) else None
+    return open311_response(error.errors, fmt, "errors", error.status, headers)
+
+
+def too_many(exc: RateLimited) -> o311.Open311Error:
+    """A 429 in the Open311 error array, with Retry-After."""
+    seconds = retry_after_seconds(exc)
+    error = o311.Open311Error(429, f"请求过于频繁，请 {seconds} 秒后再试 (too many requests)")
+    error.retry_after = seconds
+    return error
 
 
 def _fmt_of(path: str) -> str:
@@ -71,15 +82,19 @@ def _limit(request):
 
 def _body_fields(request) -> dict:
     """Form fields (urlencoded or multipart, as the spec says) or a JSON object; the query
-    string's fields count too (some clients put api_key there); the body wins."""
+    string's fields count too; the body wins. An api_key in the query string is refused (400):
+    URLs end up in logs, proxies and browser histories."""
+    if "api_key" in request.args:
+        raise o311.Open311Error(400, "api_key 不能放在网址中，请放在请求体或 X-Api-Key 请求头中 "
+                                     "(api_key in the query string is refused: send it in the body or the "
+                                     "X-Api-Key header)")
     _limit(request)
     try:
         if request.mimetype == "application/json":
-            raw = request.get_data(as_text=True) or "{}"
             try:
-                data = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise o311.Open311Error(400, f"请求体不是合法 JSON: {exc}") from None
+                data = parse_json(request.get_data() or b"{}")
+            except BadRequest as exc:
+                raise o311.Open311Error(400, exc.message) from None
             if not isinstance(data, dict):
                 raise o311.Open311Error(400, "请求体必须是 JSON 对象或表单 (a form or a JSON object)")
             pairs = [(key, [value] if not isinstance(value, list) else value)
@@ -94,12 +109,26 @@ def _body_fields(request) -> dict:
                 raise o311.Open311Error(400, "attribute: 应为对象 {code: value}")
         else:
             fields = o311.form_to_dict(list(request.form.lists()))
-    except HTTPException as exc:
+    except HTTPException as exc:   # sizes are refused at the door (doors.py): here, a malformed body
         raise o311.Open311Error(400, f"请求无法解析 (bad request body): {exc.description}") from None
     query = o311.form_to_dict(list(request.args.lists()))
     for key, value in query.items():
         fields.setdefault(key, value)
     return fields
+
+
+def never_plain_500(fn):
+    """Whatever fails inside an Open311 entrypoint is a 500 in the error array, without internals
+    (nameko's own answer is a plain-text 500 carrying the exception text)."""
+    @functools.wraps(fn)
+    def handler(self, request, *args, **kwargs):
+        try:
+            return fn(self, request, *args, **kwargs)
+        except Exception:  # noqa: BLE001
+            log.exception("unexpected error in %s", fn.__name__)
+            return open311_errors(o311.Open311Error(500, "服务内部错误 (internal error)"),
+                                  kwargs.get("fmt") or _fmt_of(request.path))
+    return handler
 
 
 class Open311Api:
@@ -114,20 +143,46 @@ class Open311Api:
             log.exception("intake RPC %s failed", method)
             raise o311.Open311Error(503, f"受理服务出错，请稍后重试 (intake error: {type(exc).__name__})") from None
 
+    def _verified_app(self, request, fields) -> dict:
+        """The app behind the request's api_key (body or X-Api-Key header): a gateway account
+        (an app is a ``citizen`` account; any role but the read-only leader may post), verified
+        here — the one key store. Returns ``{"key_id", "name", "role"}``, what intake is told.
+        403 for a missing or wrong key; failed keys are counted per client address and, once its
+        bucket is empty, every key from there gets 429 before it is looked at."""
+        api_key = fields.get("api_key") or request.headers.get("X-Api-Key")
+        address = request.remote_addr or "unknown"
+        try:
+            wait = key_failures_exhausted(self.config, address, self.db.rate_limits)
+            if wait is not None:
+                raise RateLimited(wait)
+            try:
+                app = authenticate(self.db.accounts, api_key if isinstance(api_key, str) else None)
+            except Unauthorized:
+                count_key_failure(self.config, address, self.db.rate_limits)
+                raise o311.Open311Error(403, "api_key 无效或缺失 (invalid or missing api_key)") from None
+        except RateLimited as exc:
+            raise too_many(exc) from None
+        if app.read_only:
+            raise o311.Open311Error(403, "领导账号为只读，不能提交 (leader accounts are read-only)")
+        return {"key_id": app.key_id, "name": app.name, "role": app.role}
+
     def _jurisdiction(self, request):
         o311.check_jurisdiction(request.args.get("jurisdiction_id") or None, load_district())
 
     # ------------------------------------------------------------------ discovery, services
     @http("GET", f"/open311/discovery.{FMT}")
+    @never_plain_500
     def open311_discovery_root(self, request, fmt):
         return self.open311_discovery(request, fmt)
 
     @http("GET", f"/open311/v2/discovery.{FMT}")
+    @never_plain_500
     def open311_discovery(self, request, fmt):
-        payload = o311.discovery(request.host_url, load_district(), CHANGESET)
+        payload = o311.discovery(public_base_url(self.config) + "/", load_district(), CHANGESET)
         return open311_response(payload, fmt, "discovery")
 
     @http("GET", f"/open311/v2/services.{FMT}")
+    @never_plain_500
     def open311_services(self, request, fmt):
         try:
             self._jurisdiction(request)
@@ -136,6 +191,7 @@ class Open311Api:
             return open311_errors(exc, fmt)
 
     @http("GET", f"/open311/v2/services/<string:code>.{FMT}")
+    @never_plain_500
     def open311_service_definition(self, request, code, fmt):
         try:
             self._jurisdiction(request)
@@ -148,22 +204,23 @@ class Open311Api:
 
     # ------------------------------------------------------------------ requests
     @http("POST", f"/open311/v2/requests.{FMT}")
+    @never_plain_500
     def open311_post_request(self, request, fmt):
         token = f"tok-{secrets.token_hex(12)}"
         try:
             fields = _body_fields(request)
-            api_key = fields.pop("api_key", None) or request.headers.get("X-Api-Key")
-            try:   # a public endpoint: a bucket per api_key (or per address without one)
-                rate_limit(self.config, f"{api_key or request.remote_addr}", "open311", store=self.db.rate_limits)
+            app = self._verified_app(request, fields)
+            fields.pop("api_key", None)
+            try:   # a bucket per verified account, never per claimed key
+                rate_limit(self.config, f"app:{app['key_id']}", "open311", store=self.db.rate_limits)
             except RateLimited as exc:
-                raise o311.Open311Error(429, f"请求过于频繁，请 {max(1, round(exc.retry_after))} 秒后再试 "
-                                             "(too many requests)") from None
+                raise too_many(exc) from None
             try:
                 o311.Open311RequestSchema().load(dict(fields, api_key=None))   # field-level 400s here
             except ValidationError as exc:
                 raise o311.Open311Error(400, *o311.errors_from_validation(exc.messages)) from None
             try:
-                answer = call(self.intake, "open311_submit", api_key, fields, token)
+                answer = call(self.intake, "open311_submit", app, fields, token)
             except eventlet.Timeout:
                 # Not lost: the request waits in intake's queue. Answer with a token (batch mode).
                 return open311_response([{"token": token, "service_notice":
@@ -179,6 +236,7 @@ class Open311Api:
             return open311_errors(exc, fmt)
 
     @http("GET", f"/open311/v2/requests.{FMT}")
+    @never_plain_500
     def open311_get_requests(self, request, fmt):
         try:
             self._jurisdiction(request)
@@ -199,6 +257,7 @@ class Open311Api:
             return open311_errors(exc, fmt)
 
     @http("GET", f"/open311/v2/requests/<string:request_id>.{FMT}")
+    @never_plain_500
     def open311_get_request(self, request, request_id, fmt):
         try:
             self._jurisdiction(request)
@@ -210,6 +269,7 @@ class Open311Api:
             return open311_errors(exc, fmt)
 
     @http("GET", f"/open311/v2/tokens/<string:token>.{FMT}")
+    @never_plain_500
     def open311_get_token(self, request, token, fmt):
         try:
             self._jurisdiction(request)
@@ -221,14 +281,14 @@ class Open311Api:
             return open311_errors(exc, fmt)
 
     @http("POST", f"/open311/v2/requests/<string:request_id>/satisfaction.{FMT}")
+    @never_plain_500
     def open311_post_satisfaction(self, request, request_id, fmt):
         """回访 (extension): responded / resolved / satisfied (true/false), comment."""
         try:
             fields = _body_fields(request)
-            api_key = fields.pop("api_key", None) or request.headers.get("X-Api-Key")
-            if not self._intake_rpc("verify_api_key", api_key):
-                raise o311.Open311Error(403, "api_key 无效或缺失 (invalid or missing api_key)")
-            answer = self._intake_rpc("record_satisfaction", request_id[:200], fields, api_key)
+            app = self._verified_app(request, fields)
+            fields.pop("api_key", None)
+            answer = self._intake_rpc("record_satisfaction", request_id[:200], fields, app)
             status = answer["status"]
             if status == "forbidden":                 # only the key that filed the request
                 raise o311.Open311Error(403, answer["reason"])
@@ -248,6 +308,7 @@ class Open311Api:
             return open311_errors(exc, fmt)
 
     @http("GET,POST,PUT,PATCH,DELETE", "/open311/<path:rest>")
+    @never_plain_500
     def open311_not_found(self, request, rest):
         fmt = _fmt_of(rest)
         if _KNOWN.match(rest):

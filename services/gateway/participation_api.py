@@ -220,9 +220,11 @@ class ParticipationApi:
     def get_component_qrcode(self, request, principal, object_code):
         from shared import qrcodes
         from shared.refdata import load_district
+
+        from .doors import public_base_url
         if object_code not in load_district().components:
             raise NotFound(f"没有部件 {object_code[:32]} (not found)")
-        base = request.host_url.rstrip("/")
+        base = public_base_url(self.config)          # never the Host header (doors.py)
         buffer = io.BytesIO()
         qrcodes.qr_image(qrcodes.component_url(base, object_code)).save(buffer, format="PNG")
         return Response(buffer.getvalue(), mimetype="image/png")

@@ -10,6 +10,7 @@ from shared.health import Heartbeat
 
 from .cases_api import CasesApi
 from .core_api import CoreApi
+from .doors import guard
 from .open311 import Open311Api
 from .operations_api import OperationsApi
 from .participation_api import ParticipationApi
@@ -17,6 +18,7 @@ from .scoring_api import ScoringApi
 from .web_api import WebApi
 
 
+@guard                                           # size limits and security headers at the door
 class GatewayService(CoreApi, WebApi, Open311Api, CasesApi, OperationsApi, ScoringApi, ParticipationApi):
     name = "gateway"
 

@@ -7,13 +7,17 @@ from pathlib import Path
 
 from bson import Binary
 from nameko.web.handlers import http
+from pymongo import ReturnDocument
 from werkzeug.wrappers import Response
 
 from shared import storage
 from shared.refdata import load_district
 
-from .auth import Forbidden, Unauthorized, authenticate, key_from_request
-from .http import error_response, json_response
+from . import media
+from .auth import Unauthorized, authenticate, key_from_request
+from .doors import public_base_url, setting
+from .http import (ANY, PUBLIC, BadRequest, RateLimited, count_key_failure, endpoint, error_response,
+                   json_response, key_failures_exhausted)
 
 WEB = Path(__file__).resolve().parent / "web"
 STATIC = WEB / "static"
@@ -40,8 +44,21 @@ def photo_type(data: bytes) -> str | None:
 
 class WebApi:
     def principal(self, request):
-        """The caller, from their API key (raises Unauthorized)."""
-        return authenticate(self.db.accounts, key_from_request(request))
+        """The caller, from their API key (raises Unauthorized). Failed keys are counted per client
+        address: once its bucket is empty (AUTH_FAIL_*), every key from there is refused with 429
+        before it is even looked at."""
+        key = key_from_request(request)
+        address = request.remote_addr or "unknown"
+        if key:
+            wait = key_failures_exhausted(self.config, address, self.db.rate_limits)
+            if wait is not None:
+                raise RateLimited(wait)
+        try:
+            return authenticate(self.db.accounts, key)
+        except Unauthorized:
+            if key:
+                count_key_failure(self.config, address, self.db.rate_limits)
+            raise
 
     @http("GET", "/")
     def page_command_centre(self, request):
@@ -59,11 +76,23 @@ class WebApi:
         return _file(target)
 
     @http("GET", "/api/grids")
-    def get_grids(self, request):
+    @endpoint(PUBLIC)
+    def get_grids(self, request, principal):
+        """Public: the grid map. The people responsible for each grid (names of inspectors,
+        liaisons, 双街长) only with a valid key."""
         district = load_district()
+        grids = district.geojson()
+        if key_from_request(request):
+            self.principal(request)                   # a key that is not valid: 401
+        else:
+            for feature in grids.get("features", []):
+                responsible = feature.get("properties", {}).get("responsible")
+                if isinstance(responsible, dict):
+                    feature["properties"]["responsible"] = {
+                        key: value for key, value in responsible.items() if key in PUBLIC_RESPONSIBLE}
         return json_response({"district": {"code": district.code, "name": district.name,
                                            "center": district.center},
-                              "grids": district.geojson()})
+                              "grids": grids})
 
     @http("GET", "/api/classes")
     def get_classes(self, request):
@@ -95,41 +124,73 @@ class WebApi:
         return json_response({"items": units, "total": len(units)})
 
     @http("GET", "/api/me")
-    def get_me(self, request):
-        try:
-            return json_response(self.principal(request).as_dict())
-        except Unauthorized as exc:
-            return error_response(401, str(exc))
+    @endpoint(ANY)
+    def get_me(self, request, principal):
+        return json_response(principal.as_dict())
 
     @http("POST", "/api/media")
-    def post_media(self, request):
-        """A photo (problem or "after"): raw body or multipart field ``photo``. Returns its URL."""
-        try:
-            principal = self.principal(request)
-        except Unauthorized as exc:
-            return error_response(401, str(exc))
-        if principal.role == "leader":
-            return error_response(403, str(Forbidden("领导账号为只读")))
+    @endpoint(ANY, write=True)
+    def post_media(self, request, principal):
+        """A photo (problem or "after"): raw body or multipart field ``photo``. It is re-encoded
+        (media.py), counted against the account's daily quota, and served from /media/<id>."""
         upload = request.files.get("photo")
         data = upload.read(MAX_PHOTO + 1) if upload else request.get_data()[:MAX_PHOTO + 1]
         if not data:
-            return error_response(400, "没有收到照片", {"photo": ["必填 (required)"]})
+            raise BadRequest("没有收到照片", {"photo": ["必填 (required)"]})
         if len(data) > MAX_PHOTO:
-            return error_response(400, "照片太大", {"photo": ["不能超过 5 MB"]})
-        kind = photo_type(data)
-        if kind is None:
-            return error_response(400, "不是支持的图片格式", {"photo": ["只接受 JPEG、PNG、WebP"]})
-        photo_id = hashlib.sha256(data).hexdigest()[:32]
+            raise BadRequest("照片太大", {"photo": ["不能超过 5 MB"]})
+        if photo_type(data) is None:
+            raise BadRequest("不是支持的图片格式", {"photo": ["只接受 JPEG、PNG、WebP"]})
+        try:
+            clean, kind = media.reencode(data)
+        except media.NotAnImage:
+            raise BadRequest("图片无法解码 (the picture does not decode)",
+                             {"photo": ["只接受完整的 JPEG、PNG、WebP 图片"]}) from None
+        self._count_upload(principal, len(clean))
+        photo_id = hashlib.sha256(clean).hexdigest()[:32]
         self.db.media.update_one({"_id": photo_id}, {"$setOnInsert": {
-            "data": Binary(data), "content_type": kind, "size": len(data), "by": principal.key_id,
-            "at": storage.now_utc()}}, upsert=True)
-        url = f"{request.host_url.rstrip('/')}/media/{photo_id}"
-        return json_response({"id": photo_id, "url": url, "content_type": kind}, 201)
+            "data": Binary(clean), "content_type": kind, "size": len(clean), "by": principal.key_id,
+            "clean": True, "at": storage.now_utc()}}, upsert=True)
+        path = f"/media/{photo_id}"
+        return json_response({"id": photo_id, "path": path, "url": public_base_url(self.config) + path,
+                              "content_type": kind}, 201)
+
+    def _count_upload(self, principal, size: int):
+        """The account's daily quota (MEDIA_DAILY_COUNT photos, MEDIA_DAILY_BYTES bytes): 429 when
+        used up, with Retry-After until local midnight."""
+        now = storage.now_utc()
+        max_count = setting(self.config, "MEDIA_DAILY_COUNT", media.DAILY_COUNT)
+        max_bytes = setting(self.config, "MEDIA_DAILY_BYTES", media.DAILY_BYTES)
+        key = f"{principal.key_id}:{media.quota_day(now)}"
+        used = self.db.media_quota.find_one_and_update(
+            {"_id": key}, {"$inc": {"count": 1, "bytes": size}}, upsert=True,
+            return_document=ReturnDocument.AFTER)
+        before = {"count": used.get("count", 1) - 1, "bytes": used.get("bytes", size) - size}
+        reason = media.over_quota(before, size, max_count, max_bytes)
+        if reason:
+            self.db.media_quota.update_one({"_id": key}, {"$inc": {"count": -1, "bytes": -size}})
+            raise QuotaUsed(reason, media.seconds_to_next_day(now))
 
     @http("GET", "/media/<string:photo_id>")
     def get_media(self, request, photo_id):
-        doc = self.db.media.find_one({"_id": photo_id})
+        """Public (an unguessable id, as a link shared with the reporter): the re-encoded photo."""
+        doc = self.db.media.find_one({"_id": photo_id}) if media.MEDIA_ID.match(photo_id) else None
         if doc is None:
             return error_response(404, "没有这张照片")
-        return Response(bytes(doc["data"]), status=200, content_type=doc["content_type"],
-                        headers={"Cache-Control": "max-age=86400"})
+        data, kind = bytes(doc["data"]), doc["content_type"]
+        if not doc.get("clean"):                  # stored before re-encoding: never the original bytes
+            try:
+                data, kind = media.reencode(data)
+            except media.NotAnImage:
+                return error_response(404, "没有这张照片")
+        return Response(data, status=200, content_type=kind,
+                        headers={"Cache-Control": "max-age=86400", "Content-Disposition": "inline"})
+
+
+PUBLIC_RESPONSIBLE = ("street",)                  # unit ids, not people's names
+
+
+class QuotaUsed(RateLimited):
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(retry_after)
+        self.args = (message,)

@@ -12,7 +12,6 @@ Aggregates (each change + its events in one document, see shared/storage.py):
 * ``disputes`` — ownership disputes (争议确权) with their level timers; a decided dispute is
   the responsibility-map override for its place;
 * ``sensors``  — the state of each IoT sensor's rule (current episode);
-* ``api_keys`` — Open311 keys (hashes only, see keys.py).
 
 Write order keeps crashes harmless: the case (with its events) is saved before the report; a
 redelivered report finds its case by ``report_ids`` and only writes the missing report document.
@@ -38,7 +37,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 
-from . import case_status, keys, open311, rules, stalls
+from . import case_status, open311, rules, stalls
 from . import sensors as sensor_rules
 from .answers import PUBLIC
 from .answers import jsonable as _jsonable
@@ -48,6 +47,14 @@ from .filing_store import FilingStore
 from .schemas import ReportSchema, SatisfactionSchema, load_inbound_report, load_sensor_reading
 
 log = logging.getLogger(__name__)
+
+
+def filer(app) -> str | None:
+    """The account behind a verified key the gateway passed (``{"key_id", …}``), as intake records
+    who filed a request: ``key:<key id>``, the same whether it came over Open311 or the native API."""
+    if isinstance(app, dict) and isinstance(app.get("key_id"), str) and 0 < len(app["key_id"]) <= 100:
+        return f"key:{app['key_id']}"
+    return None
 
 _SENSOR_LOCKS: dict = defaultdict(threading.Lock)   # green locks under eventlet: one reading per sensor at a time
 
@@ -162,11 +169,10 @@ class IntakeService(FilingStore, DisputeHandlers):
 
     # ================================================================= decisions, callbacks
     @rpc
-    def record_satisfaction(self, request_id: str, data: dict, api_key=None) -> dict:
+    def record_satisfaction(self, request_id: str, data: dict, app=None) -> dict:
         """回访 after closing: responded / resolved / satisfied, once per report, only from the
-        Open311 key that filed the request (``api_key``: the caller's key, passed by the gateway)."""
-        record = keys.verify(self.db.api_keys, api_key)
-        account = f"open311:{record['_id']}" if record else None
+        account that filed the request (``app``: the caller's verified key, passed by the gateway)."""
+        account = filer(app)
         try:
             answer = SatisfactionSchema().load(data)
         except ValidationError as exc:
@@ -213,11 +219,12 @@ class IntakeService(FilingStore, DisputeHandlers):
             return {"status": exc.status, "errors": exc.errors}
 
     @rpc
-    def open311_submit(self, api_key, params: dict, token: str | None = None) -> dict:
-        """POST requests: api_key (403), form (400), jurisdiction/service (404), then file."""
+    def open311_submit(self, app, params: dict, token: str | None = None) -> dict:
+        """POST requests: the app (its api_key verified by the gateway, which keeps every key:
+        ``{"key_id", "name", "role"}``; 403 without one), form (400), jurisdiction/service (404),
+        then file."""
         try:
-            key = keys.verify(self.db.api_keys, api_key)
-            if key is None:
+            if not (isinstance(app, dict) and isinstance(app.get("key_id"), str) and app["key_id"]):
                 raise open311.Open311Error(403, "api_key 无效或缺失 (invalid or missing api_key)")
             try:
                 loaded = open311.Open311RequestSchema().load(params if isinstance(params, dict) else {})
@@ -234,16 +241,12 @@ class IntakeService(FilingStore, DisputeHandlers):
             return {"status": exc.status, "errors": exc.errors}
         if not (isinstance(token, str) and token.startswith("tok-") and len(token) <= 64):
             token = None
-        answer = self._file(report, token=token, account=f"open311:{key['_id']}")
+        answer = self._file(report, token=token, account=filer(app))
         if answer["status"] == "conflict":
             return {"status": 409, "errors": [{"code": 409, "description": answer["reason"]}]}
         return {"status": 201, "body": [{
             "service_request_id": answer["report_id"], "service_notice": answer.get("service_notice"),
             "account_id": report["reporter"].get("account_id") or None}], "answer": answer}
-
-    @rpc
-    def verify_api_key(self, api_key) -> bool:
-        return keys.verify(self.db.api_keys, api_key) is not None
 
     @rpc
     def open311_requests(self, filters: dict) -> dict:

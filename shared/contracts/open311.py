@@ -210,7 +210,7 @@ def discovery(base_url: str, district, changeset: str) -> dict:
         "changeset": changeset,
         "contact": f"{(district.info.get('command_centre') or {}).get('name', '')} "
                    f"{(district.info.get('command_centre') or {}).get('phone', '')}".strip(),
-        "key_service": "API key: 向指挥中心申请（运维：python -m services.intake.keys create --name <应用名>）",
+        "key_service": "API key: 向指挥中心申请（运维：python -m services.gateway.accounts create --role citizen --name <应用名>）",
         "endpoints": [{
             "specification": SPECIFICATION,
             "url": f"{base}/open311/v2",

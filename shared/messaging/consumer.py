@@ -56,6 +56,8 @@ def decode_body(body):
             body = json.loads(body)
         except json.JSONDecodeError as exc:
             raise ValidationError({"_body": [f"消息体不是合法 JSON (body is not JSON): {exc}"]}) from exc
+        except RecursionError:          # found by make fuzz: a deeply nested body killed the service
+            raise ValidationError({"_body": ["消息体嵌套过深 (body is nested too deeply)"]}) from None
     if not isinstance(body, dict):
         raise ValidationError({"_body": ["消息体必须是 JSON 对象 (body must be a JSON object)"]})
     return body

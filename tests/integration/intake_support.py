@@ -6,8 +6,8 @@ import itertools
 from types import SimpleNamespace
 
 from services.dispatch.service import DispatchService
+from services.gateway.auth import new_key
 from services.gateway.service import GatewayService
-from services.intake import keys
 from services.intake.service import IntakeService
 from shared import storage
 from shared.contracts.events import make_event
@@ -36,8 +36,8 @@ def start(container_factory, config, *, gateway=False, dispatch=False, extra=Non
 
 
 def api_key(db) -> str:
-    key, _ = keys.create(db("intake").api_keys, "test")
-    return key
+    """An Open311 app's key: a gateway account of role citizen (the one key store)."""
+    return new_key(db("gateway").accounts, "测试应用", "citizen")
 
 
 _NEXT_VERSION = itertools.count(1000)

@@ -43,7 +43,7 @@ def test_a_report_to_a_closed_case_with_its_whole_timeline(gateway, config, db):
     wait_case(db, case_id, lambda doc: not doc["_pending"], "dispatch")
     case = ok(gateway, case_id, "accept", expected_version=1, **UNIT)
     case = ok(gateway, case_id, "feedback", expected_version=case["version"],
-              after_photo="https://media.example/after.jpg", note="已清运", **UNIT)
+              after_photo="/media/d204b51ff8be722056d816a56a992eba", note="已清运", **UNIT)
     case = ok(gateway, case_id, "verify", expected_version=case["version"], actor="严勇", passed=True,
               note="现场已清理")
     assert case["state"] == "closed" and case["on_time"] is True

@@ -79,7 +79,7 @@ def test_a_case_walks_through_every_state_and_branch(platform, config, db):
                **SANITATION)
     assert bad.status_code == 400 and "after_photo" in bad.json()["error"]["fields"]
     case = ok(platform, case_id, "feedback", expected_version=case["version"],
-              after_photo="https://media.example/after-1.jpg", note="已清运", **SANITATION)
+              after_photo="/media/60cb2d271dfca4428c6125eec7c3e273", note="已清运", **SANITATION)
     assert case["state"] == "feedback_given"
     assert case["feedback"]["verify_due_at"].startswith("2026-11-30T11:00")    # 09:00 + 2 working hours
     case = ok(platform, case_id, "verify", expected_version=case["version"], actor="严勇", passed=False,
@@ -88,7 +88,7 @@ def test_a_case_walks_through_every_state_and_branch(platform, config, db):
     assert case["deadline"].startswith("2026-11-30T15:00")                     # 09:00 + 4h: 12:00, 14:00 + 1h
 
     case = ok(platform, case_id, "feedback", expected_version=case["version"],
-              after_photo="https://media.example/after-2.jpg", **SANITATION)
+              after_photo="/media/e81a03cfe084e2519220b6045150c2f9", **SANITATION)
     case = ok(platform, case_id, "verify", expected_version=case["version"], actor="严勇", passed=True,
               note="已清理干净")
     assert case["state"] == "closed" and case["on_time"] is False            # extended and parked
@@ -130,7 +130,7 @@ def test_a_case_handled_in_time_closes_on_time(platform, config, db):
     case = ok(platform, case_id, "accept", expected_version=1, **water)
     set_clock(local(2026, 11, 30, 9, 10))           # before the 80% warning (09:18): no timer races us
     case = ok(platform, case_id, "feedback", expected_version=case["version"],
-              after_photo="https://media.example/cover.jpg", note="已更换井盖", **water)
+              after_photo="/media/4b1c59c7728e2b1cb65f6cb20aaf5cf9", note="已更换井盖", **water)
     set_clock(local(2026, 11, 30, 10, 0))
     case = ok(platform, case_id, "verify", expected_version=case["version"], actor="严勇", passed=True)
     assert case["on_time"] is True and case["closed_at"].startswith("2026-11-30T10:00")

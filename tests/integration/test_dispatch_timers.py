@@ -116,7 +116,7 @@ def test_a_stage_of_an_illegal_building_case_is_supervised_and_reported_over_htt
         relayed(db, case_id)
         ok(platform, case_id, "accept", expected_version=1, **UNIT)
     case = ok(platform, reported, "report-stage", expected_version=2, stage="责令停工",
-              note="已下达责令停工通知书", photo="https://media.example/stop.jpg", **UNIT)
+              note="已下达责令停工通知书", photo="/media/09de32d2650204b09fedf1dfbb22e656", **UNIT)
     assert case["stages"][0]["reported_at"] and case["stages"][0]["on_time"] is True
     assert all(entry["kind"] != "stage_overdue" for entry in case["supervision"])
     unknown = post(platform, reported, "report-stage", expected_version=3, stage="拆迁", **UNIT)

@@ -199,11 +199,11 @@ def test_every_case_action_by_each_role_that_may_do_it(platform, db):
     act("admin", b, "set-urgency", urgency="normal", reason="已围挡")
 
     # feedback and verification: the inspector verifies under its person id
-    act("unit", a, "feedback", after_photo="https://media.example/after-1.jpg")
+    act("unit", a, "feedback", after_photo="/media/60cb2d271dfca4428c6125eec7c3e273")
     assert act("inspector", a, "verify", passed=False, note="仍有残留")["case"]["state"] == "accepted"
-    act("operator", a, "feedback", after_photo="https://media.example/after-2.jpg")
+    act("operator", a, "feedback", after_photo="/media/e81a03cfe084e2519220b6045150c2f9")
     act("admin", a, "verify", passed=False, note="仍有残留")
-    act("admin", a, "feedback", after_photo="https://media.example/after-3.jpg")
+    act("admin", a, "feedback", after_photo="/media/fb57ee39cd67e1307d20c9b981c2ab31")
     assert act("inspector", a, "verify", passed=True, note="已清理")["case"]["state"] == "closed"
     verified = [e for e in db("dispatch").cases.find_one({"_id": a})["history"] if e["type"] == "case_verified"]
     assert verified[0]["actor"] == "insp-017"

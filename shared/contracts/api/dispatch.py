@@ -13,6 +13,7 @@ from marshmallow import ValidationError, fields, validate, validates, validates_
 
 from shared.calendar import parse_duration
 from shared.contracts.base import Tolerant
+from shared.contracts.media import media_ref
 from shared.refdata import URGENCIES
 
 # The states of a case in dispatch (part of the API: the case list filters on them); dispatch's
@@ -81,8 +82,7 @@ class Unpark(ApprovalAction):
 
 
 class Feedback(UnitAction):
-    after_photo = fields.Url(required=True, require_tld=False, schemes={"http", "https"},
-                             metadata={"description": "处置后照片 URL"})
+    after_photo = media_ref(required=True, metadata={"description": "处置后照片：平台照片 /media/<id>"})
     note = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
@@ -91,8 +91,8 @@ class ReportStage(UnitAction):
     stage = fields.String(required=True, validate=validate.Length(min=1, max=100),
                           metadata={"description": "阶段名称，如 责令停工 (the stage's name in the taxonomy)"})
     note = fields.String(load_default="", validate=validate.Length(max=2000))
-    photo = fields.Url(load_default=None, allow_none=True, require_tld=False, schemes={"http", "https"},
-                       metadata={"description": "现场照片 URL (optional)"})
+    photo = media_ref(load_default=None, allow_none=True,
+                      metadata={"description": "现场照片：平台照片 /media/<id> (optional)"})
 
 
 class Verify(ActionSchema):

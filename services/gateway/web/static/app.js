@@ -88,8 +88,21 @@ async function showCase(caseId, quiet) {
       ` ${entry.actor ? "· " + entry.actor : ""}${entry.reason ? " · " + entry.reason : ""}`);
   });
   document.querySelector("#timeline").replaceChildren(...entries);
-  document.querySelector("#case-photos").replaceChildren(...photos.map(url => el("img", {src: url, alt: "现场照片"})));
+  document.querySelector("#case-photos").replaceChildren(...photos.map(photoNode));
   if (!quiet) document.querySelector("#case-detail").scrollIntoView({behavior: "smooth"});
+}
+
+// Photos are shown only from the platform's own /media/ (never fetched from an outside host, which
+// would learn who looks at the case); any other address is shown as text.
+function platformPhoto(url) {
+  try {
+    const parsed = new URL(url, location.origin);
+    return /^\/media\/[0-9a-f]{32}$/.test(parsed.pathname) ? parsed.pathname : null;
+  } catch (error) { return null; }
+}
+function photoNode(url) {
+  const path = platformPhoto(url);
+  return path ? el("img", {src: path, alt: "现场照片"}) : el("span", {class: "outside-photo"}, `外部照片地址（未加载）: ${url}`);
 }
 
 async function refreshOperations() {
