@@ -14,15 +14,21 @@ from shared import storage
 from shared.refdata import load_district
 
 from . import media
-from .auth import Unauthorized, authenticate, key_from_request
+from .access import Access, public, roles_with
+from .auth import ROLES, WRITERS, Unauthorized, authenticate, key_from_request
 from .doors import public_base_url, setting
-from .http import (ANY, PUBLIC, BadRequest, RateLimited, count_key_failure, endpoint, error_response,
+from .http import (BadRequest, RateLimited, count_key_failure, endpoint, error_response,
                    json_response, key_failures_exhausted)
 
 WEB = Path(__file__).resolve().parent / "web"
 STATIC = WEB / "static"
 MAX_PHOTO = 5 * 1024 * 1024
 PHOTO_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"RIFF": "image/webp"}
+
+# what each endpoint acts on, and who may call it (services/gateway/access.py)
+GRIDS = public()                                   # the map; staff names only with a valid key
+ME = Access(None, roles_with("any", ROLES))
+MEDIA = Access(None, roles_with("any", WRITERS), write=True, label="照片")
 
 
 def _file(path: Path, content_type: str | None = None):
@@ -76,7 +82,7 @@ class WebApi:
         return _file(target)
 
     @http("GET", "/api/grids")
-    @endpoint(PUBLIC)
+    @endpoint(GRIDS)
     def get_grids(self, request, principal):
         """Public: the grid map. The people responsible for each grid (names of inspectors,
         liaisons, 双街长) only with a valid key."""
@@ -124,12 +130,12 @@ class WebApi:
         return json_response({"items": units, "total": len(units)})
 
     @http("GET", "/api/me")
-    @endpoint(ANY)
+    @endpoint(ME)
     def get_me(self, request, principal):
         return json_response(principal.as_dict())
 
     @http("POST", "/api/media")
-    @endpoint(ANY, write=True)
+    @endpoint(MEDIA)
     def post_media(self, request, principal):
         """A photo (problem or "after"): raw body or multipart field ``photo``. It is re-encoded
         (media.py), counted against the account's daily quota, and served from /media/<id>."""
