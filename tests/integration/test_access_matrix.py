@@ -58,7 +58,9 @@ def samples(objects, who, side):
                              {"expected_version": 0, "passed": True}),
         "get_case_timeline": ("GET", f"/api/cases/{o['case']}/timeline", None),
         "get_cases": ("GET", "/api/cases", None),
-        "get_health": None, "get_openapi": None,
+        "get_health": None, "get_openapi": None, "get_grids": None,
+        "get_me": ("GET", "/api/me", None),
+        "post_media": ("POST", "/api/media", {}),             # not a photo: 400 for whoever may upload
         "post_report": ("POST", "/api/reports", {"class_code": "E0101", "location": INSIDE,
                                                  "description": "暴露垃圾", "attributes": {"area_m2": 2}}),
         "get_case": ("GET", f"/api/cases/{o['case']}", None),

@@ -81,7 +81,7 @@ def _photo_url(platform) -> str:
     Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, format="PNG")
     answer = platform.as_("unit").post("/api/media", files={"photo": ("after.png", buffer.getvalue(), "image/png")})
     assert answer.status_code == 201, answer.text
-    return answer.json()["url"]
+    return answer.json()["path"]                     # a platform photo: /media/<id>
 
 
 def test_a_report_that_reopens_a_closed_case_is_a_success_201(platform, db):
