@@ -288,7 +288,7 @@ class IntakeService(FilingStore, DisputeHandlers):
     # ================================================================= queries
     @rpc
     def get_report(self, report_id: str):
-        return _jsonable(storage.public(self.db.reports.find_one({"_id": report_id})))
+        return _jsonable(storage.public(self.db.reports.find_one({"_id": report_id})), load_district().calendar.tz)
 
     @rpc
     def get_case(self, case_id: str):
@@ -299,11 +299,11 @@ class IntakeService(FilingStore, DisputeHandlers):
             return None
         answer = storage.public(doc)
         answer["intake_case"] = storage.public(self.db.cases.find_one({"_id": case_id}, PUBLIC))
-        return _jsonable(answer)
+        return _jsonable(answer, load_district().calendar.tz)
 
     @rpc
     def case_view(self, case_id: str):
-        return _jsonable(storage.public(self.db.cases.find_one({"_id": case_id}, PUBLIC)))
+        return _jsonable(storage.public(self.db.cases.find_one({"_id": case_id}, PUBLIC)), load_district().calendar.tz)
 
     # ================================================================= 四定 stall permits
     @errors.raise_failures            # a failure reaches the caller as its kind (shared/contracts/errors.py)

@@ -218,3 +218,14 @@ def test_reporters_hear_when_their_case_is_dispatched_and_when_it_is_closed():
     assert {n["kind"] for n in closed} == {"closed"} and "已处置完毕并结案" in closed[0]["message"]
     accepted = {"type": "case_accepted", "event_id": "ev-11", "payload": {"case_id": "C1"}}
     assert case_status.reporter_notices(case, accepted, names, TZ) == []
+
+
+def test_intake_answers_show_copied_moments_in_local_time():
+    """A moment copied from dispatch's events (closed_at …) is kept as text; intake's answers
+    show it, like its own datetimes, in local time with the offset."""
+    from zoneinfo import ZoneInfo
+    from services.intake.answers import jsonable
+    shown = jsonable({"closed_at": "2026-12-01T22:40:33.660000+00:00", "note": "2026 年",
+                      "history": [{"at": "2026-12-01T19:45:00Z"}]}, ZoneInfo("Asia/Shanghai"))
+    assert shown == {"closed_at": "2026-12-02T06:40:33.660000+08:00", "note": "2026 年",
+                     "history": [{"at": "2026-12-02T03:45:00+08:00"}]}
