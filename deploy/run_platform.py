@@ -14,7 +14,6 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from urllib.parse import quote
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
@@ -79,7 +78,8 @@ def store_password() -> str:
     """The embedded store's password: kept in var/secrets/store.json (0600), made on first use."""
     import json
     import secrets
-    path = ROOT / "var" / "secrets" / "store.json"
+    from shared.config import STORE_SECRET
+    path = STORE_SECRET
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))["password"]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,8 +156,8 @@ def main():
             spawn("store", [str(STORE_PYTHON), "deploy/embedded_store.py", "--port", str(port),
                             "--data", str(ROOT / "var" / "mongo")], {"EMBEDDED_STORE_PASSWORD": password})
             wait_for(lambda: port_open("127.0.0.1", port), "the embedded store")
-        env["MONGO_URI"] = (f"mongodb://dcg:{quote(password, safe='')}@127.0.0.1:{port}/?directConnection=true"
-                            "&authSource=admin&authMechanism=SCRAM-SHA-256")
+        from shared.config import embedded_store_uri
+        env["MONGO_URI"] = embedded_store_uri(password, port)
         store_note = ("embedded store (mongoeco emulator, one machine only), data in var/mongo, "
                       "127.0.0.1 only, password in var/secrets/store.json")
     else:

@@ -30,7 +30,7 @@ import warnings
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")   # noise for an operator
 
 from . import health, ops  # noqa: E402
-from .config import load_config  # noqa: E402
+from .config import load_config, local_store_uri  # noqa: E402
 from .messaging import topology  # noqa: E402
 
 
@@ -199,7 +199,10 @@ COMMANDS = {"queues": cmd_queues, "dlq": cmd_dlq, "timeline": cmd_timeline, "top
 
 def main(argv=None, config=None):
     args = parser().parse_args(argv)
-    return COMMANDS[args.command](args, config or load_config())
+    if config is None:
+        config = load_config()
+        config["MONGO_URI"] = local_store_uri() or config["MONGO_URI"]   # beside make run: its store
+    return COMMANDS[args.command](args, config)
 
 
 if __name__ == "__main__":

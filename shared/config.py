@@ -49,6 +49,27 @@ def load_config(path: str | os.PathLike | None = None, environ=None, **overrides
     return config
 
 
+STORE_SECRET = ROOT / "var" / "secrets" / "store.json"
+
+
+def embedded_store_uri(password: str, port: int = 27017) -> str:
+    """The embedded store of ``make run`` (127.0.0.1, SCRAM user ``dcg``; docs/security.md)."""
+    from urllib.parse import quote
+    return (f"mongodb://dcg:{quote(password, safe='')}@127.0.0.1:{port}/?directConnection=true"
+            "&authSource=admin&authMechanism=SCRAM-SHA-256")
+
+
+def local_store_uri(environ=None) -> str | None:
+    """For a command run beside ``make run`` (dcgctl): the embedded store with the password kept
+    in var/secrets/store.json, when MONGO_URI is not set and that file exists."""
+    environ = os.environ if environ is None else environ
+    if environ.get("MONGO_URI") or not STORE_SECRET.is_file():
+        return None
+    import json
+    secret = json.loads(STORE_SECRET.read_text(encoding="utf-8"))
+    return embedded_store_uri(secret["password"], int(environ.get("EMBEDDED_STORE_PORT", 27017)))
+
+
 def retry_delays(config: dict) -> list[int]:
     raw = config.get("RETRY_DELAYS_MS", "")
     if isinstance(raw, (int, float)):
