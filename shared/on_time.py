@@ -5,6 +5,9 @@ the bulletin exactly when dispatch said so.
 * 按期结案 (a closed case is on time): the handling that passed verification (its feedback) came
   no later than the *original* deadline of the assignment, and the case was never extended (延期)
   nor parked (挂账). An extension or parking keeps the case alive but never makes it on time.
+  Local practice varies on extensions: with ``extension_moves_deadline`` (scoring's setting
+  ``standard.extension_moves_deadline``, default off) an approved extension moves the 按期
+  deadline to the extended one instead; parking still never counts as on time.
 * 按时 (a verification, a stage report): done no later than its due time.
 
 Times must be timezone-aware or naive UTC (what a store that drops tzinfo keeps).
@@ -24,12 +27,20 @@ def in_time(at: datetime | None, due: datetime | None) -> bool:
 
 
 def closed_on_time(*, extended: bool, parked: bool, handled_at: datetime | None = None,
-                   original_deadline: datetime | None = None, judged: bool | None = None) -> bool:
+                   original_deadline: datetime | None = None, judged: bool | None = None,
+                   extension_moves_deadline: bool = False,
+                   extended_deadline: datetime | None = None,
+                   closed_at: datetime | None = None) -> bool:
     """按期结案. ``handled_at``: the feedback that passed verification; ``original_deadline``: the
     assignment's deadline before any extension. Without those two (an event from before they were
-    carried), ``judged`` — dispatch's own verdict — stands, still under the extension/parking rule."""
-    if extended or parked:
+    carried), ``judged`` — dispatch's own verdict — stands, still under the extension/parking rule.
+    ``extension_moves_deadline``: an extended (not parked) case is on time when handled no later
+    than ``extended_deadline`` (the deadline the approved extension set); without ``handled_at``
+    the closing time ``closed_at`` (never earlier than the handling) is judged instead."""
+    if parked:
         return False
+    if extended:
+        return extension_moves_deadline and in_time(handled_at or closed_at, extended_deadline)
     if handled_at is not None and original_deadline is not None:
         return in_time(handled_at, original_deadline)
     return bool(judged)

@@ -79,9 +79,10 @@ class Scenario:
                                       "location": {"lon": lon, "lat": lat}, "description": "暴露垃圾",
                                       "inspector_id": inspector, "received_at": T(at)}, rid)
 
-    def rejected(self, rid, reason, channel="hotline", inspector=None):
+    def rejected(self, rid, reason, channel="hotline", inspector=None, at=None):
         self._add("report_rejected", {"report_id": rid, "channel": channel, "reason": reason,
-                                      "inspector_id": inspector}, rid)
+                                      "inspector_id": inspector,
+                                      "rejected_at": T(at) if at else None}, rid)
 
     def duplicate(self, rid, case, at):
         self._add("report_linked_as_duplicate", {"report_id": rid, "case_id": case, "distance_m": 12.0,
@@ -241,7 +242,7 @@ def build(photo_base: str = "https://media.dcg.example/") -> list[dict]:
     s.new_case("N1", GA, "11-30 19:50", "11-30 20:00")
 
     s.received("X1", "11-10 09:00", GA, channel="inspector", inspector="insp.wang")
-    s.rejected("X1", "不符合立案标准", channel="inspector", inspector="insp.wang")
+    s.rejected("X1", "不符合立案标准", channel="inspector", inspector="insp.wang", at="11-10 09:30")
 
     # ---------------------------------------------------------------- street B
     s.new_case("B1", GB, "11-02 08:40", "11-02 08:50", inspector="insp.wang")
@@ -273,7 +274,7 @@ def build(photo_base: str = "https://media.dcg.example/") -> list[dict]:
     s.dispatched("W1", WATER, "11-24 09:00", "12-10 17:00")
 
     s.received("X2", "11-12 09:00", GB, channel="web")
-    s.rejected("X2", "描述不清且无照片", channel="web")
+    s.rejected("X2", "描述不清且无照片", channel="web", at="11-12 14:30")
 
     # ---------------------------------------------------------------- town T
     simple_case(s, "T1", TOWN, GT, "11-03", "11-05 17:00", "11-04 10:00")
@@ -380,6 +381,35 @@ EXPECTED_PARTNERS = {
     "environment": {"accept_ontime_rate": (1, 1), "checkin_ontime_rate": (0, 1), "disposition_rate": (1, 1)},
     # transport: rejected → nothing on time, nothing disposed
     "transport": {"accept_ontime_rate": (0, 1), "checkin_ontime_rate": (0, 1), "disposition_rate": (0, 1)},
+}
+# Evaluation by role (services/scoring/roles.py), November — by hand.
+# Handling units: 应处置 = the due cohort; 超期处置 = closed but not 按期; 超期未处置 = open, not
+# parked, past its (extended) deadline at the end of November.
+EXPECTED_HANDLERS = {
+    # A: due A1..A6; 按期 A1, A5; closed late or extended/parked A2, A3, A4 → 3; A6 open past
+    #    11-25 17:00 → 1; 返工 A5
+    A: {"handle_ontime_rate": (2, 6), "closure_rate": (5, 6), "rework_rate": (1, 6),
+        "overdue_closed": 3, "overdue_open": 1},
+    # B: due B1..B5; B1..B4 按期; B5 open but extended to 12-03 → not overdue
+    B: {"handle_ontime_rate": (4, 5), "closure_rate": (4, 5), "rework_rate": (0, 5),
+        "overdue_closed": 0, "overdue_open": 0},
+    TOWN: {"handle_ontime_rate": (2, 2), "closure_rate": (2, 2), "rework_rate": (0, 2),
+           "overdue_closed": 0, "overdue_open": 0},
+}
+EXPECTED_CENTRE = {
+    "filing_rate": (15, 17), "dispatch_rate": (14, 15),
+    # 15 dispatches in November (14 first dispatches + A6's second), 1 回退 (A6 from B) → 14/15
+    "accurate_dispatch_rate": (14, 15),
+    # 核实 within 2 working hours of receipt: 18 reports decided; the 16 registered ones 10 min
+    # to 20 min after receipt (N1 at 20:00 Monday: due Tuesday 10:30), D1 merged 1 min after,
+    # X1 rejected 09:30 ≤ 11:00; X2 rejected 14:30 > 11:00 (08:30–12:00 window) → 17/18
+    "verify_ontime_rate": (17, 18),
+    # 核查: li 2 of 3 + wang 1 of 2 → 3/5
+    "check_ontime_rate": (3, 5),
+}
+EXPECTED_INSPECTOR_ROLES = {
+    "insp.li": {"valid_report_rate": (3, 3), "check_ontime_rate": (2, 3), "verify_ontime_rate": (0, 0)},
+    "insp.wang": {"valid_report_rate": (2, 3), "check_ontime_rate": (1, 2), "verify_ontime_rate": (0, 0)},
 }
 # The exposure list, worst first (working hours overdue within November)
 EXPECTED_EXPOSURE = [("A6", 21.5, "超期未结"), ("A2", 5.0, "超期结案"), ("O1", 2.0, "超期结案")]

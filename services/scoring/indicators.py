@@ -59,7 +59,8 @@ COUNT_LABELS = {
     "closed_on_time": "按期结案数", "reworked": "返工数", "extended": "延期数", "parked": "挂账数",
     "returns_caused": "回退数", "dispatches_received": "收到派遣数", "callbacks": "回访数",
     "responded": "响应数", "resolved": "解决数", "satisfied": "满意数", "supervised": "督办数",
-    "exposed": "曝光数", "reports": "上报数", "valid_reports": "有效上报数",
+    "exposed": "曝光数", "overdue_closed": "超期处置数", "overdue_open": "超期未处置数",
+    "decided": "核实数(受理)", "decided_on_time": "按期核实数", "reports": "上报数", "valid_reports": "有效上报数",
     "verifications": "核查数", "verified_on_time": "按时核查数", "requests": "请求数",
     "accepted_on_time": "按时受理数", "checked_in_on_time": "按时报到数", "disposed": "处置数",
     "rejected": "拒绝数",
@@ -68,11 +69,20 @@ COUNT_LABELS = {
 UNIT_COUNTS = ("accepted_reports", "filed_reports", "registered_cases", "dispatched_cases", "due",
                "closed", "closed_on_time", "reworked", "extended", "parked", "returns_caused",
                "dispatches_received", "callbacks", "responded", "resolved", "satisfied",
-               "supervised", "exposed", "reviews", "review_points", "review_max")
+               "supervised", "exposed", "reviews", "review_points", "review_max",
+               "overdue_closed", "overdue_open")
 # The composite scores "good" rates as they are and "bad" rates as 1 − rate.
 INVERTED = {"rework_rate", "extension_rate"}
 VALID_OUTCOMES = {"registered", "duplicate", "reopened"}
-TERRITORIAL_TYPES = {"street", "town"}
+TERRITORIAL_TYPES = {"street", "town", "park"}     # regions (区域): the standard's 街道、镇、园区
+
+
+def unit_table(settings: dict) -> dict:
+    """INDICATORS with the configured denominator of 返工率 (standard.rework_denominator)."""
+    denominator = settings.get("standard", {}).get("rework_denominator", "due")
+    table = dict(INDICATORS)
+    table["rework_rate"] = ("返工率", "reworked", denominator)
+    return table
 
 
 def _utc(moment):
@@ -98,8 +108,9 @@ def indicator_block(counts: dict, table: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------- case state
-def case_state(fact: dict, limit: datetime) -> dict:
-    """What was true of a case before ``limit``."""
+def case_state(fact: dict, limit: datetime, settings: dict | None = None) -> dict:
+    """What was true of a case before ``limit``. ``settings.standard.extension_moves_deadline``:
+    an approved extension moves the 按期 deadline (shared/on_time.py)."""
     closes = [c for c in fact["closes"] if _before(c["at"], limit)]
     reopens = [r for r in fact["reopens"] if _before(r, limit)]
     closed = None
@@ -109,11 +120,22 @@ def case_state(fact: dict, limit: datetime) -> dict:
                 or bool(closed and closed["extended"]))
     parked = (any(p["what"] == "park" and _before(p["at"], limit) for p in fact["parks"])
               or bool(closed and closed["parked"]))
+    approvals = [a for a in fact["extension_approvals"] if _before(a["at"], limit) and a.get("new_deadline")]
+    extended_deadline = approvals[-1]["new_deadline"] if approvals else None
+    moves = bool((settings or {}).get("standard", {}).get("extension_moves_deadline"))
+    marks = [p["what"] for p in fact["parks"] if _before(p["at"], limit)]
+    parked_now = bool(marks) and marks[-1] == "park"
+    deadline_now = extended_deadline or fact.get("deadline")
     return {
         "closed": closed is not None,
         "on_time": bool(closed) and on_time.closed_on_time(
             extended=extended, parked=parked, handled_at=closed.get("handled_at"),
-            original_deadline=closed.get("original_deadline"), judged=closed["on_time"]),
+            original_deadline=closed.get("original_deadline"), judged=closed["on_time"],
+            extension_moves_deadline=moves, extended_deadline=extended_deadline,
+            closed_at=closed["at"]),
+        # 超期未处置: still open, not parked, and its deadline (as extended) has passed
+        "overdue_open": (closed is None and not parked_now and deadline_now is not None
+                         and _utc(deadline_now) < limit),
         "reworked": any(_before(r["at"], limit) for r in fact["reworks"]),
         "extended": extended,
         "parked": parked,
@@ -158,6 +180,14 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
         inspectors.add(fact["inspector_id"], "reports")
         inspectors.add(fact["inspector_id"], "valid_reports", fact["outcome"] in VALID_OUTCOMES)
         inspectors.add(fact["inspector_id"], "filed_reports", fact["outcome"] == "registered")
+    # -- the centre's 核实 (a decision on each report: 立案 / 不立案 / 合并) within its time limit
+    hours = settings.get("standard", {}).get("verify_report_working_hours", 2)
+    for fact in reports:
+        if not in_period(fact["received_at"]) or fact["outcome"] == "pending":
+            continue
+        district_t.add(ALL, "decided")
+        due = district.calendar.add_working_time(_utc(fact["received_at"]), timedelta(hours=hours))
+        district_t.add(ALL, "decided_on_time", on_time.in_time(fact.get("decided_at"), due))
 
     for fact in cases:
         # -- case cohort: 立案数 / 派遣数 (district, grid, street territory)
@@ -168,7 +198,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
                 tally.add(key, "dispatched_cases", dispatched)
         # -- due cohort: 应结案数 and what became of those cases
         if in_period(fact["due_at"]):
-            state = case_state(fact, limit)
+            state = case_state(fact, limit, settings)
             for tally, key in ((district_t, ALL), (grids, fact["grid_code"]), (units, fact["unit"])):
                 tally.add(key, "due")
                 tally.add(key, "closed", state["closed"])
@@ -176,6 +206,8 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
                 tally.add(key, "reworked", state["reworked"])
                 tally.add(key, "extended", state["extended"])
                 tally.add(key, "parked", state["parked"])
+                tally.add(key, "overdue_closed", state["closed"] and not state["on_time"])
+                tally.add(key, "overdue_open", state["overdue_open"])
         # -- events that happened in the period
         for dispatch in fact["dispatches"]:
             if in_period(dispatch["at"]):
@@ -204,9 +236,9 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
             due = verification_due(fact, verification, settings, district)
             if due is None:
                 continue                        # no deadline known: neither on time nor late
-            inspectors.add(verification["inspector_id"], "verifications")
-            inspectors.add(verification["inspector_id"], "verified_on_time",
-                           on_time.in_time(verification["at"], due))
+            for tally, key in ((inspectors, verification["inspector_id"]), (district_t, ALL)):
+                tally.add(key, "verifications")
+                tally.add(key, "verified_on_time", on_time.in_time(verification["at"], due))
 
     # -- partners (城管+N): requests sent in the period
     for fact in requests_:
@@ -245,7 +277,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
                 row_counts[name] = 0
         if not any(row_counts.values()):
             continue
-        indicators = indicator_block(row_counts, INDICATORS)
+        indicators = indicator_block(row_counts, unit_table(settings))
         unit_rows[unit_id] = {
             "unit_id": unit_id, "name": unit.get("name") or _other_name(unit_id), "type": kind,
             "counts": row_counts, "indicators": indicators,
@@ -256,13 +288,15 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
         "as_of": local_iso(as_of, tz),
         "district": {"name": getattr(district, "name", ""),
                      "counts": {name: district_t.counts[ALL].get(name, 0) for name in UNIT_COUNTS},
-                     "indicators": indicator_block(district_t.counts[ALL], INDICATORS)},
+                     "indicators": indicator_block(district_t.counts[ALL], unit_table(settings)),
+                     "centre": {name: district_t.counts[ALL].get(name, 0) for name in
+                                ("decided", "decided_on_time", "verifications", "verified_on_time")}},
         "units": unit_rows,
         "grids": {code: {"grid_code": code, "name": _grid_name(district, code),
                          "counts": {name: counts.get(name, 0) for name in UNIT_COUNTS
                                     if name not in ("returns_caused", "dispatches_received",
                                                     "supervised", "exposed", "reviews", "review_points", "review_max")},
-                         "indicators": indicator_block(counts, INDICATORS)}
+                         "indicators": indicator_block(counts, unit_table(settings))}
                   for code, counts in sorted(grids.counts.items())},
         "inspectors": {key: {"inspector_id": key, "counts": dict(counts),
                              "indicators": indicator_block(counts, INSPECTOR_INDICATORS)}
@@ -273,7 +307,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
                            "indicators": indicator_block(counts, PARTNER_INDICATORS)}
                      for key, counts in sorted(partners.counts.items())},
         "exposure": [local_json(item, tz) for item in exposure],
-        "rankings": rankings(unit_rows, settings),
+        "rankings": rankings(unit_rows, settings, district),
     }
 
 
@@ -428,8 +462,9 @@ def composite(indicators: dict, counts: dict, settings: dict) -> dict:
     return {"value": value, "base": base, "deducted": deducted, "deductions": taken, "parts": parts}
 
 
-def rankings(unit_rows: dict, settings: dict) -> list[dict]:
-    """One table per group of unit types; units below the minimum volume are listed unranked."""
+def rankings(unit_rows: dict, settings: dict, district=None) -> list[dict]:
+    """One table per group of unit types; units below the minimum volume are listed unranked;
+    units of the group with nothing in the period are listed as 无案件 (never dropped)."""
     minimum = settings["ranking"]["minimum_cases"]
     out = []
     for group in settings["ranking"]["groups"]:
@@ -444,8 +479,13 @@ def rankings(unit_rows: dict, settings: dict) -> list[dict]:
             "rank": rank, "unit_id": row["unit_id"], "name": row["name"], "type": row["type"],
             "composite": row["composite"]["value"], "due": row["counts"]["due"],
             "reason": None if rank else f"应结案数 {row['counts']['due']} 少于 {minimum}，不参与排名"}
+        idle = sorted(uid for uid, unit in (getattr(district, "units", None) or {}).items()
+                      if unit.get("type") in group["types"] and uid not in unit_rows)
         out.append({"group": group["key"], "name": group["name"], "types": list(group["types"]),
                     "minimum_cases": minimum,
+                    "no_cases": [{"rank": None, "unit_id": uid, "name": district.units[uid].get("name", uid),
+                                  "type": district.units[uid].get("type"), "composite": None, "due": 0,
+                                  "reason": "无案件"} for uid in idle],
                     "ranked": [entry(row, index) for index, row in enumerate(ranked, 1)],
                     "unranked": [entry(row, None) for row in unranked]})
     return out

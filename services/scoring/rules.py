@@ -220,7 +220,7 @@ def fold_case(case_id: str, entries: list[dict]) -> dict:
 def fold_report(report_id: str, entries: list[dict], locate=None) -> dict:
     fact = {"kind": "report", "report_id": report_id, "received_at": None, "channel": None,
             "inspector_id": None, "grid_code": None, "street_id": None, "outcome": "pending",
-            "case_id": None, "reason": None}
+            "case_id": None, "reason": None, "decided_at": None}
     outcomes = set()
     location = None
     for entry in entries:
@@ -250,6 +250,10 @@ def fold_report(report_id: str, entries: list[dict], locate=None) -> dict:
         if outcome in outcomes:
             fact["outcome"] = outcome
             break
+    # 核实: the first decision on the report (立案, 不立案 or 合并), for the centre's 按期核实率
+    decisions = [_utc(event_time(e)) for e in entries
+                 if e["type"] in ("case_registered", "report_rejected", "report_linked_as_duplicate")]
+    fact["decided_at"] = min(decisions) if decisions else None
     if fact["grid_code"] is None and location and locate is not None:
         found = locate(location["lon"], location["lat"])
         if found:

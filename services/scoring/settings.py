@@ -94,6 +94,9 @@ class _Verification(Tolerant):
 
 class _Periods(Tolerant):
     trend_months = fields.Integer(load_default=6, validate=validate.Range(min=1, max=24))
+    # the weight of each month (1–12) in the quarterly and yearly score; a month not listed weighs 1
+    month_weights = fields.Dict(keys=fields.Integer(validate=validate.Range(min=1, max=12)),
+                                values=fields.Float(validate=_non_negative), load_default=dict)
 
 
 class _Bulletin(Tolerant):
@@ -101,6 +104,24 @@ class _Bulletin(Tolerant):
     title = fields.String(load_default="城市综合管理考核月度通报")
     issuer = fields.String(load_default="区大城管工作领导小组办公室")
     trend_units = fields.Integer(load_default=10, validate=validate.Range(min=1, max=30))
+    # front matter of the 通报 (文号 takes {year} and {month})
+    doc_number = fields.String(load_default="嘉城管考〔{year}〕{month}号")
+    main_to = fields.List(fields.String(), load_default=lambda: ["各街道办事处、镇人民政府", "区级各相关部门"])
+    copy_to = fields.List(fields.String(), load_default=lambda: ["区委办公室", "区政府办公室"])
+    signature = fields.String(load_default="区大城管工作领导小组办公室")
+    issue_date = fields.Date(load_default=None, allow_none=True)     # none: the day it is generated
+    red_black_size = fields.Integer(load_default=3, validate=validate.Range(min=1, max=10))
+    top_classes = fields.Integer(load_default=5, validate=validate.Range(min=1, max=20))
+    fall_places = fields.Integer(load_default=3, validate=validate.Range(min=1, max=20))
+    growth_factor = fields.Float(load_default=2.0, validate=validate.Range(min=1, min_inclusive=False))
+
+
+class _Standard(Tolerant):
+    """Where local practice varies from CJ/T 292 / GB/T 30428.4 (docs/scoring.md §标准对照)."""
+    extension_moves_deadline = fields.Boolean(load_default=False)
+    rework_denominator = fields.String(load_default="due", validate=validate.OneOf(["due", "closed"]))
+    verify_report_working_hours = fields.Float(load_default=2, validate=validate.Range(min=0, min_inclusive=False))
+    inspector_names = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)  # 工号 → 姓名
 
 
 class ScoringSettings(Tolerant):
@@ -111,6 +132,7 @@ class ScoringSettings(Tolerant):
     verification = fields.Nested(_Verification, load_default=lambda: _Verification().load({}))
     periods = fields.Nested(_Periods, load_default=lambda: _Periods().load({}))
     bulletin = fields.Nested(_Bulletin, load_default=lambda: _Bulletin().load({}))
+    standard = fields.Nested(_Standard, load_default=lambda: _Standard().load({}))
 
 
 def settings_path(config: dict | None = None) -> Path:

@@ -128,7 +128,8 @@ def test_parked_and_extended_cases_are_never_on_time_even_when_dispatch_says_so(
     facts = {f["_id"]: f for f in rules.fold_all(log_entries(S.build()), district.locate)}
     end = parse_period(S.MONTH).end
     assert indicators.case_state(facts["case:A3"], end) == {
-        "closed": True, "on_time": False, "reworked": False, "extended": True, "parked": False}
+        "closed": True, "on_time": False, "reworked": False, "extended": True, "parked": False,
+        "overdue_open": False}
     assert indicators.case_state(facts["case:A4"], end)["on_time"] is False
     assert facts["case:A4"]["effective_deadline"] == S.T("11-18 17:00")
     assert facts["case:A6"]["unit"] == S.A and facts["case:A6"]["deadline"] == S.T("11-25 17:00")
@@ -194,3 +195,68 @@ def test_a_return_charged_to_the_command_centre_counts_for_it(district, settings
     assert report["units"][S.B]["counts"]["returns_caused"] == 0
     assert all(row["unit_id"] != "center.command" for table in report["rankings"]
                for row in table["ranked"] + table["unranked"])
+
+
+# ------------------------------------------------------------------ evaluation by role (issue 18)
+def test_handling_units_indicators_match_the_hand_computed_values(november, district, settings):
+    from services.scoring import roles
+    handlers = {row["unit_id"]: row for row in roles.evaluate(november, district, settings)["handlers"]}
+    for unit_id, expected in S.EXPECTED_HANDLERS.items():
+        row = handlers[unit_id]
+        check_block(row["indicators"], {k: v for k, v in expected.items() if k.endswith("_rate")}, unit_id)
+        assert row["counts"]["overdue_closed"] == expected["overdue_closed"], unit_id
+        assert row["counts"]["overdue_open"] == expected["overdue_open"], unit_id
+        assert row["counts"]["due"] == expected["handle_ontime_rate"][1], unit_id      # 应处置数
+        assert row["status"] is None
+
+
+def test_centre_and_inspector_indicators_match_the_hand_computed_values(november, district, settings):
+    from services.scoring import roles
+    evaluation = roles.evaluate(november, district, settings)
+    check_block(evaluation["centre"]["indicators"], S.EXPECTED_CENTRE, "centre")
+    assert evaluation["centre"]["counts"]["returns_caused"] == 1
+    inspectors = {row["inspector_id"]: row for row in evaluation["inspectors"]}
+    for key, expected in S.EXPECTED_INSPECTOR_ROLES.items():
+        check_block(inspectors[key]["indicators"], expected, key)
+
+
+def test_every_unit_appears_with_no_cases_rather_than_being_dropped(november, district, settings):
+    from services.scoring import roles
+    evaluation = roles.evaluate(november, district, settings)
+    regions = {row["unit_id"]: row for row in evaluation["regions"]}
+    # every street, town and park of the reference data is a region, busy or not
+    assert set(regions) == {uid for uid, unit in district.units.items()
+                            if unit["type"] in ("street", "town", "park")}
+    assert any(row["type"] == "park" for row in regions.values())
+    idle = [row for row in regions.values() if row["unit_id"] not in (S.A, S.B, S.TOWN)]
+    assert idle and all(row["status"] == "无案件" for row in idle)
+    assert regions[S.A]["status"] is None
+    # the ranking tables list them too
+    streets = next(g for g in november["rankings"] if g["group"] == "street")
+    listed = {e["unit_id"] for e in streets["ranked"] + streets["unranked"] + streets["no_cases"]}
+    assert listed == {uid for uid, unit in district.units.items() if unit["type"] in ("street", "town")}
+    assert all(e["reason"] == "无案件" for e in streets["no_cases"])
+
+
+def test_inspectors_appear_by_name_from_the_roster(november, district, settings):
+    from services.scoring import roles
+    named = parse_settings({"standard": {"inspector_names": {"insp.li": "李明"}}})
+    rows = {row["inspector_id"]: row["name"] for row in roles.evaluate(november, district, named)["inspectors"]}
+    assert rows == {"insp.li": "李明", "insp.wang": "工号 insp.wang（未登记姓名）"}
+
+
+def test_the_settings_choose_where_local_practice_varies(district):
+    # A3: extension approved 11-09 (11-10 17:00 → 11-12 17:00), handled and closed 11-11 — within the
+    # extended deadline. Standard default: not 按期; with extension_moves_deadline: 按期.
+    moved = parse_settings({"standard": {"extension_moves_deadline": True}})
+    strict = compute(S.MONTH, S.build(), district, parse_settings({}))
+    lenient = compute(S.MONTH, S.build(), district, moved)
+    assert strict["units"][S.A]["indicators"]["ontime_rate"]["numerator"] == 2
+    assert lenient["units"][S.A]["indicators"]["ontime_rate"]["numerator"] == 3       # A1, A3, A5
+    # parking never counts as on time, whatever the setting (A4)
+    facts = {f["_id"]: f for f in rules.fold_all(log_entries(S.build()), district.locate)}
+    assert indicators.case_state(facts["case:A4"], parse_period(S.MONTH).end, moved)["on_time"] is False
+    # 返工率 over 结案数: A 1 rework / 5 closed
+    closed = compute(S.MONTH, S.build(), district, parse_settings({"standard": {"rework_denominator": "closed"}}))
+    check_block(closed["units"][S.A]["indicators"], {"rework_rate": (1, 5)}, "A closed")
+    check_block(strict["units"][S.A]["indicators"], {"rework_rate": (1, 6)}, "A due")
