@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from datetime import timezone
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from shared import storage
 
-from . import indicators, rules
+from . import evaluation, indicators, roles, rules
+from .periods import months_in
 
 EVENTS, FACTS, REPLAY, BULLETINS, RUNS = "events", "facts", "facts_replay", "bulletins", "recomputes"
 BATCH = 200
@@ -108,7 +110,21 @@ def facts_for_period(db, period, facts: str = FACTS) -> list[dict]:
 
 
 def compute_report(db, period, settings, district, as_of, facts: str = FACTS) -> dict:
-    return indicators.compute(period, facts_for_period(db, period, facts), settings, district, as_of)
+    """The period's report, its evaluation by role (roles.py) and, for a quarter or a year, the
+    score composed from its months (evaluation.py)."""
+    report = indicators.compute(period, facts_for_period(db, period, facts), settings, district, as_of)
+    report["roles"] = roles.evaluate(report, district, settings)
+    if period.kind in ("quarter", "year"):
+        monthly = [(month.first_day.month, month.label,
+                    indicators.compute(month, facts_for_period(db, month, facts), settings, district, as_of))
+                   for month in months_in(period) if month.start < _aware(as_of)]
+        report["composed"] = evaluation.compose(monthly, settings["periods"]["month_weights"],
+                                                getattr(district, "units", None))
+    return report
+
+
+def _aware(moment):
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 # ---------------------------------------------------------------------------- recompute

@@ -5,6 +5,8 @@ computes with it; services/scoring/periods.py re-exports this module).
     2026-11-23               a day
     2026-W48                 an ISO week (Monday to Sunday)
     2026-11                  a month
+    2026-Q4                  a quarter (季度考核)
+    2026                     a year (年度考核)
     2026-11-01..2026-11-15   a custom period, both days included
 
 ``start`` and ``end`` are aware UTC datetimes; ``end`` is exclusive.
@@ -19,10 +21,13 @@ from zoneinfo import ZoneInfo
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_YEAR = re.compile(r"^(\d{4})$")
 _CUSTOM = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
 MAX_CUSTOM_DAYS = 366
 
-PERIOD_HELP = "周期格式 (period format): 2026-11-23 | 2026-W48 | 2026-11 | 2026-11-01..2026-11-15"
+PERIOD_HELP = ("周期格式 (period format): 2026-11-23 | 2026-W48 | 2026-11 | 2026-Q4 | 2026 | "
+               "2026-11-01..2026-11-15")
 
 
 class PeriodError(ValueError):
@@ -31,7 +36,7 @@ class PeriodError(ValueError):
 
 @dataclass(frozen=True)
 class Period:
-    kind: str            # day | week | month | custom
+    kind: str            # day | week | month | quarter | year | custom
     label: str
     first_day: date      # local
     last_day: date       # local, included
@@ -53,6 +58,10 @@ class Period:
         """The period in Chinese, for bulletins."""
         if self.kind == "month":
             return f"{self.first_day.year}年{self.first_day.month}月"
+        if self.kind == "quarter":
+            return f"{self.first_day.year}年第{(self.first_day.month - 1) // 3 + 1}季度"
+        if self.kind == "year":
+            return f"{self.first_day.year}年度"
         if self.kind == "day":
             return f"{self.first_day.year}年{self.first_day.month}月{self.first_day.day}日"
         if self.kind == "week":
@@ -110,6 +119,13 @@ def parse_period(text: str, tz: str = "Asia/Shanghai") -> Period:
             raise PeriodError(f"周无效 (invalid ISO week) {text!r}") from exc
         year, week, _ = monday.isocalendar()
         return Period("week", f"{year}-W{week:02d}", monday, monday + timedelta(days=6), tz)
+    if match := _QUARTER.match(text):
+        year, quarter = int(match[1]), int(match[2])
+        first, last = month_period(year, 3 * quarter - 2, tz), month_period(year, 3 * quarter, tz)
+        return Period("quarter", f"{year}-Q{quarter}", first.first_day, last.last_day, tz)
+    if match := _YEAR.match(text):
+        year = int(match[1])
+        return Period("year", str(year), date(year, 1, 1), date(year, 12, 31), tz)
     if match := _CUSTOM.match(text):
         first, last = _date(match[1]), _date(match[2])
         if last < first:
@@ -123,6 +139,15 @@ def parse_period(text: str, tz: str = "Asia/Shanghai") -> Period:
 def month_of(moment: datetime, tz: str) -> Period:
     local = moment.astimezone(ZoneInfo(tz))
     return month_period(local.year, local.month, tz)
+
+
+def months_in(period: Period) -> list[Period]:
+    """The calendar months a period spans (a quarter's three, a year's twelve)."""
+    out, year, month = [], period.first_day.year, period.first_day.month
+    while (year, month) <= (period.last_day.year, period.last_day.month):
+        out.append(month_period(year, month, period.tz))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
 
 
 def previous_months(period: Period, count: int) -> list[Period]:

@@ -85,6 +85,22 @@ def test_the_hand_built_month_through_the_broker_gives_every_hand_computed_value
         composite = report["units"][unit_id]["composite"]
         assert {key: composite[key] for key in expected} == expected, unit_id
 
+    # evaluation by role (CJ/T 292 / GB/T 30428.4): centre, handling units, inspectors, regions
+    assert_block(report["roles"]["centre"]["indicators"], S.EXPECTED_CENTRE, "centre")
+    handlers = {row["unit_id"]: row for row in report["roles"]["handlers"]}
+    for unit_id, expected in S.EXPECTED_HANDLERS.items():
+        assert (handlers[unit_id]["counts"]["overdue_closed"], handlers[unit_id]["counts"]["overdue_open"]) == \
+            (expected["overdue_closed"], expected["overdue_open"]), unit_id
+        assert_block(handlers[unit_id]["indicators"], {"handle_ontime_rate": expected["handle_ontime_rate"]}, unit_id)
+    assert {row["status"] for row in report["roles"]["regions"] if row["type"] == "park"} == {"无案件"}
+    # the quarter: its months' composite scores, composed with equal weights
+    quarter = get(gateway, "/api/scoring/indicators", period="2026-Q4").json()
+    assert quarter["period"]["title"] == "2026年第4季度"
+    months = quarter["composed"][S.A]["months"]
+    assert months["2026-10"]["score"] == 26.41 and months["2026-11"]["score"] == 48.83
+    scored = [m["score"] for m in months.values() if m["score"] is not None]
+    assert quarter["composed"][S.A]["value"] == round(sum(scored) / len(scored), 2)
+
     unit = get(gateway, f"/api/scoring/indicators/unit/{S.A}", period=S.MONTH).json()
     assert unit["entry"]["name"] == "天生街道" and unit["entry"]["composite"]["value"] == 48.83
     week = get(gateway, f"/api/scoring/indicators/unit/{S.A}", period="2026-W45").json()

@@ -260,3 +260,36 @@ def test_the_settings_choose_where_local_practice_varies(district):
     closed = compute(S.MONTH, S.build(), district, parse_settings({"standard": {"rework_denominator": "closed"}}))
     check_block(closed["units"][S.A]["indicators"], {"rework_rate": (1, 5)}, "A closed")
     check_block(strict["units"][S.A]["indicators"], {"rework_rate": (1, 6)}, "A due")
+
+
+# ------------------------------------------------------------------ periods (issue 18)
+def test_quarter_and_year_periods_parse():
+    q4 = parse_period("2026-Q4")
+    assert (q4.kind, q4.first_day.isoformat(), q4.last_day.isoformat(), q4.title) == \
+        ("quarter", "2026-10-01", "2026-12-31", "2026年第4季度")
+    year = parse_period("2026")
+    assert (year.kind, year.first_day.isoformat(), year.last_day.isoformat(), year.title) == \
+        ("year", "2026-01-01", "2026-12-31", "2026年度")
+    with pytest.raises(PeriodError):
+        parse_period("2026-Q5")
+
+
+def test_the_yearly_score_is_the_weighted_mean_of_the_months(district, settings):
+    from services.scoring import evaluation
+    events = S.build()
+    october = compute("2026-10", events, district, settings)
+    november = compute(S.MONTH, events, district, settings)
+    units = {uid: district.units[uid] for uid in (S.A, S.B, S.WATER)}
+    # equal weights: A = (26.41 + 48.83) / 2 = 37.62; B has November only → 85.0
+    equal = evaluation.compose([(10, "2026-10", october), (11, "2026-11", november)], {}, units)
+    assert equal[S.A]["value"] == 37.62
+    assert equal[S.B]["value"] == 85.0
+    # November weighs 3: A = (26.41 + 3 × 48.83) / 4 = 172.9 / 4 = 43.225 → 43.23 (2 decimals)
+    weighted = evaluation.compose([(10, "2026-10", october), (11, "2026-11", november)], {11: 3}, units)
+    assert weighted[S.A]["value"] == 43.23
+    assert weighted[S.A]["months"]["2026-11"] == {"score": 48.83, "weight": 3.0}
+    # W had nothing to score in either month: listed as 无案件, not dropped
+    assert weighted[S.WATER]["value"] is None and weighted[S.WATER]["status"] == "无案件"
+    # the weights are validated
+    with pytest.raises(ValueError):
+        parse_settings({"periods": {"month_weights": {13: 1}}})
