@@ -21,6 +21,7 @@ from shared.config import ROOT
 
 from . import store
 from .bulletin_render import render_charts, render_html, render_pdf
+from .bulletin_sections import problem_counts
 from .bulletin_text import (BulletinError, find_font, local, num, overview_text,  # noqa: F401 (re-exported)
                             pct)
 from .periods import month_of, parse_period, previous_months
@@ -42,9 +43,17 @@ def gather(db, month: str, settings: dict, district, as_of) -> dict:
             trend.setdefault(unit_id, [None] * len(months))[index] = row["composite"]["value"]
     district_trend = {code: [past["district"]["indicators"][code]["value"] for past in trend_reports]
                       for code in ("closure_rate", "ontime_rate", "satisfaction_rate")}
+    # 环比 / 同比: the previous month and the same month last year; counts by class, street, source
+    before = previous_months(period, 2)[0]
+    last_year = parse_period(f"{period.first_day.year - 1}-{period.first_day.month:02d}", district.timezone)
+    previous = (trend_reports[-2] if len(trend_reports) >= 2 else
+                store.compute_report(db, before, settings, district, as_of))
     return {"period": period, "report": report, "months": [p.label for p in months],
             "trend": trend, "district_trend": district_trend, "settings": settings,
-            "district": district, "as_of": as_of}
+            "district": district, "as_of": as_of, "previous": previous,
+            "last_year": store.compute_report(db, last_year, settings, district, as_of),
+            "counts": problem_counts(store.facts_for_period(db, period), period),
+            "previous_counts": problem_counts(store.facts_for_period(db, before), before)}
 
 
 # ---------------------------------------------------------------------------- the command

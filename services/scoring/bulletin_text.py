@@ -16,7 +16,8 @@ FONT_CANDIDATES = (
 )
 NAN = float("nan")
 MAIN_RATES = ("closure_rate", "ontime_rate", "satisfaction_rate")
-TABLE_RATES = ("closure_rate", "ontime_rate", "rework_rate", "extension_rate", "satisfaction_rate")
+TABLE_RATES = ("filing_rate", "dispatch_rate", "closure_rate", "ontime_rate", "rework_rate",
+               "extension_rate", "satisfaction_rate")
 
 
 class BulletinError(RuntimeError):
@@ -80,23 +81,31 @@ DEFINITIONS = [
     ("回退率", "回退数 / 收到派遣数：回退计入造成回退的单位（caused_by）"),
     ("响应率 / 解决率 / 满意率", "响应数 / 回访数；解决数 / 响应数；满意数 / 响应数"),
     ("按时受理率 / 按时报到率 / 处置率", "城管+N 部门：按时受理、按时报到、已处置的请求 / 本期发出的请求"),
-    ("有效上报率 / 按时核查率", "网格员：立案或并案的上报 / 上报数；按时核查 / 核查数"),
+    ("有效上报率 / 按期核查率", "监督员：立案或并案的上报 / 上报数；按期核查 / 核查数"),
+    ("准确派遣率", "监督指挥中心：(派遣数 − 回退数) / 派遣数"),
+    ("按期核实率", "监督指挥中心：在时限内对上报作出立案、不立案或并案决定的上报 / 已决定的上报"),
     ("综合指标值", "100 × Σ(权重 × 得分) / Σ 权重（返工率、延期率按 1-比率计分；无数据的指标不计），"
                   "再减去扣分（曝光案件、造成回退、督办），取值 0 至 100；应结案数不足最低案件量的单位不参与排名"),
 ]
 
 
-RANK_HEADERS = ["名次", "单位", "应结案数", "结案率", "按期结案率", "返工率", "延期率", "满意率", "扣分",
-                "综合指标值"]
+RANK_HEADERS = ["名次", "单位", "应结案数", "立案率", "派遣率", "结案率", "按期结案率", "返工率", "延期率",
+                "满意率", "扣分", "综合指标值"]
 EXPOSURE_HEADERS = ["序号", "案件编号", "问题类别", "地址", "责任单位", "处置时限", "超期(工时)", "状态"]
 PARTNER_HEADERS = ["部门", "请求数", "按时受理率", "按时报到率", "处置率", "拒绝数"]
-INSPECTOR_HEADERS = ["网格员", "上报数", "有效上报率", "立案率", "核查数", "按时核查率"]
+INSPECTOR_HEADERS = ["监督员", "上报数", "有效上报率", "核查数", "按期核查率"]
+CENTRE_HEADERS = ["受理数", "立案数", "派遣数", "回退数", "准确派遣率", "按期核实率", "按期核查率"]
 
 
 def rank_row(rank: str, row: dict) -> list:
     i = row["indicators"]
     return [rank, row["name"], row["counts"]["due"]] + [pct(i[code]["value"]) for code in TABLE_RATES] + [
         num(row["composite"]["deducted"]), num(row["composite"]["value"])]
+
+
+def no_case_row(item: dict) -> list:
+    """A unit of the group with nothing in the period: listed, never dropped."""
+    return ["—", item["name"], 0] + ["无案件"] + ["—"] * (len(TABLE_RATES) - 1) + ["—", "—"]
 
 
 def exposure_row(n: int, item: dict, tz: str) -> list:
@@ -112,9 +121,17 @@ def partner_row(row: dict) -> list:
 
 
 def inspector_row(row: dict) -> list:
+    """A row of the evaluation by role's inspectors (services/scoring/roles.py), by name."""
     i, c = row["indicators"], row["counts"]
-    return [row["inspector_id"], c.get("reports", 0), pct(i["valid_report_rate"]["value"]),
-            pct(i["filing_rate"]["value"]), c.get("verifications", 0), pct(i["verify_ontime_rate"]["value"])]
+    return [row["name"], c.get("reports", 0), pct(i["valid_report_rate"]["value"]),
+            c.get("verifications", 0), pct(i["check_ontime_rate"]["value"])]
+
+
+def centre_row(centre: dict) -> list:
+    i, c = centre["indicators"], centre["counts"]
+    return [c["accepted_reports"], c["registered_cases"], c["dispatches_received"], c["returns_caused"],
+            pct(i["accurate_dispatch_rate"]["value"]), pct(i["verify_ontime_rate"]["value"]),
+            pct(i["check_ontime_rate"]["value"])]
 
 
 def _html_table(headers, rows, muted=None) -> str:
