@@ -320,7 +320,7 @@ def render_pdf(data: dict, charts: dict[str, Path], font_path: str) -> bytes:
         if not rows and not idle:
             continue
         story.append(P(f"{group['name']}（应结案数不少于 {group['minimum_cases']} 件参与排名）", "h3"))
-        fractions = [0.05, 0.17, 0.07, 0.07, 0.07, 0.07, 0.08, 0.07, 0.07, 0.07, 0.07, 0.1]
+        fractions = [0.04, 0.13, 0.06] + [0.085] * 7 + [0.06, 0.08]
         story.append(table(RANK_HEADERS, [rank_row(rank, row) for rank, row in rows]
                            + [no_case_row(item) for item in idle],
                            [width * f for f in fractions], [rank == "—" for rank, _ in rows] + [True] * len(idle)))

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -75,10 +76,14 @@ def test_the_bulletin_command_renders_html_and_pdf_in_chinese(container_factory,
     reader = PdfReader(pdf_path)
     text = "\n".join(page.extract_text() for page in reader.pages)
     flat = text.replace("\n", "").replace(" ", "")
-    for expected in ("嘉陵区城市综合管理考核月度通报", "2026年11月", "一、总体情况", "二、综合排名",
-                     "三、曝光台（两图一表）", "四、联合执法部门", "五、网格员", "六、指标说明",
-                     "北泉街道", "天生街道", "童家溪镇", "85.00", "48.83", "不参与排名",
-                     "按期结案率", "综合指标值", "区生态环境局", "insp.li", "问题照片", "处置后照片"):
+    for expected in ("区大城管工作领导小组办公室", "嘉城管考〔2026〕11号", "各街道办事处、镇人民政府、区级各相关部门：",
+                     "嘉陵区城市综合管理考核月度通报", "2026年11月", "一、总体情况", "二、高发问题",
+                     "三、问题来源", "四、综合排名", "五、红黑榜", "六、曝光台（两图一表）",
+                     "七、监督指挥中心与监督员", "八、联合执法部门", "九、存在问题", "十、下步要求",
+                     "抄送：区委办公室、区政府办公室", "附：指标说明",
+                     "北泉街道", "天生街道", "童家溪镇", "85.00", "48.83", "不参与排名", "无案件",
+                     "按期结案率", "综合指标值", "区生态环境局", "工号insp.li", "问题照片", "处置后照片",
+                     "暴露垃圾类问题本月立案15件，较上月1件增长15.0倍。"):
         assert expected.replace(" ", "") in flat, expected
     # the overview sentence carries the district's hand-computed numbers
     assert "应结案13件，结案11件，结案率84.6%；按期结案8件，按期结案率61.5%" in flat
@@ -87,6 +92,30 @@ def test_the_bulletin_command_renders_html_and_pdf_in_chinese(container_factory,
     images = sum(len(page.images) for page in reader.pages)
     assert images == 3 + 5          # 3 charts + problem/after photos (A6 has no after photo)
     assert reader.metadata.title == "嘉陵区城市综合管理考核月度通报（2026年11月）"
+
+    # the tables, read with poppler's layout mode (columns kept apart by spaces)
+    layout = subprocess.run(["pdftotext", "-layout", str(pdf_path), "-"], capture_output=True,
+                            text=True, check=True).stdout
+    rows = [" ".join(line.split()) for line in layout.splitlines()]
+    # 总体情况: 受理 17 in November, 1 (O1) in October, nothing in November 2025
+    assert "受理数 17 1 +1600.0% 0 新增" in rows
+    assert "立案率 88.2% 100.0% -11.8个百分点 — —" in rows
+    # 问题来源: 12345 11 of 18, inspectors 6, the app 1
+    assert "12345热线 11 61.1% 1 +1000.0%" in rows and "监督员上报 6 33.3% 0 新增" in rows
+    # 综合排名 with 立案率 and 派遣率: 北泉街道 6/7, 6/6; 天生街道 7/8, 6/7
+    assert "1 北泉街道 5 85.7% 100.0% 80.0% 80.0% 0.0% 20.0% 100.0% 1.00 85.00" in rows
+    assert "2 天生街道 6 87.5% 85.7% 83.3% 33.3% 16.7% 16.7% 33.3% 9.50 48.83" in rows
+    # 红黑榜 and the signature block (date: the clock's day, local)
+    assert "街镇红榜 1 北泉街道 85.00" in rows and "街镇黑榜 2 天生街道 48.83" in rows
+    signed = clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date()
+    assert f"{signed.year}年{signed.month}月{signed.day}日" in rows
+    # every page rendered to a picture (pdftoppm), none of them blank
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf_path), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) == len(reader.pages) >= 2
+    for picture in pages:
+        with Image.open(picture) as image:
+            assert image.convert("L").getextrema()[0] < 128, picture.name     # ink on the page
 
     html_text = html_path.read_text(encoding="utf-8")
     assert '<html lang="zh-CN">' in html_text and "data:image/png;base64," in html_text
