@@ -46,7 +46,7 @@ INDICATORS = {
 INSPECTOR_INDICATORS = {
     "filing_rate": ("立案率", "filed_reports", "reports"),
     "valid_report_rate": ("有效上报率", "valid_reports", "reports"),
-    "verify_ontime_rate": ("按时核查率", "verified_on_time", "verifications"),
+    "verify_ontime_rate": ("按期核查率", "verified_on_time", "verifications"),
 }
 PARTNER_INDICATORS = {
     "accept_ontime_rate": ("按时受理率", "accepted_on_time", "requests"),
@@ -61,7 +61,7 @@ COUNT_LABELS = {
     "responded": "响应数", "resolved": "解决数", "satisfied": "满意数", "supervised": "督办数",
     "exposed": "曝光数", "overdue_closed": "超期处置数", "overdue_open": "超期未处置数",
     "decided": "核实数(受理)", "decided_on_time": "按期核实数", "reports": "上报数", "valid_reports": "有效上报数",
-    "verifications": "核查数", "verified_on_time": "按时核查数", "requests": "请求数",
+    "verifications": "核查数", "verified_on_time": "按期核查数", "requests": "请求数",
     "accepted_on_time": "按时受理数", "checked_in_on_time": "按时报到数", "disposed": "处置数",
     "rejected": "拒绝数",
     "reviews": "社区评议数", "review_points": "社区评议总分", "review_max": "社区评议满分",
