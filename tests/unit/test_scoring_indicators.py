@@ -231,6 +231,10 @@ def test_every_unit_appears_with_no_cases_rather_than_being_dropped(november, di
     idle = [row for row in regions.values() if row["unit_id"] not in (S.A, S.B, S.TOWN)]
     assert idle and all(row["status"] == "无案件" for row in idle)
     assert regions[S.A]["status"] is None
+    # A's territory, by hand (see EXPECTED_UNITS): 立案 7/8, 派遣 6/7, 结案 5/6, 按期结案 2/6
+    check_block(regions[S.A]["indicators"], {"filing_rate": (7, 8), "dispatch_rate": (6, 7),
+                                             "closure_rate": (5, 6), "ontime_rate": (2, 6)}, "region A")
+    check_block(regions[S.TOWN]["indicators"], {"filing_rate": (2, 2), "dispatch_rate": (2, 2)}, "region T")
     # the ranking tables list them too
     streets = next(g for g in november["rankings"] if g["group"] == "street")
     listed = {e["unit_id"] for e in streets["ranked"] + streets["unranked"] + streets["no_cases"]}
