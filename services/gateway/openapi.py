@@ -215,7 +215,7 @@ DOCS: dict[tuple[str, str], Doc] = {
     ("GET", "/api/scoring/summary"): Doc("事件计数 Event counts", "scoring"),
     ("GET", "/api/scoring/indicators"): Doc(
         "全部考核指标 Every indicator of a period", "scoring",
-        "period：日 2026-11-23、周 2026-W48、月 2026-11 或区间 2026-11-01..2026-11-15；缺省为本月。",
+        "period：日 2026-11-23、周 2026-W48、月 2026-11、季 2026-Q4、年 2026 或区间 2026-11-01..2026-11-15；缺省为本月。",
         query=IndicatorsQuery(only=("period",), partial=True), errors=(400,)),
     ("GET", "/api/scoring/indicators/<string:level>/<string:key>"): Doc(
         "一个单位/网格/网格员/部门的指标 One entity's indicators", "scoring",
