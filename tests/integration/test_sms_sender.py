@@ -17,6 +17,8 @@ from shared import health
 from shared.contracts.events import make_event
 from shared.management import Management
 from tests.conftest import ROOT, free_port, port_open
+from services.dispatch.service import DispatchService
+from tests.dispatch_support import dispatch_config, register, saturday_morning  # noqa: F401  (fixture)
 from tests.helpers import drain, publish, wait_until
 
 KEY = {"SMS_ACCESS_KEY_ID": "test-key", "SMS_ACCESS_KEY_SECRET": uuid.uuid4().hex}
@@ -144,3 +146,14 @@ def test_health_stops_reporting_the_outbox_as_unconsumed(sms):
         sms.notify([{"name": "冯伟远", "role": "值班员", "phone": "13900026800"}], case_id=f"C-H{n}")
     wait_until(lambda: len(sms.messages()) == 3, what="three SMS")
     assert not [p for p in health.queue_problems(sms.config) if p["queue"] == "notify.sms-outbox"]
+
+
+def test_a_dispatched_case_reaches_the_duty_officers_mobile(sms, container_factory, config, saturday_morning):
+    """The whole path: dispatch routes a case to 天生街道 and its duty officer (值班员, whose desk
+    phone is the landline 023-68280002) gets the SMS on the duty mobile from the reference data."""
+    container_factory(DispatchService, dispatch_config(config)).start()
+    case_id = register(config, "E0101")
+    [message] = wait_until(lambda: sms.sent_to("13900026800"), what="the dispatch SMS on the duty mobile")
+    assert message["TemplateParam"]["case_id"] == case_id and message["TemplateParam"]["kind"] == "dispatch"
+    assert case_id in message["text"] and "天生街道" in message["text"]
+    assert not sms.sent_to("023-68280002") and sms.dead_letters() == []
