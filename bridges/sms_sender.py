@@ -209,13 +209,14 @@ class Sender:
                        + json.dumps(exc.messages, ensure_ascii=False), "validation")
         except Refused as exc:
             self._park(channel, properties, body, headers, str(exc), "permanent")
-        except Transient as exc:
-            delay, headers = failures.next_retry(headers, self.delays, str(exc))
+        except Exception as exc:  # noqa: BLE001 - Transient, or the store or anything else failing
+            error = str(exc) if isinstance(exc, Transient) else f"{type(exc).__name__}: {exc}"
+            delay, headers = failures.next_retry(headers, self.delays, error)
             if delay is None:
                 self._park(channel, properties, body, headers,
-                           f"{exc} (after {failures.attempts(headers) + 1} attempts)", "handler_error")
+                           f"{error} (after {failures.attempts(headers) + 1} attempts)", "handler_error")
             else:
-                log.warning("短信网关暂不可用 (%s); retry %d in %d ms", exc, failures.attempts(headers), delay)
+                log.warning("短信未发出 (%s); retry %d in %d ms", error, failures.attempts(headers), delay)
                 self._publish(channel, topology.retry_queue_name(delay), properties, body, headers)
         channel.basic_ack(method.delivery_tag)
 
@@ -235,11 +236,12 @@ class Sender:
     def poll_receipts(self):
         """Receipts into the ledger, in the gateway's order, until stopped."""
         every = float(self.config.get("SMS_RECEIPT_POLL_SECONDS") or 10)
+        gateway = Gateway(self.config)          # its own HTTP session: this runs in another thread
         while not self.stopping.is_set():
             try:
                 after = self.ledger.cursor()
                 while True:
-                    receipts, after_next = self.gateway.receipts(after)
+                    receipts, after_next = gateway.receipts(after)
                     for receipt in receipts:
                         self.ledger.receipt(receipt)
                     self.ledger.save_cursor(after_next)
