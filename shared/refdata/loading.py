@@ -155,6 +155,10 @@ class Loader:
                             f"{contact['mobile']!r} 不是手机号码，短信发不到座机 (the SMS field needs an "
                             f"11-digit mobile number such as '13900016800', quoted; a landline "
                             f"cannot receive SMS)")
+                    elif "值班" in contact["role"] and not sms_number(contact):
+                        problems.append(
+                            f"{label}: contacts[{cindex}] ({contact['name']}) 值班人员需要手机号码收短信 "
+                            f"(the duty officer needs a `mobile` for SMS; {contact['phone']!r} is a landline)")
                 if contacts and not any(isinstance(c, dict) and sms_number(c) for c in contacts):
                     problems.append(f"{label}: 没有能收短信的联系人 (no contact has a mobile number "
                                     f"for SMS: give the duty officer a `mobile`)")

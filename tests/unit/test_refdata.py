@@ -96,6 +96,16 @@ def test_a_landline_in_the_sms_field_is_refused_naming_file_and_entry(broken_cop
     assert "023-68280002" in problem and "不是手机号码" in problem
 
 
+def test_a_duty_officer_without_a_mobile_is_refused(broken_copy):
+    path = broken_copy / "units.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("phone: 023-68280002, mobile: '13900026800'", "phone: 023-68280002"), encoding="utf-8")
+    with pytest.raises(RefdataError) as info:
+        load_district(broken_copy)
+    [problem] = info.value.problems
+    assert problem.startswith("units.yaml: unit 'street.tianshengjie': contacts[3] (冯伟远) 值班人员需要手机号码")
+
+
 def test_a_unit_no_sms_reaches_is_refused(broken_copy):
     path = broken_copy / "units.yaml"
     text = path.read_text(encoding="utf-8")
