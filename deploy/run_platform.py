@@ -189,6 +189,11 @@ def main():
                        stdout=subprocess.DEVNULL)
     for dept in DEPARTMENTS:
         spawn(f"dept-{dept}", [PYTHON, "-m", f"departments.{dept}"])
+    if not env.get("SMS_ACCESS_KEY_SECRET"):     # no real SMS provider configured: the local stand-in
+        from bridges.sms_gateway import local_secret
+        env.update(local_secret())
+        spawn("sms-gateway", [PYTHON, "-m", "bridges.sms_gateway"])
+    spawn("sms-sender", [PYTHON, "-m", "bridges.sms_sender"])
 
     gateway = f"http://{config['GATEWAY_HOST']}:{config['GATEWAY_PORT']}"
     wait_for(lambda: port_open(config["GATEWAY_HOST"], int(config["GATEWAY_PORT"])), "the gateway")
@@ -201,6 +206,7 @@ def main():
   网关 gateway          {gateway}      (health: {gateway}/health)
   RabbitMQ 管理界面      {config['RABBIT_MANAGEMENT_URL']}   (platform broker user: {broker_note})
   存储 store            {store_note}
+  短信 SMS              {config['SMS_GATEWAY_URL']} (stand-in: each SMS in var/sms/); sent: python -m bridges.sms_sender --show 20
   日志 logs             var/log/<process>.log   (JSON lines, with correlation ids)
   指标 metrics          http://127.0.0.1:{METRICS_BASE + 1}/metrics … :{METRICS_BASE + len(SERVICES)} (Prometheus)
 按 Ctrl-C 停止 — press Ctrl-C to stop.

@@ -2,11 +2,15 @@
 saved notification reaches people is services/dispatch/notifications.py (the adapters)."""
 from __future__ import annotations
 
+from shared.refdata import sms_number
+
 
 def recipients(district, unit_id: str, keywords: list[str]) -> list[dict]:
-    """The unit's contacts whose role contains one of the keywords (all contacts when none does)."""
+    """The unit's contacts SMS reaches whose role contains one of the keywords (all of them when
+    none does); ``phone`` is the number the SMS goes to: the contact's mobile, never a landline."""
     unit = district.units.get(unit_id) or {}
-    contacts = [dict(contact) for contact in unit.get("contacts") or []]
+    contacts = [dict(contact, phone=sms_number(contact)) for contact in unit.get("contacts") or []]
+    contacts = [contact for contact in contacts if contact["phone"]]
     chosen = [contact for contact in contacts if any(word in contact.get("role", "") for word in keywords)]
     return [{"name": c["name"], "role": c["role"], "phone": c["phone"]} for c in (chosen or contacts)]
 

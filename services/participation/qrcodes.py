@@ -3,8 +3,12 @@ printable A4 PDF sheet of labels. The QR encodes ``<gateway base>/inspector?comp
 the inspector page reads ``?component=`` and asks GET /api/components/<code> for the class, the
 place and the owner, so scanning a label opens a report already filled in.
 
-    python -m services.participation.qrcodes --out var/qrcodes [--base-url http://127.0.0.1:8000]
+    PUBLIC_BASE_URL=https://dcg.example.gov.cn python -m services.participation.qrcodes --out var/qrcodes
     → var/qrcodes/<object_code>.png (one per component) and var/qrcodes/components-qrcodes.pdf
+
+Each label carries the full class and name, the address, the owner, the object code and the URL
+(wrapped, and set smaller until all of it fits: nothing is cut). The URL is the configured public
+address (PUBLIC_BASE_URL, or --base-url); an empty or loopback address (127.0.0.1) is refused.
 """
 from __future__ import annotations
 
@@ -13,11 +17,14 @@ import os
 import sys
 from pathlib import Path
 
-from shared.qrcodes import component_url, object_code_from_url, qr_image  # noqa: F401
+from shared.qrcodes import (component_url, label_base_url, label_texts, object_code_from_url,  # noqa: F401
+                            qr_image, wrap)
 
 FONT_PATHS = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
               "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-DEFAULT_BASE = "http://127.0.0.1:8000"
+FONT_SIZES = (8, 7.5, 7, 6.5, 6, 5.5, 5)      # the label text shrinks until all of it fits
+LEADING = 1.25                               # line height / font size
+MM = 72 / 25.4                               # points per millimetre
 
 
 def _font():
@@ -30,14 +37,46 @@ def _font():
     raise RuntimeError("没有中文字体：请安装 fonts-wqy-zenhei (apt-get install -y fonts-wqy-zenhei)")
 
 
-def generate(out_dir, base_url: str = DEFAULT_BASE, district=None) -> dict:
-    """Write one PNG per component and the PDF sheet; returns {pngs, pdf, count}."""
+def fit_label(texts: list[str], font: str, width: float, height: float) -> tuple[float, list[list[str]]]:
+    """``(font size, lines per text)``: the largest of FONT_SIZES at which every text, wrapped to
+    ``width``, fits in ``height`` (points). Nothing is cut; a label that cannot fit is an error."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    for size in FONT_SIZES:
+        wrapped = [wrap(text, width, lambda t, size=size: stringWidth(t, font, size)) for text in texts]
+        if sum(len(lines) for lines in wrapped) * size * LEADING <= height:
+            return size, wrapped
+    raise ValueError(f"标签文字放不下 (label text does not fit even at {FONT_SIZES[-1]} pt): {texts[0]}")
+
+
+def label_cells(width: float, height: float, cols: int = 3, rows: int = 4):
+    """The cells of an A4 sheet, top-left first: ``(x, y, w, h)`` in points."""
+    cell_w, cell_h = (width - 20 * MM) / cols, (height - 30 * MM) / rows
+    return [(10 * MM + col * cell_w, height - 20 * MM - (row + 1) * cell_h, cell_w, cell_h)
+            for row in range(rows) for col in range(cols)]
+
+
+def label_layout(cell, qr_size: float = 30 * MM):
+    """Where a label's parts go in its cell: the QR box ``(x, y, size)`` and the text box
+    ``(x, y_top, width, height)`` below it, 3 mm inside the cell's border."""
+    x, y, w, h = cell
+    pad = 3 * MM
+    qr = (x + (w - qr_size) / 2, y + h - pad - qr_size, qr_size)
+    text_top = qr[1] - 1 * MM
+    return qr, (x + pad, text_top, w - 2 * pad, text_top - (y + pad))
+
+
+def generate(out_dir, base_url: str | None = None, district=None) -> dict:
+    """Write one PNG per component and the PDF sheet; returns {pngs, pdf, count, base_url}.
+    ``base_url``: the public address the labels open (default PUBLIC_BASE_URL; never loopback)."""
     from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import mm
     from reportlab.lib.utils import ImageReader
     from reportlab.pdfgen import canvas
 
     from shared.refdata import load_district
+    if base_url is None:
+        from shared.config import load_config
+        base_url = load_config().get("PUBLIC_BASE_URL")
+    base_url = label_base_url(base_url)
     district = district or load_district()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -53,44 +92,43 @@ def generate(out_dir, base_url: str = DEFAULT_BASE, district=None) -> dict:
     sheet = canvas.Canvas(str(pdf_path), pagesize=A4)
     sheet.setTitle("部件二维码（一码智管）")
     width, height = A4
-    cols, rows = 3, 4
-    cell_w, cell_h = (width - 20 * mm) / cols, (height - 30 * mm) / rows
+    cells = label_cells(width, height)
     for index, (component, png) in enumerate(zip(components, pngs)):
-        slot = index % (cols * rows)
+        slot = index % len(cells)
         if slot == 0:
             if index:
                 sheet.showPage()
             sheet.setFont(font, 12)
-            sheet.drawString(10 * mm, height - 14 * mm,
+            sheet.drawString(10 * MM, height - 14 * MM,
                              f"{getattr(district, 'name', '')} 城市部件二维码（一码智管）— 扫码上报问题")
-        col, row = slot % cols, slot // cols
-        x = 10 * mm + col * cell_w
-        y = height - 20 * mm - (row + 1) * cell_h
-        sheet.rect(x + 2, y + 2, cell_w - 4, cell_h - 4)
-        size = min(cell_w, cell_h) - 26 * mm
-        sheet.drawImage(ImageReader(str(png)), x + (cell_w - size) / 2, y + 18 * mm, size, size)
-        owner = (district.units.get(component.get("owner")) or {}).get("name", component.get("owner", ""))
-        try:
-            class_name = district.minor_class(component["class_code"])["name"]
-        except KeyError:
-            class_name = component["class_code"]
-        sheet.setFont(font, 8)
-        lines = [f"部件编码 {component['object_code']}", f"{class_name} · {component.get('name', '')}"[:22],
-                 f"权属单位：{owner}"[:30]]
-        for n, text in enumerate(lines):
-            sheet.drawCentredString(x + cell_w / 2, y + 13 * mm - n * 4 * mm, text)
+        x, y, w, h = cells[slot]
+        sheet.rect(x + 2, y + 2, w - 4, h - 4)
+        (qx, qy, size), (tx, top, tw, th) = label_layout(cells[slot])
+        sheet.drawImage(ImageReader(str(png)), qx, qy, size, size)
+        font_size, wrapped = fit_label(label_texts(component, district, base_url), font, tw, th)
+        sheet.setFont(font, font_size)
+        line_y = top - font_size
+        for lines in wrapped:
+            for line in lines:
+                sheet.drawString(tx, line_y, line)
+                line_y -= font_size * LEADING
     sheet.save()
-    return {"pngs": [str(path) for path in pngs], "pdf": str(pdf_path), "count": len(pngs)}
+    return {"pngs": [str(path) for path in pngs], "pdf": str(pdf_path), "count": len(pngs), "base_url": base_url}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="部件二维码（一码智管）: PNG per component + A4 PDF sheet")
     parser.add_argument("--out", default="var/qrcodes")
-    parser.add_argument("--base-url", default=os.environ.get("GATEWAY_BASE_URL", DEFAULT_BASE),
-                        help="the gateway address the QR codes open (default %(default)s)")
+    parser.add_argument("--base-url", default=None,
+                        help="the public address the QR codes open (default: PUBLIC_BASE_URL)")
     args = parser.parse_args(argv)
-    result = generate(args.out, args.base_url)
-    print(f"已生成 {result['count']} 个部件二维码 → {args.out}/<部件编码>.png，打印页 {result['pdf']}")
+    try:
+        result = generate(args.out, args.base_url)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"已生成 {result['count']} 个部件二维码 → {args.out}/<部件编码>.png，打印页 {result['pdf']}"
+          f"（扫码打开 {result['base_url']}）")
     return 0
 
 

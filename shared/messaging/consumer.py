@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import time
 import traceback
 import uuid
@@ -34,7 +32,7 @@ from nameko.messaging import QueueConsumer
 from .. import metrics
 from ..config import retry_delays
 from ..contracts.events import load_event
-from . import department_errors, topology
+from . import department_errors, failures, topology
 from .publisher import ConfirmedPublisher, raw_body
 
 log = logging.getLogger(__name__)
@@ -101,14 +99,8 @@ class FailureRouter(SharedExtension):
 
     def _origin_headers(self, message, queue_name):
         info = message.delivery_info or {}
-        headers = dict(message.headers or {})
-        headers.setdefault("x-origin-queue", queue_name)
-        headers.setdefault("x-origin-exchange", info.get("exchange", ""))
-        headers.setdefault("x-origin-routing-key", info.get("routing_key", ""))
-        user_id = (message.properties or {}).get("user_id")
-        if user_id:      # who the broker vouched for (the republished copy is sent as the platform)
-            headers.setdefault("x-origin-user-id", user_id)
-        return headers
+        return failures.origin_headers(message.headers, queue_name, info.get("exchange", ""),
+                                       info.get("routing_key", ""), (message.properties or {}).get("user_id"))
 
     def _republish(self, message, exchange, routing_key, headers, message_id=None):
         props = message.properties or {}
@@ -121,14 +113,8 @@ class FailureRouter(SharedExtension):
 
     def dead_letter(self, message, queue_name, reason, error_type, details=""):
         metrics.DEAD_LETTERS.labels(self.container.service_name, queue_name, error_type).inc()
-        headers = self._origin_headers(message, queue_name)
-        headers.update({
-            "x-dead-letter-reason": str(reason)[:4000],
-            "x-error-type": error_type,
-            "x-error-details": str(details)[-4000:],
-            "x-failed-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "x-failed-by": f"{socket.gethostname()}:{os.getpid()}",
-        })
+        headers = failures.dead_letter_headers(self._origin_headers(message, queue_name), reason,
+                                               error_type, details)
         # every parked message has an id, so it can be shown, replayed or purged on its own
         message_id = (message.properties or {}).get("message_id") or f"dl-{uuid.uuid4().hex}"
         self._republish(message, topology.DEAD_LETTER_EXCHANGE, queue_name, headers, message_id)
@@ -151,11 +137,9 @@ class FailureRouter(SharedExtension):
 
     def retry_or_dead_letter(self, message, queue_name, exc, details):
         headers = self._origin_headers(message, queue_name)
-        attempt = int(headers.get("x-attempt", 0) or 0)
-        if attempt < len(self.delays):
-            delay = self.delays[attempt]
-            headers["x-attempt"] = attempt + 1
-            headers["x-last-error"] = f"{type(exc).__name__}: {exc}"[:2000]
+        attempt = failures.attempts(headers)
+        delay, headers = failures.next_retry(headers, self.delays, f"{type(exc).__name__}: {exc}")
+        if delay is not None:
             self._republish(message, topology.retry_queue_name(delay), queue_name, headers)
             metrics.RETRIES.labels(self.container.service_name, queue_name).inc()
             log.warning("handler on %s failed (%s); retry %d in %d ms", queue_name, exc,

@@ -23,14 +23,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from .common import (CASE_KINDS, DEFAULT_DIR, FILES, KIND_LETTERS, LEAD_UNIT,  # noqa: F401
-                     PARTNER_KEYS, PARTNER_UNITS, UNIT_TYPES, URGENCIES, RefdataError)
+                     PARTNER_KEYS, PARTNER_UNITS, UNIT_TYPES, URGENCIES, RefdataError,
+                     sms_number)
 from .loading import Loader
 from .queries import Queries
 from .spatial import Spatial
 
 __all__ = [
     "DEFAULT_DIR", "PARTNER_KEYS", "PARTNER_UNITS", "LEAD_UNIT", "UNIT_TYPES", "CASE_KINDS",
-    "URGENCIES", "District", "RefdataError", "load_district", "clear_cache",
+    "URGENCIES", "District", "RefdataError", "load_district", "clear_cache", "sms_number",
 ]
 
 

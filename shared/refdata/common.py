@@ -34,6 +34,18 @@ _CLASS_CODE = re.compile(r"^[CE]\d{4}$")
 _GRID_CODE = re.compile(r"^\d{15}$")
 _OBJECT_CODE = re.compile(r"^\d{16}$")
 _OVERLAP_TOLERANCE = 1e-12  # square degrees, about 0.01 m²
+#: A mainland China mobile number (11 digits, 13x-19x): the only kind an SMS reaches.
+MOBILE_NUMBER = re.compile(r"^1[3-9]\d{9}$")
+
+
+def sms_number(contact: dict) -> str | None:
+    """The number an SMS to this contact goes to: its ``mobile`` (the SMS field), else its
+    ``phone`` when that is a mobile number; ``None`` for a contact with only a landline."""
+    for key in ("mobile", "phone"):
+        value = contact.get(key)
+        if isinstance(value, str) and MOBILE_NUMBER.match(value):
+            return value
+    return None
 
 
 class RefdataError(ValueError):

@@ -16,7 +16,7 @@ from shared.calendar import BusinessCalendar, valid_duration
 from . import intake_data
 from .common import (_CLASS_CODE, _GRID_CODE, _OBJECT_CODE, _OVERLAP_TOLERANCE, CASE_KINDS, FILES,
                      KIND_LETTERS, LEAD_UNIT, PARTNER_KEYS, PARTNER_UNITS, UNIT_TYPES, URGENCIES,
-                     RefdataError, _digits, _number, _text, _two_digits)
+                     MOBILE_NUMBER, RefdataError, _digits, _number, _text, _two_digits, sms_number)
 
 
 class Loader:
@@ -148,6 +148,20 @@ class Loader:
                         problems.append(f"{label}: contacts[{cindex}] needs name, role and phone")
                     elif not isinstance(contact.get("phone"), str):
                         problems.append(f"{label}: contacts[{cindex}].phone must be quoted text")
+                    elif "mobile" in contact and not (isinstance(contact["mobile"], str)
+                                                      and MOBILE_NUMBER.match(contact["mobile"])):
+                        problems.append(
+                            f"{label}: contacts[{cindex}] ({contact['name']}).mobile "
+                            f"{contact['mobile']!r} 不是手机号码，短信发不到座机 (the SMS field needs an "
+                            f"11-digit mobile number such as '13900016800', quoted; a landline "
+                            f"cannot receive SMS)")
+                    elif "值班" in contact["role"] and not sms_number(contact):
+                        problems.append(
+                            f"{label}: contacts[{cindex}] ({contact['name']}) 值班人员需要手机号码收短信 "
+                            f"(the duty officer needs a `mobile` for SMS; {contact['phone']!r} is a landline)")
+                if contacts and not any(isinstance(c, dict) and sms_number(c) for c in contacts):
+                    problems.append(f"{label}: 没有能收短信的联系人 (no contact has a mobile number "
+                                    f"for SMS: give the duty officer a `mobile`)")
             self.units[uid] = unit
         self._street_codes = street_codes
 

@@ -142,10 +142,50 @@ def test_qr_codes_png_and_pdf_decode_back_to_their_components(tmp_path):
     zxingcpp = pytest.importorskip("zxingcpp")
     from PIL import Image
     district = load_district()
-    result = qrcodes.generate(tmp_path, "http://gw.example:8000", district)
+    result = qrcodes.generate(tmp_path, "https://dcg.example.gov.cn", district)
     assert result["count"] == len(district.components) and (tmp_path / "components-qrcodes.pdf").stat().st_size > 10_000
     for png in result["pngs"][:5] + result["pngs"][-2:]:
         texts = [r.text for r in zxingcpp.read_barcodes(Image.open(png))]
-        assert len(texts) == 1 and texts[0].startswith("http://gw.example:8000/inspector?component=")
+        assert len(texts) == 1 and texts[0].startswith("https://dcg.example.gov.cn/inspector?component=")
         code = qrcodes.object_code_from_url(texts[0])
         assert code in district.components and png.endswith(f"{code}.png")
+
+
+def test_no_label_text_is_cut_on_any_of_the_components():
+    """Every label's texts (full name, address, owner, code, URL) wrap inside the label's text box
+    and join back to the whole text; before, 25 of the 62 labels were cut at 22/30 characters."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    district, font = load_district(), qrcodes._font()
+    cells = qrcodes.label_cells(*A4)
+    assert len(district.components) == 62
+    for index, component in enumerate(sorted(district.components.values(), key=lambda c: c["object_code"])):
+        (_, qr_y, _), (x, top, width, height) = qrcodes.label_layout(cells[index % len(cells)])
+        texts = qrcodes.label_texts(component, district, "https://dcg.example.gov.cn")
+        assert component["name"] in texts[0] and texts[1].startswith("地址：") and len(texts[1]) > 6
+        size, wrapped = qrcodes.fit_label(texts, font, width, height)
+        assert ["".join(lines) for lines in wrapped] == texts
+        assert all(stringWidth(line, font, size) <= width for lines in wrapped for line in lines)
+        lines = sum(len(lines) for lines in wrapped)
+        assert top - lines * size * qrcodes.LEADING >= cells[index % len(cells)][1] and top < qr_y
+
+
+def test_the_printed_sheet_holds_every_full_name_and_the_public_url(tmp_path, monkeypatch):
+    from pypdf import PdfReader
+    district = load_district()
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://dcg.example.gov.cn")
+    result = qrcodes.generate(tmp_path, district=district)
+    text = "".join(page.extract_text() for page in PdfReader(result["pdf"]).pages).replace("\n", "")
+    for component in district.components.values():
+        assert component["name"] in text
+        assert f"https://dcg.example.gov.cn/inspector?component={component['object_code']}" in text
+    assert "127.0.0.1" not in text
+
+
+@pytest.mark.parametrize("base", ["", None, "http://127.0.0.1:8000", "http://localhost:8000", "http://0.0.0.0:8000",
+                                  "http://[::1]:8000"])
+def test_labels_are_never_printed_for_a_loopback_or_missing_address(tmp_path, monkeypatch, base):
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    with pytest.raises(ValueError, match="PUBLIC_BASE_URL"):
+        qrcodes.generate(tmp_path, base)
+    assert not (tmp_path / "components-qrcodes.pdf").exists()

@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import Point
 
 from shared.calendar import BusinessCalendar
-from shared.refdata import (DEFAULT_DIR, PARTNER_KEYS, District, RefdataError, clear_cache,
+from shared.refdata import (DEFAULT_DIR, PARTNER_KEYS, District, RefdataError, clear_cache, sms_number,
                             load_district)
 
 GAP_POINT = (106.3960, 29.8302)                       # the documented 盲区
@@ -75,6 +75,47 @@ def test_required_units(district):
         assert unit["id"].startswith(prefix)
         for contact in unit["contacts"]:
             assert contact["name"] and contact["role"] and isinstance(contact["phone"], str)
+
+
+def test_every_unit_has_a_duty_mobile_for_sms(district):
+    """The person on duty (值班员, or an operator's 调度员) of every unit is reachable by SMS."""
+    for unit in district.units.values():
+        duty = [c for c in unit["contacts"] if "值班" in c["role"] or "调度" in c["role"]]
+        assert duty and all(re.fullmatch(r"1[3-9]\d{9}", sms_number(c) or "") for c in duty), unit["id"]
+
+
+def test_a_landline_in_the_sms_field_is_refused_naming_file_and_entry(broken_copy):
+    path = broken_copy / "units.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "phone: 023-68280002, mobile: '13900026800'" in text
+    path.write_text(text.replace("mobile: '13900026800'", "mobile: 023-68280002"), encoding="utf-8")
+    with pytest.raises(RefdataError) as info:
+        load_district(broken_copy)
+    [problem] = info.value.problems
+    assert problem.startswith("units.yaml: unit 'street.tianshengjie': contacts[3] (冯伟远).mobile")
+    assert "023-68280002" in problem and "不是手机号码" in problem
+
+
+def test_a_duty_officer_without_a_mobile_is_refused(broken_copy):
+    path = broken_copy / "units.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("phone: 023-68280002, mobile: '13900026800'", "phone: 023-68280002"), encoding="utf-8")
+    with pytest.raises(RefdataError) as info:
+        load_district(broken_copy)
+    [problem] = info.value.problems
+    assert problem.startswith("units.yaml: unit 'street.tianshengjie': contacts[3] (冯伟远) 值班人员需要手机号码")
+
+
+def test_a_unit_no_sms_reaches_is_refused(broken_copy):
+    path = broken_copy / "units.yaml"
+    text = path.read_text(encoding="utf-8")
+    for number in ("'13810540000'", "'13810550000'"):        # park.hightech: its two mobiles
+        text = text.replace(number, "023-68000000")
+    text = text.replace("phone: 023-68280019, mobile: '13900196800'", "phone: 023-68280019")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RefdataError) as info:
+        load_district(broken_copy)
+    assert any("没有能收短信的联系人" in problem for problem in info.value.problems)
 
 
 def test_every_street_has_grids(district):
