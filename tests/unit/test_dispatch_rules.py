@@ -165,7 +165,8 @@ def test_deadline_on_the_business_calendar(class_code, place, urgency, at, expec
 def test_the_first_dispatch_keeps_its_deterministic_event_ids():
     doc, change = dispatched(case_id="C77")
     assert [event_id for _, _, event_id in change.events] == ["C77.dispatched.1"]
-    assert [note["id"] for note in change.notes] == ["C77.notified.1"]
+    assert [note["id"] for note in change.notes] == ["C77.notified.1", "C77.notified.double_chief",
+                                                     "C77.notified.liaison"]
     assert doc["notifications"][0]["recipients"] == [{"name": "冯伟远", "role": "值班员", "phone": "023-68280002"}]
     assert "2026-11-30 14:30" in doc["notifications"][0]["message"]
 
