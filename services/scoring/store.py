@@ -25,7 +25,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared import storage
 
-from . import indicators, rules
+from . import indicators, practices, practices_data, rules
 
 EVENTS, FACTS, REPLAY, BULLETINS, RUNS = "events", "facts", "facts_replay", "bulletins", "recomputes"
 BATCH = 200
@@ -108,7 +108,9 @@ def facts_for_period(db, period, facts: str = FACTS) -> list[dict]:
 
 
 def compute_report(db, period, settings, district, as_of, facts: str = FACTS) -> dict:
-    return indicators.compute(period, facts_for_period(db, period, facts), settings, district, as_of)
+    report = indicators.compute(period, facts_for_period(db, period, facts), settings, district, as_of)
+    report["practices"] = practices.section(report, practices_data.events_721(db, period), district, settings)
+    return report
 
 
 # ---------------------------------------------------------------------------- recompute
