@@ -19,7 +19,7 @@ from pathlib import Path
 
 from shared.config import ROOT
 
-from . import store
+from . import practices, store
 from .bulletin_render import render_charts, render_html, render_pdf
 from .bulletin_text import (BulletinError, find_font, local, num, overview_text,  # noqa: F401 (re-exported)
                             pct)
@@ -44,7 +44,8 @@ def gather(db, month: str, settings: dict, district, as_of) -> dict:
                       for code in ("closure_rate", "ontime_rate", "satisfaction_rate")}
     return {"period": period, "report": report, "months": [p.label for p in months],
             "trend": trend, "district_trend": district_trend, "settings": settings,
-            "district": district, "as_of": as_of}
+            "district": district, "as_of": as_of,
+            "practice_lines": practices.bulletin_lines(report["practices"])}   # 721, 双长 (practices.py)
 
 
 # ---------------------------------------------------------------------------- the command

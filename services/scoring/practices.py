@@ -131,3 +131,19 @@ def section(report: dict, data: dict, district, settings: dict) -> dict:
     items = disposals(data["closures"], data["classes"], data["decisions"], settings)
     return {"mode_721": mode_721(items, district, settings),
             "chiefs": chief_indicators(report.get("grids") or {}, district)}
+
+
+def bulletin_lines(section: dict) -> list[str]:
+    """The practices' lines of the monthly bulletin's data (for the 通报 text)."""
+    mix = section["mode_721"]
+    target = "/".join(f"{mix['target'][m]:g}" for m in MODES)
+    district = mix["district"]
+    lines = [f"721 工作法：全区处置 {district['total']} 件，服务/管理/执法 {district['mix_text']}"
+             f"（目标 {target}，{district['status']}）。"]
+    off = [row for row in mix["units"].values() if row["meets_target"] is False]
+    if off:
+        lines.append("721 偏离目标的单位：" + "；".join(f"{row['name']} {row['mix_text']}" for row in off) + "。")
+    chiefs = section["chiefs"]
+    with_cases = [c for c in chiefs if not c["status"]]
+    lines.append(f"双街长/双路长：{len(chiefs)} 人，{len(with_cases)} 人责任段内有案件。")
+    return lines

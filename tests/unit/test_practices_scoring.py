@@ -90,3 +90,13 @@ def test_a_chiefs_indicators_are_their_stretchs_cases():
     assert street["indicators"]["ontime_rate"]["value"] == 0.75                                  # 6/8
     assert rows["street:street.beiquan:chengguan"]["status"] == "无案件"
     assert rows["street:street.beiquan:chengguan"]["indicators"]["closure_rate"]["value"] is None
+
+
+def test_the_bulletin_lines_name_the_mix_and_the_units_off_target():
+    items = [{"unit_id": STREET, "mode": "service"}] * 7 + [{"unit_id": "dept.chengguan", "mode": "enforcement"}] * 3
+    section = {"mode_721": practices.mode_721(items, DISTRICT, SETTINGS),
+               "chiefs": practices.chief_indicators({"500190001001001": {"counts": {"due": 1}}}, DISTRICT)}
+    lines = practices.bulletin_lines(section)
+    assert lines[0] == "721 工作法：全区处置 10 件，服务/管理/执法 70/0/30（目标 70/20/10，偏离）。"
+    assert lines[1] == "721 偏离目标的单位：区城市管理局（区城市管理综合行政执法支队） 0/0/100；天生街道 100/0/0。"
+    assert lines[2] == "双街长/双路长：76 人，6 人责任段内有案件。"
