@@ -38,7 +38,7 @@ def notify_stretch(doc: dict, change, ctx) -> None:
     people = ctx.district.stretch_people(doc.get("grid_code"))
     roads = [r["road"] for r in people["road_chiefs"]]
     for kind, recipients in (("double_chief", chief_people(people)),
-                             ("liaison", [dict(p) for p in people["liaisons"]])):
+                             ("liaison", [{k: p[k] for k in ("name", "role", "phone")} for p in people["liaisons"]])):
         if not recipients:
             continue
         change.notes.append({"id": f"{doc['_id']}.notified.{kind}", "kind": kind, "case_id": doc["_id"],

@@ -64,6 +64,7 @@ class Practices:
         self.street_chief_map: dict[str, list[dict]] = {}
         self.roads: list[dict] = []
         self.communities: dict[tuple[str, str], dict] = {}
+        self._liaison_ids: set[str] = set()
         if problems:
             return
         streets = {uid for uid, unit in self.units.items() if unit.get("type") in ("street", "town")}
@@ -98,8 +99,18 @@ class Practices:
             if not grids:
                 problems.append(f"{label}: community {item.get('code')!r} of {item['street_id']} has no grid")
                 continue
-            liaisons = [p for i, raw_person in enumerate(item.get("liaisons") or [])
-                        if (p := _person(raw_person, f"{label}.liaisons[{i}]", problems, sides=False))]
+            liaisons = []
+            for i, raw_person in enumerate(item.get("liaisons") or []):
+                person = _person(raw_person, f"{label}.liaisons[{i}]", problems, sides=False)
+                if person is None:
+                    continue
+                if not _text(raw_person.get("id")) or raw_person["id"] in self._liaison_ids:
+                    problems.append(f"{label}.liaisons[{i}]: id (the person id of the liaison's "
+                                    f"community account) is missing or used twice")
+                    continue
+                person["id"] = raw_person["id"]
+                self._liaison_ids.add(person["id"])
+                liaisons.append(person)
             if not 1 <= len(item.get("liaisons") or []) <= 2:
                 problems.append(f"{label}: a community has 1 or 2 社区城管联络员")
             self.communities[key] = {"street_id": item["street_id"], "code": key[1],
@@ -148,6 +159,16 @@ class Practices:
             return None
         found = self.communities.get((grid["street_code"], grid["community_code"]))
         return copy.deepcopy(found) if found else None
+
+    def liaison(self, community_code: str, person_id: str | None) -> dict | None:
+        """The 社区城管联络员 of a community (12-digit code: district + street + community) with
+        this person id, or None."""
+        code = community_code or ""
+        community = self.communities.get((code[6:9], code[9:12])) if code[:6] == self.code else None
+        for person in (community or {}).get("liaisons", []):
+            if person_id and person["id"] == person_id:
+                return copy.deepcopy(person)
+        return None
 
     def stretch_people(self, grid_code: str | None) -> dict:
         """Who answers for a grid beside its owner: ``{street_chiefs, road_chiefs: [{road, chiefs}],

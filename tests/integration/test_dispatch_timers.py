@@ -48,7 +48,7 @@ def test_warning_then_supervision_then_escalation_as_the_clock_moves(platform, c
     assert 0.8 <= published["case_warned"]["share_used"] < 0.81          # fired at 11:43
     assert published["case_escalated"]["escalated_to"] == "lead.group"
     notes = {body["payload"]["kind"]: body["payload"] for body in taken(config, sms_q)}
-    assert set(notes) == {"dispatch", "warning", "supervision", "escalation"}
+    assert set(notes) == {"dispatch", "warning", "supervision", "escalation", "double_chief", "liaison"}
     assert notes["escalation"]["unit_id"] == "lead.group"
     assert {person["name"] for person in notes["escalation"]["recipients"]} == {"唐丽", "徐涛芳"}
     assert "督办" in notes["supervision"]["message"] and "2026-11-30 14:30" in notes["supervision"]["message"]

@@ -97,7 +97,7 @@ def test_a_road_through_an_unknown_grid_is_refused(tmp_path):
 def test_a_liaison_the_grids_do_not_name_is_refused(tmp_path):
     folder = _copy(tmp_path)
     _edit(folder, lambda d: d["communities"][0].update(
-        liaisons=[{"name": "别人", "role": "社区城管联络员", "phone": "1"}]))
+        liaisons=[{"id": "lsn-x", "name": "别人", "role": "社区城管联络员", "phone": "1"}]))
     with pytest.raises(RefdataError, match="names community_liaison '金建', who is not a liaison of 天生路社区"):
         load_district(folder)
 
@@ -136,3 +136,9 @@ def test_the_first_dispatch_tells_the_double_chiefs_and_the_liaison():
 def test_a_case_in_no_grid_tells_no_chief():
     _, change = _new_case(None, "street.dongyang", 106.3960, 29.8302)
     assert [note["kind"] for note in change.notes] == ["dispatch"]
+
+
+def test_a_liaison_is_found_by_community_and_person_id():
+    assert DISTRICT.liaison("500190001001", "lsn-500190001001-1")["name"] == "金建"
+    assert DISTRICT.liaison("500190001002", "lsn-500190001001-1") is None      # another community's
+    assert DISTRICT.liaison("500190001001", "key:abc") is None
