@@ -70,6 +70,7 @@ def test_a_restart_fires_what_fell_due_while_down_exactly_once(container_factory
     assert (counts["case_warned"], counts["case_supervised"], counts["case_escalated"]) == (1, 1, 1)
     published = Counter(body["event_id"] for body in taken(config, events_q))
     assert published == Counter({f"{case_id}.dispatched.1": 1, f"{case_id}.notified.1": 1,
+                                 f"{case_id}.notified.double_chief": 1, f"{case_id}.notified.liaison": 1,
                                  f"{case_id}.warned.1": 1, f"{case_id}.notified.warning.1": 1,
                                  f"{case_id}.supervised.1": 1, f"{case_id}.notified.supervision.1": 1,
                                  f"{case_id}.escalated.1": 1, f"{case_id}.notified.escalation.1": 1})
