@@ -42,6 +42,7 @@ class Settings:
     park_approver: str = "centre"
     urgency_changer: str = "operator"
     notify_roles: dict = field(default_factory=dict)
+    first_contact: dict = field(default_factory=dict)    # 首问负责: services/dispatch/first_contact.py
 
     # ------------------------------------------------------------------ supervision
     def supervision_for(self, case_kind: str) -> Supervision:
@@ -147,7 +148,8 @@ def build_settings(data: dict, district=None, overrides: dict | None = None) -> 
     return Settings(rules=tuple(rules), command_centre=str(data.get("command_centre", "centre.command")),
                     supervision=base, by_kind=by_kind, escalate_to=escalate_to, roles=roles,
                     extension_approvers=approvers, park_approver=park_approver,
-                    urgency_changer=urgency_changer, notify_roles=notify)
+                    urgency_changer=urgency_changer, notify_roles=notify,
+                    first_contact=dict(data.get("first_contact") or {}))
 
 
 _read = routing_table.read

@@ -200,7 +200,7 @@ def fire(doc, kind, at):
 
 
 def test_timers_fire_once_and_notify_the_right_people():
-    doc, _ = dispatched(case_id="C9")
+    doc, _ = dispatched(case_id="C9", channel="inspector")     # an inspector's: no 首问 reply timer
     doc, change = fire(doc, "warn", local(2026, 11, 30, 11, 42))
     assert types(change) == ["case_warned"] and change.events[0][2] == "C9.warned.1"
     assert change.events[0][1]["share_used"] == 0.8
