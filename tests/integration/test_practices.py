@@ -1,7 +1,8 @@
 """The source articles' practices through the real services (broker and store): 双街长/双路长 and
 the 社区城管联络员 hear of a case in their stretch and are on the responsibility map; the closed
 case counts in the 721 mix and in the chiefs' own indicators; a liaison's 社区评议 is recorded as
-the liaison's (and, when the setting says so, only liaisons may review)."""
+the liaison's (and, when the setting says so, only liaisons may review); 首问负责: the first
+unit's reply deadline is supervised on a durable timer and shown in the timeline."""
 from __future__ import annotations
 
 import pytest
@@ -19,7 +20,7 @@ from services.scoring.service import ScoringService
 from shared import storage
 from tests.conftest import free_port
 from tests.dispatch_support import (  # noqa: F401  (fixtures)
-    UNIT, dispatch_config, log_in, ok, operator_headers, saturday_morning, wait_case,
+    UNIT, dispatch_config, local, log_in, ok, operator_headers, saturday_morning, set_clock, wait_case,
 )
 from tests.helpers import drain, wait_until
 
@@ -114,3 +115,42 @@ def test_a_liaison_reviews_for_the_community_and_the_setting_can_admit_only_liai
     assert review(liaison, "dept.chengguan").status_code == 201
     period = participation_rules.current_period(storage.now_utc(), "Asia/Shanghai")
     assert period == "2026-11"
+
+
+def test_the_first_units_reply_deadline_is_supervised_and_shown_in_the_timeline(gateway, config, db):
+    headers = operator_headers(gateway)
+    answer = requests.post(f"{gateway}/api/reports", headers=headers, timeout=15, json={
+        "class_code": "E0101", "location": INSIDE, "address": "天生路20号", "description": "暴露垃圾约3平方米",
+        "attributes": {"area_m2": 3}, "reporter": {"name": "李四", "phone": "13800000001"}})
+    assert answer.status_code == 201, answer.text
+    case_id = answer.json()["case_id"]
+    doc = wait_case(db, case_id, lambda d: not d["_pending"], "dispatch")
+    # reported Saturday 10:00: the clock starts Monday 08:30, the reply is due 2 working hours later
+    assert doc["first_contact"]["unit_id"] == "street.tianshengjie"
+    assert [t["kind"] for t in doc["_timers"]].count("first_reply") == 1
+
+    set_clock(local(2026, 11, 30, 10, 31))              # nobody signed for it by 10:30
+    doc = wait_case(db, case_id, lambda d: (d.get("first_contact") or {}).get("supervised_at"), "the 督办")
+    timeline = requests.get(f"{gateway}/api/cases/{case_id}/timeline", headers=headers, timeout=15).json()
+    steps = {entry["type"]: entry for entry in timeline["entries"]}
+    assert steps["first_contact"]["label"] == "首问负责（限时回复）"
+    assert "须于 2026-11-30 10:30 前答复市民" in steps["first_contact"]["reason"]
+    assert steps["first_reply_overdue"]["label"] == "首问回复超时督办"
+    assert steps["first_reply_overdue"]["at"].startswith("2026-11-30T10:3")
+    notes = []
+    wait_until(lambda: notes.extend(body["payload"] for body, _ in drain(config, "notify.sms-outbox"))
+               or any(n["kind"] == "first_reply_overdue" for n in notes), what="the 督办 notice")
+    overdue = next(n for n in notes if n["kind"] == "first_reply_overdue")
+    assert overdue["unit_id"] == "street.tianshengjie" and "请立即答复市民" in overdue["message"]
+
+    # the owner signs: answered late, and the 督办 counts against the first unit like any other
+    ok(gateway, case_id, "accept", expected_version=doc["_version"], **UNIT)
+    doc = db("dispatch").cases.find_one({"_id": case_id})
+    assert doc["first_contact"]["on_time"] is False
+
+    def supervised():
+        report = requests.get(f"{gateway}/api/scoring/indicators", params={"period": "2026-11"},
+                              headers=headers, timeout=15).json()
+        row = report["units"].get("street.tianshengjie")
+        return row if row and row["counts"]["supervised"] == 1 else None
+    assert wait_until(supervised, what="scoring counted the 督办")
