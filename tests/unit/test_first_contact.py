@@ -77,3 +77,19 @@ def test_the_policy_is_a_setting():
     bad = build_settings({"first_contact": {"reply_within": "soon"}}, district=DISTRICT)
     with pytest.raises(ValueError, match="reply_within"):
         first_contact.policy(bad)
+
+
+def test_the_citizen_hears_a_first_reply_supervision_as_such():
+    """intake's copy (services/intake/case_status.py) tells 首问 督办 from a deadline 督办: the
+    contract carries the reason."""
+    from services.intake import case_status
+    from shared.contracts.events import load_event, make_event
+    for reason, words in (("first_reply", "首问单位天生街道未按时答复，已督办"), ("", "已超过处置时限，已督办天生街道")):
+        body = make_event("case_supervised", {"case_id": "C1", "unit_id": "street.tianshengjie",
+                                              "at": local(2026, 11, 30, 10, 31), "deadline": local(2026, 11, 30, 10, 30),
+                                              "reason": reason},
+                          producer="dispatch", correlation_id="C1", event_id=f"C1.sup.{reason}")
+        event = load_event(body)
+        assert event["payload"]["reason"] == reason
+        fields = case_status.event_fields(event, lambda unit: "天生街道", "Asia/Shanghai")
+        assert fields["status_notes"] == words
