@@ -209,9 +209,10 @@ class Practices:
             return None
         return "town" if unit.get("type") in ("street", "town") else "district"
 
-    def unit_tree(self) -> dict:
+    def unit_tree(self, people: bool = True) -> dict:
         """The three service levels (区—镇街—社区) as a tree: the district with its district-level
-        units, its streets and towns, and their communities with the liaisons."""
+        units, its streets and towns (with their 双街长), and their communities (with their
+        联络员). ``people=False`` leaves the people out (for the public)."""
         def brief(unit):
             return {"id": unit["id"], "name": unit["name"], "type": unit["type"]}
         towns = []
@@ -220,11 +221,11 @@ class Practices:
                 continue
             communities = [{"level": "community", "level_name": LEVEL_NAMES["community"],
                             "code": c["code"], "name": c["name"], "grids": list(c["grids"]),
-                            "liaisons": copy.deepcopy(c["liaisons"])}
+                            "liaisons": copy.deepcopy(c["liaisons"]) if people else []}
                            for (street_code, _), c in sorted(self.communities.items())
                            if c["street_id"] == unit["id"]]
             towns.append(dict(brief(unit), level="town", level_name=LEVEL_NAMES["town"],
-                              chiefs=self.street_chiefs(unit["id"]), communities=communities))
+                              chiefs=self.street_chiefs(unit["id"]) if people else [], communities=communities))
         return {"level": "district", "level_name": LEVEL_NAMES["district"], "code": self.code,
                 "name": self.name,
                 "units": [brief(u) for u in self.units.values() if self.level_of(u["id"]) == "district"],

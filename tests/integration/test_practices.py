@@ -66,6 +66,16 @@ def test_chiefs_and_liaison_hear_of_the_case_and_it_counts_in_721_and_their_indi
     assert mine["liaisons"] == [{"name": "金建", "role": "社区城管联络员"}]
     public = requests.get(f"{gateway}/api/grids", timeout=15).json()["grids"]["features"]
     assert "road_chiefs" not in str(public) and "金建" not in str(public)
+    # the three service levels: 区级 units, 镇街级 streets and towns, 社区级 communities (no people)
+    units = requests.get(f"{gateway}/api/units", timeout=15).json()["items"]
+    assert {u["id"]: u["level"] for u in units}["street.tianshengjie"] == "town"
+    assert {u["id"]: u["level"] for u in units}["dept.chengguan"] == "district"
+    tree = requests.get(f"{gateway}/api/units", params={"view": "tree"}, timeout=15).json()
+    tiansheng = next(t for t in tree["towns"] if t["id"] == "street.tianshengjie")
+    assert tree["level_name"] == "区级" and tiansheng["level_name"] == "镇街级"
+    assert [(c["level_name"], c["name"]) for c in tiansheng["communities"]] == [("社区级", "天生路社区"),
+                                                                              ("社区级", "西师街社区")]
+    assert "金建" not in str(tree) and "phone" not in str(tree)
 
     # closed: one disposal of 天生街道, a 服务 (cleaning), and a closed case in the chiefs' stretch
     wait_case(db, case_id, lambda doc: not doc["_pending"], "dispatch")
