@@ -10,6 +10,7 @@ import requests
 import yaml
 
 from services.dispatch.service import DispatchService
+from services.enforcement_coordination.service import CoordinationService
 from services.gateway import auth
 from services.gateway.service import GatewayService
 from services.intake.service import IntakeService
@@ -32,7 +33,7 @@ LIAISON = "lsn-500190001001-1"                      # 金建, its 社区城管�
 @pytest.fixture
 def gateway(container_factory, config, db, saturday_morning):
     port = free_port()
-    for service in (IntakeService, ScoringService, ParticipationService):
+    for service in (IntakeService, ScoringService, ParticipationService, CoordinationService):
         container_factory(service, config).start()
     container_factory(DispatchService, dispatch_config(config)).start()
     container_factory(GatewayService, dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")).start()
@@ -164,3 +165,42 @@ def test_the_first_units_reply_deadline_is_supervised_and_shown_in_the_timeline(
         row = report["units"].get("street.tianshengjie")
         return row if row and row["counts"]["supervised"] == 1 else None
     assert wait_until(supervised, what="scoring counted the 督办")
+
+
+def test_the_enforcement_ladder_classes_a_disposal_in_the_721_mix(gateway, config, db):
+    """A case whose party was penalised (处罚) is an 执法 disposal of the unit that closed it; a
+    decision found on patrol (no case) is 城管's, here 教育 (首违不罚): a 服务."""
+    headers = operator_headers(gateway)
+    answer = requests.post(f"{gateway}/api/reports", headers=headers, timeout=15, json={
+        "class_code": "E0101", "location": {"lon": 106.394165, "lat": 29.833618}, "address": "天生路30号",
+        "description": "商户倾倒垃圾", "attributes": {"area_m2": 2}})
+    assert answer.status_code == 201, answer.text
+    case_id = answer.json()["case_id"]
+    penalised = requests.post(f"{gateway}/api/enforcement/violations", headers=headers, timeout=15, json={
+        "party": {"kind": "licence", "number": "91350100M000100Y43", "name": "天生路某烧烤店"},
+        "class_code": "E0101", "severity": "serious", "corrected": False, "officer": "执法队员 张伟",
+        "case_id": case_id, "violation_id": "v-721-1"})
+    assert penalised.status_code == 201 and penalised.json()["violation"]["step"] == "penalise", penalised.text
+    patrol = requests.post(f"{gateway}/api/enforcement/violations", headers=headers, timeout=15, json={
+        "party": {"kind": "plate", "number": "渝A12345"}, "class_code": "E0501", "severity": "minor",
+        "corrected": True, "officer": "执法队员 张伟", "violation_id": "v-721-2"})
+    assert patrol.status_code == 201 and patrol.json()["violation"]["step"] == "educate", patrol.text
+
+    wait_case(db, case_id, lambda doc: not doc["_pending"], "dispatch")
+    case = ok(gateway, case_id, "accept", expected_version=db("dispatch").cases.find_one({"_id": case_id})["_version"],
+              **UNIT)
+    case = ok(gateway, case_id, "feedback", expected_version=case["version"],
+              after_photo="/media/d204b51ff8be722056d816a56a992eba", note="已清运，已立案处罚", **UNIT)
+    assert ok(gateway, case_id, "verify", expected_version=case["version"], actor="严勇", passed=True)["state"] == "closed"
+
+    def mix():
+        report = requests.get(f"{gateway}/api/scoring/indicators", params={"period": "2026-11"},
+                              headers=headers, timeout=15).json()
+        section = report["practices"]["mode_721"]
+        return section if section["district"]["total"] == 2 else None
+    section = wait_until(mix, what="scoring counted both disposals")
+    street = section["units"]["street.tianshengjie"]["modes"]
+    assert (street["enforcement"]["count"], street["service"]["count"]) == (1, 0)
+    chengguan = section["units"]["dept.chengguan"]
+    assert chengguan["modes"]["service"]["count"] == 1 and chengguan["mix_text"] == "100/0/0"
+    assert section["district"]["mix_text"] == "50/0/50"
