@@ -3,7 +3,8 @@ levels 区—镇街—社区 and the 社区城管联络员 (Linping), read from 
 
 * **双街长**: every street and town has two chiefs, one from the street office (``side: street``)
   and one from the district city-management bureau (``side: chengguan``).
-* **双路长**: every road has a stretch (the grids it runs through) and the same two sides.
+* **双路长**: every road has a stretch (the grids it runs through) and the same two sides; the
+  ``double_chief`` label of its first grid in grids.geojson must name both.
 * **社区城管联络员**: every community (the third service level) has one or two liaison officers;
   the grids' ``responsible.community_liaison`` must name one of them.
 
@@ -117,6 +118,12 @@ class Practices:
                                      "name": item.get("name"), "grids": grids, "liaisons": liaisons}
         if problems:
             return
+        for road in self.roads:           # one fact, one owner: the map label must agree
+            label = (self._grid_by_code[road["grids"][0]].get("responsible") or {}).get("double_chief") or ""
+            missing = [c["name"] for c in road["chiefs"] if label and c["name"] not in label]
+            if missing:
+                problems.append(f"grids.geojson: grid {road['grids'][0]} double_chief {label!r} does not name "
+                                f"{'、'.join(missing)}, the 双路长 of {road['name']} in {FILE}")
         if self.communities:
             for grid in self.grids:
                 community = self.communities.get((grid["street_code"], grid["community_code"]))

@@ -142,3 +142,10 @@ def test_a_liaison_is_found_by_community_and_person_id():
     assert DISTRICT.liaison("500190001001", "lsn-500190001001-1")["name"] == "金建"
     assert DISTRICT.liaison("500190001002", "lsn-500190001001-1") is None      # another community's
     assert DISTRICT.liaison("500190001001", "key:abc") is None
+
+
+def test_a_road_chief_the_map_label_does_not_name_is_refused(tmp_path):
+    folder = _copy(tmp_path)
+    _edit(folder, lambda d: d["roads"][0]["chiefs"][0].update(name="别人"))
+    with pytest.raises(RefdataError, match="double_chief .* does not name 别人, the 双路长 of 天生路"):
+        load_district(folder)
