@@ -159,7 +159,8 @@ def check(stack, load):
             continue
         case_id = report["case_id"]
         case = dispatch_cases.find_one({"_id": case_id})
-        counts = Counter(row["type"] for row in log_events.find({"correlation_id": case_id}))
+        counts = Counter(row["type"] for row in log_events.find({"correlation_id": case_id})
+                         if row["type"] != "owner_notified" or row["payload"].get("kind") == "dispatch")
         if case is None or any(counts[kind] == 0 for kind in ONCE_PER_CASE):
             lost.append(external_id)
             continue

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from shared import on_time as rule_on_time
 
+from . import first_contact
 from . import notices as notifications
 from .assignment import _assign
 from .model import STATE_LABELS, Change, Context, Forbidden, Refused, _apply, _notify, ms, working_seconds
@@ -54,6 +55,7 @@ def _accept(doc, change, data, ctx):
                                    "sequence": doc["sequence"], "note": data.get("note", "")},
                  f"{doc['_id']}.accepted.{doc['sequence']}.{doc['_version']}")
     change.record("case_accepted", ctx.now, data["actor"], data.get("note", ""), unit_id=doc["unit_id"])
+    first_contact.answered(doc, change, ctx, data["actor"])        # 首问负责: the case has an owner
 
 
 def _return(doc, change, data, ctx):

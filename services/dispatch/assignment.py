@@ -9,6 +9,8 @@ from shared import routing_table
 
 from .model import Change, Context, _apply, _notify, ms, working_seconds
 from .routing import Settings, load_settings
+from . import first_contact
+from .stretch import notify_stretch
 from .supervision import _reschedule
 
 
@@ -42,6 +44,9 @@ def new_case(case: dict, ctx: Context) -> tuple[dict, Change]:
     change = Change(case["case_id"])
     _assign(doc, change, plan["unit_id"], ctx, routed_by=ctx.settings.command_centre,
             rule=plan["rule"], reason="", notify_id=f"{case['case_id']}.notified.1")
+    notify_stretch(doc, change, ctx)             # 双街长/双路长 and 社区联络员 (stretch.py)
+    first_contact.open_duty(doc, change, ctx)    # 首问负责, 限时回复 (first_contact.py)
+    change.timers = list(change.timers or []) + first_contact.timers(doc)
     return doc, change
 
 

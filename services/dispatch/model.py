@@ -24,8 +24,9 @@ LABELS = {
     "case_ownership_disputed": "权属争议", "ownership_decided": "权属裁定",
     "case_urgency_changed": "调整紧急程度", "verification_overdue": "核查超时提醒",
     "case_reopened": "重复举报重新打开", "case_stage_reported": "阶段报告", "case_stage_overdue": "阶段超时督办",
+    "first_contact": "首问负责（限时回复）", "first_reply": "首问回复", "first_reply_overdue": "首问回复超时督办",
 }
-TIMER_KINDS = ("warn", "supervise", "escalate", "verify_overdue", "stage_overdue")
+TIMER_KINDS = ("warn", "supervise", "escalate", "verify_overdue", "stage_overdue", "first_reply")
 
 
 class Refused(Exception):

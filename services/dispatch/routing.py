@@ -42,6 +42,7 @@ class Settings:
     park_approver: str = "centre"
     urgency_changer: str = "operator"
     notify_roles: dict = field(default_factory=dict)
+    first_contact: dict = field(default_factory=dict)    # 首问负责: services/dispatch/first_contact.py
 
     # ------------------------------------------------------------------ supervision
     def supervision_for(self, case_kind: str) -> Supervision:
@@ -142,12 +143,16 @@ def build_settings(data: dict, district=None, overrides: dict | None = None) -> 
         problems.append(f"supervision.escalate_to: {escalate_to!r} is not a unit id")
     notify = {kind: [str(word) for word in _as_list(words) or []]
               for kind, words in (data.get("notifications") or {}).items()}
+    first_contact = dict(data.get("first_contact") or {})              # 首问负责 (first_contact.py)
+    if "reply_within" in first_contact:
+        _check_duration(str(first_contact["reply_within"]), "first_contact.reply_within", problems)
     if problems:
         raise RoutingError("config/routing.yaml:\n  - " + "\n  - ".join(problems))
     return Settings(rules=tuple(rules), command_centre=str(data.get("command_centre", "centre.command")),
                     supervision=base, by_kind=by_kind, escalate_to=escalate_to, roles=roles,
                     extension_approvers=approvers, park_approver=park_approver,
-                    urgency_changer=urgency_changer, notify_roles=notify)
+                    urgency_changer=urgency_changer, notify_roles=notify,
+                    first_contact=first_contact)
 
 
 _read = routing_table.read

@@ -248,7 +248,7 @@ DOCS: dict[tuple[str, str], Doc] = {
         "部门回复 A department's Ack / Update / Error over HTTP (for departments without AMQP)", "coordination",
         "与 AMQP 相同的信封（docs/integration/departments.md）；发送方为账号所属部门。",
         path={"operation_id": OPERATION_ID}, ok=201, errors=(400, 403, 404), roles=("partner",)),
-    ("GET", "/api/units"): Doc("单位 Streets, towns, parks, departments and operators (?type=)", "web"),
+    ("GET", "/api/units"): Doc("单位 Streets, towns, parks, departments and operators (?type=; ?view=tree: 区—镇街—社区)", "web"),
     ("POST", "/api/media"): Doc(
         "上传照片 Upload a photo (JPEG, PNG, WebP ≤ 5 MB)", "web", ok=201, errors=(400,),
         upload=True, roles=auth.WRITERS),

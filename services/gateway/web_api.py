@@ -123,10 +123,15 @@ class WebApi:
 
     @http("GET", "/api/units")
     def get_units(self, request):
-        """Units for pickers: id, name, type (street, town, park, department, operator, leadership)."""
+        """Units for pickers: id, name, type (street, town, park, department, operator, leadership),
+        service level (区级 district, 镇街级 town); ``?view=tree``: the three levels with the
+        communities (社区级), no people."""
+        district = load_district()
+        if request.args.get("view") == "tree":
+            return json_response(district.unit_tree(people=False))
         wanted = request.args.get("type")
-        units = [{"id": u["id"], "name": u["name"], "type": u["type"]} for u in load_district().units.values()
-                 if not wanted or u["type"] == wanted]
+        units = [{"id": u["id"], "name": u["name"], "type": u["type"], "level": district.level_of(u["id"])}
+                 for u in district.units.values() if not wanted or u["type"] == wanted]
         return json_response({"items": units, "total": len(units)})
 
     @http("GET", "/api/me")

@@ -66,6 +66,8 @@ def event_fields(event: dict, unit_name, tz) -> dict:
                           status_notes=f"延期已批准，新时限 {_local(payload['new_deadline'], tz)}")
         else:
             fields.update(status_notes="延期申请未获批准，按原时限处置")
+    elif kind == "case_supervised" and payload.get("reason") == "first_reply":
+        fields.update(status_notes=f"首问单位{name}未按时答复，已督办")          # 首问负责
     elif kind == "case_supervised":
         fields.update(status_notes=f"已超过处置时限，已督办{name}")
     elif kind == "case_escalated":

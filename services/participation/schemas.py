@@ -26,6 +26,7 @@ class _Item(Tolerant):
 class _Reviews(Tolerant):
     open_months_back = fields.Integer(load_default=1, validate=validate.Range(min=0, max=12))
     unit_types = fields.List(fields.String(), load_default=lambda: ["street", "town", "department", "operator"])
+    liaisons_only = fields.Boolean(load_default=False)   # only the 社区城管联络员 may review (Linping)
 
 
 class _Frontage(Tolerant):

@@ -118,11 +118,16 @@ class ParticipationService:
         problem = rules.review_problem(community, unit, settings["reviews"]["unit_types"])
         if problem:
             return refused(400, "输入有误，请检查标出的字段 (invalid input)", {"unit_id": [problem]})
+        liaison = district.liaison(community_code, representative)          # 社区城管联络员 (Linping)
+        if liaison is None and settings["reviews"]["liaisons_only"]:
+            return refused(403, "只有本社区的城管联络员可以评议 (only the community's liaison officers "
+                                "may review)")
         review_id = rules.review_id(period, representative, review["unit_id"])
         doc = {"_id": review_id, "period": period, "period_start": rules.month_start(period, tz),
                "community_code": community_code, "community_name": community["community_name"],
                "representative": representative, "unit_id": review["unit_id"], "unit_name": unit.get("name", ""),
-               "score": review["score"], "comment": review["comment"], "submitted_at": now}
+               "score": review["score"], "comment": review["comment"], "submitted_at": now,
+               "liaison": {"name": liaison["name"], "role": liaison["role"]} if liaison else None}
         event = outbox.event("community_review_submitted", {
             key: doc[key] for key in ("period", "period_start", "community_code", "community_name",
                                       "representative", "unit_id", "score", "submitted_at", "comment")}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from shared.config import ROOT
 
-from . import store
+from . import practices, store
 from .bulletin_render import render_charts, render_html, render_pdf
 from .bulletin_sections import problem_counts
 from .bulletin_text import (BulletinError, find_font, local, num, overview_text,  # noqa: F401 (re-exported)
@@ -53,7 +53,8 @@ def gather(db, month: str, settings: dict, district, as_of) -> dict:
             "district": district, "as_of": as_of, "previous": previous,
             "last_year": store.compute_report(db, last_year, settings, district, as_of),
             "counts": problem_counts(store.facts_for_period(db, period), period),
-            "previous_counts": problem_counts(store.facts_for_period(db, before), before)}
+            "previous_counts": problem_counts(store.facts_for_period(db, before), before),
+            "practice_lines": practices.bulletin_lines(report["practices"])}   # 721, 双长 (practices.py)
 
 
 # ---------------------------------------------------------------------------- the command

@@ -15,6 +15,8 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from shared.config import ROOT
 from shared.contracts.base import Tolerant
 
+from .practices_settings import PracticesSettings
+
 DEFAULT_PATH = ROOT / "config" / "scoring.yaml"
 
 WEIGHTED = ("closure_rate", "ontime_rate", "rework_rate", "extension_rate", "satisfaction_rate",
@@ -133,6 +135,7 @@ class ScoringSettings(Tolerant):
     periods = fields.Nested(_Periods, load_default=lambda: _Periods().load({}))
     bulletin = fields.Nested(_Bulletin, load_default=lambda: _Bulletin().load({}))
     standard = fields.Nested(_Standard, load_default=lambda: _Standard().load({}))
+    practices = fields.Nested(PracticesSettings, load_default=lambda: PracticesSettings().load({}))  # 721
 
 
 def settings_path(config: dict | None = None) -> Path:

@@ -26,7 +26,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared import storage
 
-from . import evaluation, indicators, roles, rules
+from . import evaluation, indicators, practices, practices_data, roles, rules
 from .periods import months_in
 
 EVENTS, FACTS, REPLAY, BULLETINS, RUNS = "events", "facts", "facts_replay", "bulletins", "recomputes"
@@ -114,6 +114,7 @@ def compute_report(db, period, settings, district, as_of, facts: str = FACTS) ->
     score composed from its months (evaluation.py)."""
     report = indicators.compute(period, facts_for_period(db, period, facts), settings, district, as_of)
     report["roles"] = roles.evaluate(report, district, settings)
+    report["practices"] = practices.section(report, practices_data.events_721(db, period), district, settings)
     if period.kind in ("quarter", "year"):
         monthly = [(month.first_day.month, month.label,
                     indicators.compute(month, facts_for_period(db, month, facts), settings, district, as_of))

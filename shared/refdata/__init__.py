@@ -26,6 +26,7 @@ from .common import (CASE_KINDS, DEFAULT_DIR, FILES, KIND_LETTERS, LEAD_UNIT,  #
                      PARTNER_KEYS, PARTNER_UNITS, UNIT_TYPES, URGENCIES, RefdataError,
                      sms_number)
 from .loading import Loader
+from .practices import Practices
 from .queries import Queries
 from .spatial import Spatial
 
@@ -35,11 +36,12 @@ __all__ = [
 ]
 
 
-class District(Loader, Queries, Spatial):
+class District(Loader, Queries, Spatial, Practices):
     """One district's reference data, validated.  Build it with :func:`load_district`.
 
     Loading and checking: :mod:`shared.refdata.loading`; taxonomy, units and policy questions:
-    :mod:`shared.refdata.queries`; spatial lookups: :mod:`shared.refdata.spatial`."""
+    :mod:`shared.refdata.queries`; spatial lookups: :mod:`shared.refdata.spatial`; 双街长/双路长,
+    联络员 and the three service levels: :mod:`shared.refdata.practices`."""
 
 
 def _resolve_dir(path) -> Path:

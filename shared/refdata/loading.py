@@ -47,6 +47,9 @@ class Loader:
         self._load_intake_files(problems)
         if problems:
             raise RefdataError(self.path, problems)
+        self._load_practices(problems)          # practices.yaml (optional): shared/refdata/practices.py
+        if problems:
+            raise RefdataError(self.path, problems)
 
     def __repr__(self) -> str:
         return (f"<District {self.code} {self.name}: {len(self.units)} units, "

@@ -52,13 +52,13 @@ def test_a_report_to_a_closed_case_with_its_whole_timeline(gateway, config, db):
                             headers=operator_headers(gateway)).json()
     entries = timeline["entries"]
     assert [entry["type"] for entry in entries] == [
-        "report_received", "case_registered", "case_dispatched", "case_accepted", "case_feedback_given",
-        "case_verified", "case_closed"]
+        "report_received", "case_registered", "case_dispatched", "first_contact", "case_accepted",
+        "first_reply", "case_feedback_given", "case_verified", "case_closed"]   # 首问负责: first_contact.py
     assert entries[0]["source"] == "intake" and entries[0]["actor"] == "张三"
     assert "13800000000" not in str(timeline)                            # no reporter phone here
     assert all(entry["at"].endswith("+08:00") for entry in entries)       # local time
     assert [entry["at"] for entry in entries] == sorted(entry["at"] for entry in entries)
-    assert entries[3]["actor"] == "王天怡" and entries[5]["actor"] == "严勇"
+    assert entries[4]["actor"] == "王天怡" and entries[7]["actor"] == "严勇"
     assert entries[2]["unit_id"] == "street.tianshengjie" and entries[2]["deadline"] == "2026-11-30T14:30:00+08:00"
     assert timeline["state"] == "closed" and timeline["timezone"] == "Asia/Shanghai"
 

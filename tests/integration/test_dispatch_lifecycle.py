@@ -116,7 +116,8 @@ def test_a_case_walks_through_every_state_and_branch(platform, config, db):
     assert len({body["event_id"] for body in published}) == len(published)     # each once
     # the notification outbox (stands in for the SMS gateway): dispatch ×2, verification ×2, rework
     kinds = [body["payload"]["kind"] for body in taken(config, sms_q)]
-    assert sorted(kinds) == ["dispatch", "dispatch", "rework", "verification", "verification"]
+    assert sorted(kinds) == ["dispatch", "dispatch", "double_chief", "liaison", "rework", "verification",
+                             "verification"]   # 双长制, 联络员 once, at the first dispatch (stretch.py)
     assert drain(config, "dispatch.case-registered.dlq") == []
 
 

@@ -48,7 +48,7 @@ def test_warning_then_supervision_then_escalation_as_the_clock_moves(platform, c
     assert 0.8 <= published["case_warned"]["share_used"] < 0.81          # fired at 11:43
     assert published["case_escalated"]["escalated_to"] == "lead.group"
     notes = {body["payload"]["kind"]: body["payload"] for body in taken(config, sms_q)}
-    assert set(notes) == {"dispatch", "warning", "supervision", "escalation"}
+    assert set(notes) == {"dispatch", "warning", "supervision", "escalation", "double_chief", "liaison"}
     assert notes["escalation"]["unit_id"] == "lead.group"
     assert {person["name"] for person in notes["escalation"]["recipients"]} == {"唐丽", "徐涛芳"}
     assert "督办" in notes["supervision"]["message"] and "2026-11-30 14:30" in notes["supervision"]["message"]
@@ -70,6 +70,7 @@ def test_a_restart_fires_what_fell_due_while_down_exactly_once(container_factory
     assert (counts["case_warned"], counts["case_supervised"], counts["case_escalated"]) == (1, 1, 1)
     published = Counter(body["event_id"] for body in taken(config, events_q))
     assert published == Counter({f"{case_id}.dispatched.1": 1, f"{case_id}.notified.1": 1,
+                                 f"{case_id}.notified.double_chief": 1, f"{case_id}.notified.liaison": 1,
                                  f"{case_id}.warned.1": 1, f"{case_id}.notified.warning.1": 1,
                                  f"{case_id}.supervised.1": 1, f"{case_id}.notified.supervision.1": 1,
                                  f"{case_id}.escalated.1": 1, f"{case_id}.notified.escalation.1": 1})

@@ -165,7 +165,8 @@ def test_deadline_on_the_business_calendar(class_code, place, urgency, at, expec
 def test_the_first_dispatch_keeps_its_deterministic_event_ids():
     doc, change = dispatched(case_id="C77")
     assert [event_id for _, _, event_id in change.events] == ["C77.dispatched.1"]
-    assert [note["id"] for note in change.notes] == ["C77.notified.1"]
+    assert [note["id"] for note in change.notes] == ["C77.notified.1", "C77.notified.double_chief",
+                                                     "C77.notified.liaison"]
     assert doc["notifications"][0]["recipients"] == [{"name": "冯伟远", "role": "值班员", "phone": "13900026800"}]  # the duty mobile, not the desk landline
     assert "2026-11-30 14:30" in doc["notifications"][0]["message"]
 
@@ -199,7 +200,7 @@ def fire(doc, kind, at):
 
 
 def test_timers_fire_once_and_notify_the_right_people():
-    doc, _ = dispatched(case_id="C9")
+    doc, _ = dispatched(case_id="C9", channel="inspector")     # an inspector's: no 首问 reply timer
     doc, change = fire(doc, "warn", local(2026, 11, 30, 11, 42))
     assert types(change) == ["case_warned"] and change.events[0][2] == "C9.warned.1"
     assert change.events[0][1]["share_used"] == 0.8

@@ -204,11 +204,12 @@ class CaseWarned(Tolerant):
 
 
 class CaseSupervised(Tolerant):
-    """督办: overdue."""
+    """督办: overdue (reason "first_reply": the first unit's reply deadline, 首问负责)."""
     case_id = ident(required=True)
     unit_id = fields.String(required=True)
     deadline = when()
     at = when()
+    reason = fields.String(load_default="")
 
 
 class CaseEscalated(Tolerant):
