@@ -210,6 +210,7 @@ img.chart {{ max-width: 100%; display: block; margin: 0.5em auto; }}
     out.append("<h2>八、联合执法部门（城管+N）</h2>")
     out.append(_html_table(PARTNER_HEADERS, [partner_row(row) for row in report["partners"].values()])
                if report["partners"] else "<p>本期无联合执法请求。</p>")
+    out.extend(f"<p>{e(line)}</p>" for line in data.get("practice_lines") or [])   # 721, 双长 (practices.py)
     for heading, key in (("九、存在问题", "problems"), ("十、下步要求", "requirements")):
         items = "".join(f"<li>{e(text)}</li>" for text in sec["findings"][key])
         out.append(f'<h2>{heading}</h2><p class="note">{e(DRAFT_NOTE)}</p>'
@@ -357,6 +358,7 @@ def render_pdf(data: dict, charts: dict[str, Path], font_path: str) -> bytes:
     story.append(P("八、联合执法部门（城管+N）", "h2"))
     story.append(table(PARTNER_HEADERS, [partner_row(row) for row in report["partners"].values()])
                  if report["partners"] else P("本期无联合执法请求。"))
+    story.extend(P(line) for line in data.get("practice_lines") or [])            # 721, 双长 (practices.py)
     for heading, key in (("九、存在问题", "problems"), ("十、下步要求", "requirements")):
         story += [P(heading, "h2"), P(DRAFT_NOTE, "note")]
         story.extend(P(f"{n}. {text}") for n, text in enumerate(sec["findings"][key], 1))

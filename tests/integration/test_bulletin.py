@@ -120,6 +120,9 @@ def test_the_bulletin_command_renders_html_and_pdf_in_chinese(container_factory,
     html_text = html_path.read_text(encoding="utf-8")
     assert '<html lang="zh-CN">' in html_text and "data:image/png;base64," in html_text
     assert "北泉街道" in html_text and "85.00" in html_text
+    # the practices' lines (721 against its target, the chiefs) are printed in both
+    assert "721 工作法：全区处置" in html_text and "双街长/双路长：" in html_text
+    assert any(row.startswith("721 工作法：全区处置") for row in rows)
 
     base = f"http://127.0.0.1:{port}"
     login = {"Authorization": f"Bearer {new_key(db('gateway').accounts, '区领导', 'leader')}"}
