@@ -14,12 +14,14 @@ from .doors import guard
 from .open311 import Open311Api
 from .operations_api import OperationsApi
 from .participation_api import ParticipationApi
+from .queues_api import QueuesApi
 from .scoring_api import ScoringApi
 from .web_api import WebApi
 
 
 @guard                                           # size limits and security headers at the door
-class GatewayService(CoreApi, WebApi, Open311Api, CasesApi, OperationsApi, ScoringApi, ParticipationApi):
+class GatewayService(CoreApi, WebApi, Open311Api, CasesApi, OperationsApi, ScoringApi, ParticipationApi,
+                     QueuesApi):
     name = "gateway"
 
     intake = RpcProxy("intake")
