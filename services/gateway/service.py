@@ -13,6 +13,7 @@ from .core_api import CoreApi
 from .doors import guard
 from .open311 import Open311Api
 from .operations_api import OperationsApi
+from .live_api import LiveApi
 from .participation_api import ParticipationApi
 from .queues_api import QueuesApi
 from .scoring_api import ScoringApi
@@ -21,7 +22,7 @@ from .web_api import WebApi
 
 @guard                                           # size limits and security headers at the door
 class GatewayService(CoreApi, WebApi, Open311Api, CasesApi, OperationsApi, ScoringApi, ParticipationApi,
-                     QueuesApi):
+                     QueuesApi, LiveApi):
     name = "gateway"
 
     intake = RpcProxy("intake")
