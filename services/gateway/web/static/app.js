@@ -1,6 +1,6 @@
-// 指挥中心 command-centre page: map of grids with open cases, case list and timeline,
-// joint-operation board (live by polling), scoreboard. Talks only to this gateway.
-const REFRESH_MS = 2000;
+// 指挥中心 command-centre page: work queues, map of grids with open cases, case list and
+// timeline, joint-operation board, scoreboard. Live by Server-Sent Events (common.js Live), no
+// polling. Talks only to this gateway.
 const STATE_COLOURS = {ok: "#12b76a", warn: "#f79009", late: "#d92d20", parked: "#7a5af8"};
 const DEPT_STATES = {requested: "已通知", renotified: "再次通知", accepted: "已接受", rejected: "已拒绝",
   on_site: "已报到", acting: "处置中", disposed: "已处置", escalated: "已升级", error: "错误", cancelled: "已取消", left: "已退出"};
@@ -8,15 +8,8 @@ const CASE_STATES = {dispatched: "已派遣（待签收）", accepted: "处置�
 const OP_STATES = {open: "进行中", closed: "已结束", cancelled: "已取消"};
 const TRIGGERS = {class_rule: "类别规则（城管+N）", whistle: "街道吹哨", escalation: "指挥中心升级"};
 const DEPT_NAMES = {police: "公安", environment: "生态环境", transport: "交通", construction: "住建", planning: "规划", market: "市场监管"};
-let map, scoreChart, selectedCase = null, timer = null, me = null;
-
-function lateness(item) {
-  if (["parked", "feedback_given"].includes(item.state)) return "parked";
-  const deadline = new Date(item.deadline_utc || item.deadline), start = new Date(item.dispatched_at), now = new Date();
-  if (now > deadline) return "late";
-  const share = (now - start) / Math.max(1, deadline - start);
-  return share >= 0.8 ? "warn" : "ok";
-}
+let map, scoreChart, selectedCase = null, me = null;
+const COMMAND_ROLES = ["operator", "admin"];
 
 async function start() {
   me = await Api.call("/api/me");
@@ -45,13 +38,23 @@ async function start() {
     document.querySelector("#updated").textContent = "—";
     return;
   }
+  if (COMMAND_ROLES.includes(me.role)) {        // the command centre works through its queues
+    document.querySelector("nav button[data-tab=queues]").hidden = false;
+    document.querySelector("nav button[data-tab=queues]").click();
+    await fillWhistleStreets();
+  } else {
+    document.querySelector("#whistle-street-label").hidden = true;
+    document.querySelector("nav button[data-tab=cases]").click();
+  }
   await refresh();
-  timer = setInterval(refresh, REFRESH_MS);
+  Live.on(debounce(refresh, 300));
 }
 
 async function refresh() {
   try {
-    await Promise.all([refreshCases(), refreshOperations()]);
+    const work = [refreshCases(), refreshOperations()];
+    if (COMMAND_ROLES.includes(me.role)) work.push(refreshQueues());
+    await Promise.all(work);
     document.querySelector("#updated").textContent = new Date().toLocaleTimeString("zh-CN", {hour12: false});
   } catch (error) {
     if (error.status === 401) return logout();
@@ -121,6 +124,11 @@ async function refreshOperations() {
   document.querySelector("#board").replaceChildren(...cards);
 }
 
+async function fillWhistleStreets() {
+  const units = (await unitOptions()).filter(u => ["street", "town"].includes(u.type));
+  document.querySelector("#whistle-street").append(...units.map(u => el("option", {value: u.id}, u.name)));
+}
+
 function fillWhistleDepartments() {
   const box = document.querySelector("#whistle-departments");
   for (const [id, name] of Object.entries(DEPT_NAMES)) {
@@ -133,12 +141,14 @@ async function whistle(event) {
   const departments = [...document.querySelectorAll("#whistle-departments input:checked")].map(i => i.value);
   const result = document.querySelector("#whistle-result");
   try {
-    // A street or town blows the whistle as itself; the command centre escalates.
-    const street = me.role === "unit";
+    // A street or town blows the whistle as itself; the command centre blows it for a street it
+    // names, or escalates.
+    const forStreet = COMMAND_ROLES.includes(me.role) ? document.querySelector("#whistle-street").value : "";
+    const street = me.role === "unit" || !!forStreet;
     const body = await Api.call("/api/operations", {method: "POST", json: {
       case_id: document.querySelector("#whistle-case").value.trim(), departments,
-      trigger: street ? "whistle" : "escalation",
-      requested_by: street ? {} : {unit_id: "centre.command", person: me.name},
+      trigger: street ? "whistle" : "escalation", request_id: `w-${Date.now()}`,
+      requested_by: forStreet ? {unit_id: forStreet} : street ? {} : {unit_id: "centre.command", person: me.name},
       reason: document.querySelector("#whistle-note").value || (street ? "街道吹哨，请相关部门到场" : "指挥中心升级联合执法")}});
     const op = body.operation || body;
     result.textContent = `已${street ? "吹哨" : "发起"}：联合行动 ${op.operation_id || op._id || ""}`;
@@ -149,16 +159,15 @@ async function whistle(event) {
 async function refreshScores() {
   const unitType = document.querySelector("#unit-type").value;
   const body = await Api.call(`/api/scoring/rankings?unit_type=${unitType}`);
-  const rows = body.ranking || body.items || [];
+  // the API answers rankings[] per group of unit types, each with its ranked units
+  const rows = (body.rankings || []).flatMap(group => group.ranked || []);
   scoreChart = scoreChart || echarts.init(document.querySelector("#score-chart"));
   scoreChart.setOption({grid: {left: 110, right: 20, top: 10, bottom: 20}, tooltip: {},
-    xAxis: {type: "value", max: 100}, yAxis: {type: "category", inverse: true, data: rows.map(r => r.unit_name || r.unit_id)},
-    series: [{type: "bar", data: rows.map(r => r.composite ?? r.score), itemStyle: {color: "#0b4f8a"}}]});
-  document.querySelector("#score-table tbody").replaceChildren(...rows.map((r, n) => el("tr", {},
-    el("td", {}, r.rank ?? n + 1), el("td", {}, r.unit_name || r.unit_id), el("td", {}, (r.composite ?? r.score ?? "—")),
-    el("td", {}, percent((r.indicators || {})["按期结案率"])), el("td", {}, (r.volume ?? r.cases ?? "—")))));
+    xAxis: {type: "value", max: 100}, yAxis: {type: "category", inverse: true, data: rows.map(r => r.name || r.unit_id)},
+    series: [{type: "bar", data: rows.map(r => r.composite), itemStyle: {color: "#0b4f8a"}}]});
+  document.querySelector("#score-table tbody").replaceChildren(...rows.map(r => el("tr", {"data-unit": r.unit_id},
+    el("td", {}, r.rank), el("td", {}, r.name || r.unit_id), el("td", {}, r.composite ?? "—"), el("td", {}, r.due ?? "—"))));
 }
-function percent(value) { return value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)}%`; }
 
 async function setUpReviews() {
   // 社区评议: a community representative rates the departments, operators and its own street.
@@ -179,7 +188,6 @@ async function setUpReviews() {
 
 function logout() {
   localStorage.removeItem("dcg_api_key");
-  clearInterval(timer);
   location.reload();
 }
 
