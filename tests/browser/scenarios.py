@@ -55,6 +55,7 @@ def report_on_map(browser, base, keys):
     before = page.evaluate(MAP_IDS)
     case_id = report(base, keys["operator"])
     page.wait_for_function(f"() => (({MAP_IDS})() || []).includes('{case_id}')", timeout=20000)
+    page.click("nav button[data-tab=cases]")              # the operator starts on the work queues
     page.wait_for_selector(f"#case-table tr[data-case='{case_id}']")
     page.screenshot(path=str(SHOTS / "02-new-report-on-map.png"))
     page.click(f"#case-table tr[data-case='{case_id}']")
