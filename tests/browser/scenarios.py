@@ -11,6 +11,9 @@ from pathlib import Path
 import requests
 from playwright.sync_api import sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.browser import workbench  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
@@ -113,6 +116,7 @@ def community_review(browser, base, keys):
 
 SCENARIOS = {"login_refused": login_refused, "report_on_map": report_on_map, "whistle": whistle,
              "community_review": community_review}
+SCENARIOS.update(workbench.SCENARIOS)       # issue 16: the workbench pages (tests/browser/workbench.py)
 
 
 def main():

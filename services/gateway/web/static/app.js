@@ -16,6 +16,11 @@ async function start() {
   document.querySelector("#me").textContent = `${me.name}（${me.role_name}）`;
   document.querySelector("#logout").hidden = false;
   document.querySelector("#login").hidden = true;
+  const command = COMMAND_ROLES.includes(me.role);     // the command centre works through its queues
+  document.querySelector("nav button[data-tab=queues]").hidden = !command;
+  document.querySelector(`nav button[data-tab=${command ? "queues" : "cases"}]`).click();
+  document.querySelector("#whistle-street-label").hidden = !command;
+  document.querySelector("#whistle-form").hidden = !!me.read_only;       // the leader reads only
   document.querySelector("#app").hidden = false;
   const {district, grids} = await Api.call("/api/grids");
   document.querySelector("#district-name").textContent = `${district.name} · 指挥中心`;
@@ -38,14 +43,7 @@ async function start() {
     document.querySelector("#updated").textContent = "—";
     return;
   }
-  if (COMMAND_ROLES.includes(me.role)) {        // the command centre works through its queues
-    document.querySelector("nav button[data-tab=queues]").hidden = false;
-    document.querySelector("nav button[data-tab=queues]").click();
-    await fillWhistleStreets();
-  } else {
-    document.querySelector("#whistle-street-label").hidden = true;
-    document.querySelector("nav button[data-tab=cases]").click();
-  }
+  if (command) await fillWhistleStreets();
   await refresh();
   Live.on(debounce(refresh, 300));
 }
