@@ -46,10 +46,14 @@ def wait_for(what, check, seconds=30):
     raise AssertionError(f"never happened: {what}")
 
 
-def new_case(base, key):
+# places in 天生街道 more than 50 m apart (closer reports of one class are duplicates of one case)
+PLACES = [{"lon": 106.3904, "lat": 29.8338}, {"lon": 106.394165, "lat": 29.833618}, {"lon": 106.3902, "lat": 29.830084},
+          {"lon": 106.394165, "lat": 29.8326}]
+
+
+def new_case(base, key, place):
     case_id = api(base, key, "POST", "/api/reports", class_code="E0101", address="天生路18号",
-                  location={"lon": float(PLACE["lon"]), "lat": float(PLACE["lat"])}, description="浏览器测试上报",
-                  attributes={"area_m2": 2})["case_id"]
+                  location=place, description="浏览器测试上报", attributes={"area_m2": 2})["case_id"]
     wait_for(f"dispatch of {case_id}", lambda: requests.get(
         f"{base}/api/cases/{case_id}/timeline", headers={"Authorization": f"Bearer {key}"}, timeout=10).status_code == 200)
     return case_id
@@ -122,7 +126,8 @@ def whole_loop(browser, base, keys):
 def decisions(browser, base, keys):
     """An extension approval, a parking approval, a dispute decision and a whistle, from the page."""
     street, operator_key = keys["street"], keys["operator"]
-    a, b, c, d = (new_case(base, operator_key) for _ in range(4))
+    a, b, c, d = (new_case(base, operator_key, place) for place in PLACES)
+    assert len({a, b, c, d}) == 4, "four places, four cases"
 
     def version(case_id):
         return api(base, operator_key, "GET", f"/api/cases/{case_id}")["dispatch"]["version"]
@@ -146,9 +151,9 @@ def decisions(browser, base, keys):
     page.click("#queue-counts button[data-queue=disputes]")
     dispute = wait_for("the dispute in its queue", lambda: (page.click("#queue-counts button[data-queue=disputes]")
                                                             or page.query_selector("#queue-items [data-dispute]")))
-    dispute_id = dispute.get_attribute("data-dispute")
+    dispute_id = dispute.get_attribute("data-dispute")          # read at once: live updates redraw the list
     page.screenshot(path=str(SHOTS / "14-queues-dispute.png"))
-    dispute.query_selector("button[data-action=decide_dispute]").click()
+    page.click(f"#queue-items [data-dispute='{dispute_id}'] button[data-action=decide_dispute]")
     page.select_option("dialog select[name=owner_unit]", "street.tianshengjie")
     page.fill("dialog input[name=note]", "属天生街道辖区")
     page.click("dialog button[type=submit]")
