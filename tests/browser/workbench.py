@@ -183,7 +183,7 @@ def leader_read_only(browser, base, keys):
     found = {}
     for path in PAGES:
         page = signed_in(browser, base, path, keys["leader"])
-        page.wait_for_load_state("networkidle")
+        page.wait_for_selector("#live[data-up=true]", state="attached")   # loaded, and listening live
         found[path] = page.evaluate(WRITE_CONTROLS)
         if path == "/leader":
             page.screenshot(path=str(SHOTS / "16-leader-cockpit.png"), full_page=True)
@@ -196,7 +196,7 @@ def accessibility(browser, base, keys):
     found = {}
     for path, who in PAGES.items():
         page = signed_in(browser, base, path, keys[who], bypass_csp=True)      # to inject axe only
-        page.wait_for_load_state("networkidle")
+        page.wait_for_selector("#live[data-up=true]", state="attached")   # loaded, and listening live
         page.add_script_tag(path=str(AXE))
         result = page.evaluate("""async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']}))
             .violations.filter(v => ['serious', 'critical'].includes(v.impact))

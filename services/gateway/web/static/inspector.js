@@ -5,6 +5,7 @@ async function start() {
   me = await Api.call("/api/me");
   document.querySelector("#me").textContent = `${me.name}（${me.role_name}）`;
   document.querySelector("#login").hidden = true;
+  document.querySelector("#report-form").closest("section").hidden = !!me.read_only;   // the leader reads only
   document.querySelector("#app").hidden = false;
   classes = (await Api.call("/api/classes")).items;
   const select = document.querySelector("#class-code");

@@ -9,6 +9,7 @@ async function start() {
   document.querySelector("#me").textContent = `${me.name}（${me.role_name}）`;
   document.querySelector("#logout").hidden = false;
   document.querySelector("#login").hidden = true;
+  document.querySelector("#whistle-form").closest("section").hidden = !!me.read_only;   // the leader reads only
   document.querySelector("#app").hidden = false;
   const box = document.querySelector("#whistle-departments");
   if (!box.children.length || box.children.length === 1) {
