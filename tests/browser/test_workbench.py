@@ -18,6 +18,7 @@ def test_extension_parking_dispute_and_whistle_decided_from_the_page(platform, k
     assert result["park"] == "parked"
     assert result["dispute"] == "decided"
     assert "已吹哨" in result["whistle"]
+    assert result["partner_state"] == "accepted"           # the liaison's page answered through the reply path
 
 
 def test_the_leader_sees_every_page_and_finds_no_write_control(platform, keys):  # noqa: F811

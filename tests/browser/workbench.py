@@ -167,6 +167,15 @@ def decisions(browser, base, keys):
     page.wait_for_selector("#whistle-result:has-text('联合行动')", timeout=15000)
     results["whistle"] = page.inner_text("#whistle-result")
     page.screenshot(path=str(SHOTS / "15-command-centre-whistle.png"))
+    # the police liaison sees the operation and accepts it through the HTTP reply path
+    operation = results["whistle"].split()[-1]
+    partner = signed_in(browser, base, "/partner", keys["partner"], viewport=PHONE)
+    card = f"#operations [data-operation='{operation}']"
+    partner.wait_for_selector(card, timeout=20000)
+    partner.click(f"{card} button:has-text('接受')")
+    partner.wait_for_selector(f"{card} [data-state=accepted]", timeout=20000)
+    partner.screenshot(path=str(SHOTS / "17-partner-accepted.png"), full_page=True)
+    results["partner_state"] = partner.get_attribute(f"{card} [data-state]", "data-state")
     return results
 
 

@@ -43,7 +43,7 @@ async function refreshTrend() {
             await total(`state=closed&since=${since}&until=${until}`)];
   }));
   trendChart = trendChart || echarts.init(document.querySelector("#trend"));
-  trendChart.setOption({tooltip: {trigger: "axis"}, legend: {data: ["派遣", "其中已结案"]},
+  trendChart.setOption({tooltip: {trigger: "axis"}, legend: {top: 0, data: ["派遣", "其中已结案"]},
     grid: {left: 40, right: 16, top: 30, bottom: 24}, xAxis: {type: "category", data: rows.map(r => r[0])},
     yAxis: {type: "value", minInterval: 1},
     series: [{name: "派遣", type: "line", data: rows.map(r => r[1])}, {name: "其中已结案", type: "line", data: rows.map(r => r[2])}]});
