@@ -14,6 +14,7 @@ from .doors import guard
 from .open311 import Open311Api
 from .operations_api import OperationsApi
 from .live_api import LiveApi
+from .map_api import MapApi
 from .participation_api import ParticipationApi
 from .queues_api import QueuesApi
 from .scoring_api import ScoringApi
@@ -22,7 +23,7 @@ from .web_api import WebApi
 
 @guard                                           # size limits and security headers at the door
 class GatewayService(CoreApi, WebApi, Open311Api, CasesApi, OperationsApi, ScoringApi, ParticipationApi,
-                     QueuesApi, LiveApi):
+                     QueuesApi, LiveApi, MapApi):
     name = "gateway"
 
     intake = RpcProxy("intake")

@@ -27,15 +27,13 @@ async function start() {
   echarts.registerMap("district", grids);
   map = echarts.init(document.querySelector("#map"));
   map.setOption({
-    tooltip: {trigger: "item", formatter: p => p.seriesType === "scatter"
-      ? `${p.data.case_id}<br>${p.data.class_name}<br>${p.data.unit_name || p.data.unit_id}<br>${p.data.state_label}<br>时限 ${Api.localTime(p.data.deadline)}`
-      : (p.name ? `网格 ${p.name}` : "")},
+    tooltip: {trigger: "item", formatter: p => OneMap.tooltip(p)},
     geo: {map: "district", roam: true, nameProperty: "code", itemStyle: {areaColor: "#eef4fb", borderColor: "#7ba4d6"},
           emphasis: {itemStyle: {areaColor: "#d6e6f7"}, label: {show: false}}},
-    series: [{type: "scatter", coordinateSystem: "geo", symbolSize: 12, data: [],
-              itemStyle: {color: p => STATE_COLOURS[p.data.lateness]}}],
+    series: [{name: "案件", type: "scatter", coordinateSystem: "geo", data: []}],      // the layers: map.js
   });
-  map.on("click", p => { if (p.seriesType === "scatter") showCase(p.data.case_id); });
+  await OneMap.setUp(map);
+  map.on("click", p => { if (p.seriesName === "案件" && p.data.case_id) showCase(p.data.case_id); });
   fillWhistleDepartments();
   if (me.role === "community") {             // a community representative only reviews
     await setUpReviews();
@@ -65,8 +63,7 @@ async function refreshCases() {
   const items = body.items || [];
   const open = items.filter(item => item.state !== "closed");
   document.querySelector("#open-count").textContent = open.length;
-  map.setOption({series: [{data: open.filter(i => i.location).map(i => Object.assign({}, i, {
-    name: i.case_id, value: [i.location.lon, i.location.lat], lateness: lateness(i)}))}]});
+  OneMap.show(open);
   const rows = items.map(i => {
     const row = el("tr", {"data-case": i.case_id}, el("td", {}, i.case_id), el("td", {}, i.class_name || i.class_code),
       el("td", {}, i.unit_name || i.unit_id), el("td", {}, i.state_label || i.state), el("td", {}, Api.localTime(i.deadline)));
