@@ -55,3 +55,30 @@ def with_allowed(principal, case):
     if not isinstance(case, dict):
         return case
     return dict(case, allowed_actions=allowed_actions(principal, case))
+
+
+# ------------------------------------------------------------------ operations
+OPERATION_ACTIONS = (("update", "发送更新", "OPERATION_WRITE"), ("cancel", "解除部门/取消行动", "OPERATION_WRITE"),
+                     ("close", "结束行动", "OPERATION_WRITE"), ("reply", "答复（接受/拒绝/报到/进展/处置）", "REPLY"))
+
+
+def operation_actions(principal, operation) -> list[dict]:
+    """What ``principal`` may do on ``operation`` now: the endpoints' own declarations (the same
+    ``Caller.allows`` their check applies), on an open operation (a closed one takes nothing more;
+    leaving is always refused, 事不完，人不走, so it is never listed)."""
+    from . import operations_api
+    from .access import Caller
+    if not isinstance(operation, dict) or principal is None or operation.get("state") != "open":
+        return []
+    allowed = []
+    for action, label, name in OPERATION_ACTIONS:
+        declared = getattr(operations_api, name)
+        if principal.role in declared.roles and Caller(principal, declared).allows(operation):
+            allowed.append({"action": action, "label": label})
+    return allowed
+
+
+def with_operation_actions(principal, operation):
+    if not isinstance(operation, dict):
+        return operation
+    return dict(operation, allowed_actions=operation_actions(principal, operation))

@@ -86,3 +86,16 @@ def test_dispatch_refuses_by_the_same_rule_with_the_same_words(action, state):
     with pytest.raises(rules.Refused) as refused:
         rules.apply_action(doc, action, {"actor_unit": "street-a", "actor": "x"}, None)
     assert str(refused.value) == reason
+
+
+def test_operation_actions_follow_the_endpoints_declarations_and_stop_when_closed():
+    from services.gateway.allowed import operation_actions
+    operation = {"_id": "OP-1", "state": "open", "lead_unit": "street-a", "requested_by": "street-a",
+                 "departments": {"police": {"state": "requested"}}, "case": {"owner_unit": "street-a"}}
+    police = auth.Principal("k8", "公安联络员", "partner", department="police")
+    acts = lambda who, op=operation: [entry["action"] for entry in operation_actions(who, op)]  # noqa: E731
+    assert acts(UNIT) == ["update", "cancel", "close"]              # the lead
+    assert acts(OPERATOR) == ["update", "cancel", "close"]          # the command centre
+    assert acts(police) == ["reply"] and acts(PARTNER) == ["reply"]
+    assert acts(OTHER_UNIT) == [] and acts(LEADER) == []
+    assert acts(UNIT, dict(operation, state="closed")) == []
