@@ -182,6 +182,7 @@ def decisions(browser, base, keys):
 PAGES = {"/": "operator", "/unit": "street", "/partner": "partner", "/leader": "leader", "/inspector": "inspector"}
 WRITE_CONTROLS = """() => [...document.querySelectorAll('button, input, select, textarea')]
   .filter(node => node.offsetParent !== null && !node.closest('#login') && !node.closest('nav')
+          && !node.closest('.filters')
           && !['logout'].includes(node.id) && !node.classList.contains('download') && !node.closest('#queue-counts')
           && !(node.id === 'unit-type'))
   .map(node => node.outerHTML.slice(0, 120))"""

@@ -96,6 +96,8 @@ const Live = {
     if (event === "change" && data) {
       const item = JSON.parse(data);
       for (const handler of this.handlers) handler(item);
+    } else if (event === "hello") {       // connected from "now": reload once, for what came before it
+      for (const handler of this.handlers) handler({type: "hello"});
     }
   },
   status(up) {
