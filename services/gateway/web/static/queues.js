@@ -4,7 +4,10 @@
 const QUEUE_ORDER = ["extensions", "parks", "returns", "disputes", "overdue", "escalations", "silent"];
 let queueData = null, currentQueue = "extensions";
 
+let unitNames = {};
+
 async function refreshQueues() {
+  if (!Object.keys(unitNames).length) for (const unit of await unitOptions()) unitNames[unit.id] = unit.name;
   queueData = (await Api.call("/api/queues")).queues;
   const counts = QUEUE_ORDER.map(name => {
     const queue = queueData[name];
@@ -48,7 +51,8 @@ function disputeCard(item) {
   button.addEventListener("click", () => decideDispute(item));
   return el("li", {class: "card warn", "data-dispute": item._id},
     el("h3", {}, "权属争议 ", el("small", {}, item._id)),
-    el("p", {}, `案件 ${(item.case_ids || [item.case_id]).join("、")} · 涉及 ${(item.units || []).join("、")} · 先行处置 ${item.interim_owner || "—"}`),
+    el("p", {}, `案件 ${(item.case_ids || [item.case_id]).join("、")} · 涉及 ${(item.units || []).map(u => unitNames[u] || u).join("、")}` +
+      ` · 先行处置 ${unitNames[item.interim_owner] || item.interim_owner || "—"}`),
     el("p", {}, `裁定层级 ${item.level || "—"} · 期限 ${Api.localTime(item.deadline)}`),
     el("div", {class: "actions"}, button));
 }
@@ -58,7 +62,7 @@ function silentCard(item) {
   button.addEventListener("click", () => remindOperation(item));
   return el("li", {class: "card late", "data-operation": item.operation_id},
     el("h3", {}, "联合行动 ", el("small", {}, item.operation_id)),
-    el("p", {}, `案件 ${item.case_id || "—"} · 牵头 ${item.lead_unit || "—"} · ${item.address || ""}`),
+    el("p", {}, `案件 ${item.case_id || "—"} · 牵头 ${unitNames[item.lead_unit] || item.lead_unit || "—"} · ${item.address || ""}`),
     el("p", {}, `未响应部门：${item.silent_departments.map(d => DEPT_NAMES[d] || d).join("、")}`),
     el("div", {class: "actions"}, button));
 }
