@@ -4,7 +4,7 @@
 const STATE_COLOURS = {ok: "#12b76a", warn: "#f79009", late: "#d92d20", parked: "#7a5af8"};
 const DEPT_STATES = {requested: "已通知", renotified: "再次通知", accepted: "已接受", rejected: "已拒绝",
   on_site: "已报到", acting: "处置中", disposed: "已处置", escalated: "已升级", error: "错误", cancelled: "已取消", left: "已退出"};
-const CASE_STATES = {dispatched: "已派遣（待签收）", accepted: "处置中", parked: "挂账", feedback_given: "已反馈（待核查）", closed: "已结案"};
+const stateLabels = {};            // the API's own words for each state (state_label), learnt from the list
 const OP_STATES = {open: "进行中", closed: "已结束", cancelled: "已取消"};
 const TRIGGERS = {class_rule: "类别规则（城管+N）", whistle: "街道吹哨", escalation: "指挥中心升级"};
 const DEPT_NAMES = {police: "公安", environment: "生态环境", transport: "交通", construction: "住建", planning: "规划", market: "市场监管"};
@@ -63,6 +63,7 @@ async function refreshCases() {
   const items = body.items || [];
   const open = items.filter(item => item.state !== "closed");
   document.querySelector("#open-count").textContent = open.length;
+  for (const item of items) if (item.state_label) stateLabels[item.state] = item.state_label;
   OneMap.show(open);
   const rows = items.map(i => {
     const row = el("tr", {"data-case": i.case_id}, el("td", {}, i.case_id), el("td", {}, i.class_name || i.class_code),
@@ -78,7 +79,7 @@ async function showCase(caseId, quiet) {
   selectedCase = caseId;
   const body = await Api.call(`/api/cases/${encodeURIComponent(caseId)}/timeline`);
   document.querySelector("#case-detail").hidden = false;
-  document.querySelector("#case-title").textContent = `案件 ${caseId}（${CASE_STATES[body.state] || body.state || ""}）`;
+  document.querySelector("#case-title").textContent = `案件 ${caseId}（${stateLabels[body.state] || body.state || ""}）`;
   const photos = [];
   const entries = body.entries.map(entry => {
     for (const url of [entry.after_photo, ...(entry.media_urls || [])]) if (url) photos.push(url);
