@@ -16,6 +16,7 @@ def test_extension_parking_dispute_and_whistle_decided_from_the_page(platform, k
     result = run("decisions", platform, keys)
     assert result["extension"] is True
     assert result["park"] == "parked"
+    assert "未执行" in result["stale"] and "请刷新" in result["stale"]   # a stale decision: refused, and why
     assert result["dispute"] == "decided"
     assert "已吹哨" in result["whistle"]
     assert result["partner_state"] == "accepted"           # the liaison's page answered through the reply path

@@ -145,7 +145,17 @@ def decisions(browser, base, keys):
     page.wait_for_selector("#queue-notice:has-text('审批延期')")
     results["extension"] = api(base, operator_key, "GET", f"/api/cases/{a}")["dispatch"]["extended"]
     page.click("#queue-counts button[data-queue=parks]")
-    act_in_dialog(page, f"#queue-items [data-case='{b}']", "decide_park", {"select[name=approved]": "true"})
+    # the case changes while the dialog is open: the decision is refused (409), the page says why and reloads
+    page.click(f"#queue-items [data-case='{b}'] button[data-action=decide_park]")
+    page.wait_for_selector("dialog[data-action=decide_park]")
+    api(base, street, "POST", f"/api/cases/{b}/actions/request-extension", expected_version=version(b),
+        reason="另需延期", extra="4h")
+    page.click("dialog[data-action=decide_park] button[type=submit]")
+    page.wait_for_selector("#queue-notice:has-text('未执行')")
+    results["stale"] = page.inner_text("#queue-notice")
+    fresh = f"#queue-items [data-case='{b}'][data-version='{version(b)}']"        # the reloaded item
+    page.wait_for_selector(f"{fresh} button[data-action=decide_park]")
+    act_in_dialog(page, fresh, "decide_park", {"select[name=approved]": "true"})
     page.wait_for_selector("#queue-notice:has-text('审批挂账')")
     results["park"] = api(base, operator_key, "GET", f"/api/cases/{b}")["dispatch"]["state"]
     page.click("#queue-counts button[data-queue=disputes]")

@@ -37,7 +37,7 @@ function drawQueues() {
 function caseCard(item) {
   const pending = (item.extensions || []).find(e => e.state === "pending");
   const park = item.park && item.park.state === "requested" ? item.park : null;
-  return el("li", {class: `card ${lateness(item)}`, "data-case": item.case_id},
+  return el("li", {class: `card ${lateness(item)}`, "data-case": item.case_id, "data-version": String(item.version)},
     el("h3", {}, `${item.class_name || item.class_code} `, el("small", {}, item.case_id)),
     el("p", {}, `${item.unit_name || item.unit_id} · ${item.state_label} · 时限 ${Api.localTime(item.deadline)} · ${countdown(item)}`),
     pending ? el("p", {}, `延期申请：${pending.extra}，原因：${pending.reason}（需「${pending.required_role}」审批）`) : null,
