@@ -10,6 +10,7 @@ def test_the_whole_loop_by_clicks_across_three_roles_with_the_operator_watching_
     assert result["not_reloaded"]                        # the operator's page saw every step by push
     assert "已清理完毕" in result["unit_note_on_card"]     # the inspector's card shows the unit's note
     assert result["phone_width"] <= 390                   # the unit's page fits a phone, no sideways scroll
+    assert result["keyboard_focus_in_dialog"] == "note"   # the accept was done by keyboard alone
 
 
 def test_extension_parking_dispute_and_whistle_decided_from_the_page(platform, keys):  # noqa: F811

@@ -104,7 +104,14 @@ def whole_loop(browser, base, keys):
     card = f"#my-cases [data-case='{case_id}']"
     unit.wait_for_selector(card)
     unit.screenshot(path=str(SHOTS / "11-unit-my-cases-phone.png"), full_page=True)
-    act_in_dialog(unit, card, "accept", {"input[name=note]": "收到，马上处理"})
+    # by keyboard alone: focus the button, Enter opens the dialog with the focus in its field, Enter sends
+    unit.focus(f"{card} button[data-action=accept]")
+    unit.keyboard.press("Enter")
+    unit.wait_for_selector("dialog[data-action=accept]")
+    focused = unit.evaluate("document.activeElement.name")
+    unit.keyboard.type("收到，马上处理")
+    unit.keyboard.press("Enter")
+    unit.wait_for_selector("dialog[data-action=accept]", state="detached")
     row_state(operator, case_id, "处置中")
     unit.wait_for_selector(f"{card} button[data-action=feedback]")
     photo = {"name": "after.png", "mimeType": "image/png", "buffer": PNG}
@@ -120,6 +127,7 @@ def whole_loop(browser, base, keys):
     row_state(operator, case_id, "已结案")
     operator.screenshot(path=str(SHOTS / "13-loop-operator-sees-close.png"))
     return {"case_id": case_id, "not_reloaded": operator.evaluate("window.__not_reloaded === true"),
+            "keyboard_focus_in_dialog": focused,
             "unit_note_on_card": note, "phone_width": unit.evaluate("document.documentElement.scrollWidth")}
 
 
