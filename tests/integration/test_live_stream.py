@@ -54,3 +54,32 @@ def test_the_operator_sees_a_units_step_arrive_and_catches_up_after_reconnecting
     seen = events(platform, "unit_b", "case_dispatched", theirs, last_event_id=0)
     assert seen[-1]["data"]["case_id"] == theirs
     assert case_id not in json.dumps(seen, ensure_ascii=False)
+
+
+def test_a_page_catches_up_after_a_gateway_restart_with_what_happened_while_it_was_down(
+        container_factory, config, db):
+    """The gateway stops; the unit's acceptance happens meanwhile (straight to dispatch); a new
+    gateway on the same address answers the page's Last-Event-ID with it."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from services.gateway.service import GatewayService
+    from tests.conftest import free_port
+    from tests.integration.gateway_auth_support import Platform, backing_services
+    port = free_port()
+    for cls in backing_services():
+        container_factory(cls, dict(config, TIMER_POLL_SECONDS=0.2)).start()
+    gateway_config = dict(config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")
+    first = container_factory(GatewayService, gateway_config)
+    first.start()
+    site = Platform(f"http://127.0.0.1:{port}", db, config)
+    case_id = site.report(TIANSHENG_PLACES[1])
+    site.dispatched(case_id)
+    position = events(site, "operator", "case_dispatched", case_id, last_event_id=0)[-1]["id"]
+    first.stop()
+    with ClusterRpcProxy(config) as rpc:           # while no gateway runs
+        answer = rpc.dispatch.act(case_id, "accept", {"expected_version": site.version(case_id),
+                                                      "actor": "天生街道 处置员", "actor_unit": "street.tianshengjie"})
+        assert answer["status"] == "ok"
+    container_factory(GatewayService, gateway_config).start()
+    caught_up = events(site, "operator", "case_accepted", case_id, last_event_id=position)
+    assert [item["data"]["type"] for item in caught_up if item.get("event") == "change"][-1] == "case_accepted"
