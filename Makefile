@@ -30,10 +30,13 @@ $(VENV)/.compose-installed: requirements-compose.txt $(VENV)/.installed
 
 # Front-end libraries from the npm registry, copied into the gateway's static folder.
 WEB := services/gateway/web
-web: $(WEB)/static/vendor/echarts.min.js
+web: $(WEB)/static/vendor/echarts.min.js $(WEB)/static/vendor/axe.min.js
 $(WEB)/static/vendor/echarts.min.js: $(WEB)/package.json $(WEB)/package-lock.json
 	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(WEB)/static/vendor && cp $(WEB)/node_modules/echarts/dist/echarts.min.js $@
+# axe-core: the accessibility checker the browser tests inject into every page (no page loads it)
+$(WEB)/static/vendor/axe.min.js: $(WEB)/static/vendor/echarts.min.js
+	cp $(WEB)/node_modules/axe-core/axe.min.js $@
 
 # Debian packages the tests and the bulletin need: a CJK font, and chromium for browser tests.
 system-packages:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shared import on_time as rule_on_time
+from shared.contracts.api.case_actions import refusal
 
 from . import first_contact
 from . import notices as notifications
 from .assignment import _assign
-from .model import STATE_LABELS, Change, Context, Forbidden, Refused, _apply, _notify, ms, working_seconds
+from .model import Change, Context, Forbidden, Refused, _apply, _notify, ms, working_seconds
 from .supervision import _inspector, _reschedule
 
 
@@ -28,11 +29,11 @@ def apply_action(doc: dict, action: str, data: dict, ctx: Context) -> Change:
     return change
 
 
-def _require_state(doc, *states, what=""):
-    if doc["state"] not in states:
-        allowed = "、".join(STATE_LABELS[state] for state in states)
-        raise Refused(f"案件当前状态为「{STATE_LABELS.get(doc['state'], doc['state'])}」，"
-                      f"只有「{allowed}」的案件才能{what} (not allowed in state {doc['state']})")
+def _require_allowed(doc, action):
+    """What the state allows: the contract's rule (the gateway lists allowed_actions by it too)."""
+    reason = refusal(action, doc)
+    if reason:
+        raise Refused(reason)
 
 
 def _require_unit(doc, data):
@@ -48,7 +49,7 @@ def _require_role(ctx, data, needed: str, what: str):
 
 
 def _accept(doc, change, data, ctx):
-    _require_state(doc, "dispatched", what="签收")
+    _require_allowed(doc, "accept")
     _require_unit(doc, data)
     _apply(doc, change, {"state": "accepted", "accepted_at": ctx.now})
     change.event("case_accepted", {"unit_id": doc["unit_id"], "actor": data["actor"], "at": ctx.now,
@@ -62,7 +63,7 @@ def _return(doc, change, data, ctx):
     """回退: re-dispatched at once. The return counts against whoever made the assignment (the
     command centre for routing, a unit whose suggestion sent it there). The second return of a
     case raises an ownership dispute; the case goes to the place's street (属地兜底) meanwhile."""
-    _require_state(doc, "dispatched", "accepted", what="回退")
+    _require_allowed(doc, "return")
     _require_unit(doc, data)
     if doc.get("disputed"):
         raise Refused("该案件已因两次回退进入权属争议（裁定前由属地单位先行处置；裁定后以裁定为准），"
@@ -128,10 +129,8 @@ def _approved_extensions(doc):
 
 
 def _request_extension(doc, change, data, ctx):
-    _require_state(doc, "dispatched", "accepted", what="申请延期")
+    _require_allowed(doc, "request_extension")
     _require_unit(doc, data)
-    if _pending_extension(doc):
-        raise Refused("已有待审批的延期申请 (an extension request is already pending)")
     number = len(_approved_extensions(doc)) + 1
     approvers = ctx.settings.extension_approvers
     if number > len(approvers):
@@ -150,10 +149,8 @@ def _request_extension(doc, change, data, ctx):
 
 
 def _decide_extension(doc, change, data, ctx):
+    _require_allowed(doc, "decide_extension")
     pending = _pending_extension(doc)
-    if pending is None:
-        raise Refused("没有待审批的延期申请 (no pending extension request)")
-    _require_state(doc, "dispatched", "accepted", what="审批延期")
     _require_role(ctx, data, pending["required_role"], f"第 {pending['number']} 次延期")
     now, old = ctx.now, doc["deadline"]
     decided = dict(pending, state="approved" if data["approved"] else "refused", decided_by=data["actor"],
@@ -182,10 +179,8 @@ def _decide_extension(doc, change, data, ctx):
 
 
 def _request_park(doc, change, data, ctx):
-    _require_state(doc, "dispatched", "accepted", what="申请挂账")
+    _require_allowed(doc, "request_park")
     _require_unit(doc, data)
-    if (doc.get("park") or {}).get("state") == "requested":
-        raise Refused("已有待审批的挂账申请 (a parking request is already pending)")
     park = {"state": "requested", "requested_by": data["actor"], "reason": data["reason"],
             "requested_at": ctx.now}
     _apply(doc, change, {"park": park})
@@ -196,10 +191,8 @@ def _request_park(doc, change, data, ctx):
 
 
 def _decide_park(doc, change, data, ctx):
+    _require_allowed(doc, "decide_park")
     park = doc.get("park") or {}
-    if park.get("state") != "requested":
-        raise Refused("没有待审批的挂账申请 (no pending parking request)")
-    _require_state(doc, "dispatched", "accepted", what="审批挂账")
     _require_role(ctx, data, ctx.settings.park_approver, "挂账")
     now, case_id = ctx.now, doc["_id"]
     if not data["approved"]:
@@ -222,7 +215,7 @@ def _decide_park(doc, change, data, ctx):
 
 
 def _unpark(doc, change, data, ctx):
-    _require_state(doc, "parked", what="解除挂账")
+    _require_allowed(doc, "unpark")
     _require_role(ctx, data, ctx.settings.park_approver, "解除挂账")
     park, now, cal = doc["park"], ctx.now, ctx.calendar
     new_deadline = ms(cal.add_working_time(now, timedelta(seconds=park["remaining_s"])))
@@ -241,7 +234,7 @@ def _unpark(doc, change, data, ctx):
 
 def _report_stage(doc, change, data, ctx):
     """The unit reports an intermediate stage done (e.g. 责令停工), with a note and a photo."""
-    _require_state(doc, "accepted", what="报告阶段进展（请先签收）")
+    _require_allowed(doc, "report_stage")
     _require_unit(doc, data)
     stages = [dict(stage) for stage in doc.get("stages") or []]
     names = [stage["name"] for stage in stages]
@@ -267,7 +260,7 @@ def _report_stage(doc, change, data, ctx):
 
 
 def _feedback(doc, change, data, ctx):
-    _require_state(doc, "accepted", what="反馈（请先签收）")
+    _require_allowed(doc, "feedback")
     _require_unit(doc, data)
     now, cal = ctx.now, ctx.calendar
     sup = ctx.settings.supervision_for(doc["case_kind"])
@@ -295,7 +288,7 @@ def _feedback(doc, change, data, ctx):
 
 
 def _verify(doc, change, data, ctx):
-    _require_state(doc, "feedback_given", what="核查")
+    _require_allowed(doc, "verify")
     now, case_id, unit = ctx.now, doc["_id"], doc["unit_id"]
     due = doc["feedback"]["verify_due_at"]
     verification = {"inspector_id": data["actor"], "passed": data["passed"], "note": data.get("note", ""),
@@ -347,7 +340,7 @@ def _rework(doc, change, ctx, *, source: str, actor: str, reason: str):
 
 
 def _set_urgency(doc, change, data, ctx):
-    _require_state(doc, "dispatched", "accepted", what="调整紧急程度")
+    _require_allowed(doc, "set_urgency")
     _require_role(ctx, data, ctx.settings.urgency_changer, "调整紧急程度")
     if data["urgency"] == doc["urgency"]:
         raise Refused("紧急程度没有变化 (urgency unchanged)")

@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from shared.contracts.api.case_actions import STATE_LABELS  # noqa: F401  (one vocabulary: API and pages)
 from shared.contracts.api.dispatch import STATES  # noqa: F401  (the contract owns the states)
 
 from . import notices as notifications
 from .routing import Settings
 
-STATE_LABELS = {"dispatched": "已派遣（待签收）", "accepted": "处置中", "parked": "挂账",
-                "feedback_given": "已反馈（待核查）", "closed": "已结案"}
 OPEN_STATES = ("dispatched", "accepted")          # the handling clock runs
 LABELS = {
     "report_received": "受理", "case_registered": "立案", "case_dispatched": "派遣",

@@ -62,5 +62,5 @@ def summary_view(doc: dict, district) -> dict:
     keep = ("case_id", "version", "state", "state_label", "unit_id", "unit_name", "class_code", "class_name",
             "case_kind", "urgency", "grid_code", "street_id", "address", "dispatched_at", "deadline",
             "return_count", "rework_count", "extended", "parked_ever", "closed_at", "on_time",
-            "location", "deadline_utc")
+            "location", "deadline_utc", "sequence", "park", "extensions")   # + what allowed_actions needs
     return {key: full.get(key) for key in keep}

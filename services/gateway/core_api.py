@@ -20,6 +20,7 @@ from shared.contracts.errors import Refused, raise_failure
 
 from . import openapi
 from .access import Access, may_see_contacts, public, readers_and, roles_with
+from .allowed import with_allowed, with_operation_actions
 from .auth import COMMAND, ROLES, NotFound, redact_contacts, report_as
 from .http import (call, endpoint, error_response, json_body, json_response,
                    load, path_id, rate_limit)
@@ -72,7 +73,7 @@ class CoreApi:
         body = {
             "case_id": case_id,
             "registration": registered,
-            "dispatch": dispatched,
+            "dispatch": with_allowed(principal.principal, dispatched),
             "joint_operation": call(self.coordination, "operation_for_case", case_id),
             "events": call(self.scoring, "events_for", case_id),
         }
@@ -83,7 +84,7 @@ class CoreApi:
     def get_operation(self, request, principal, operation_id):
         path_id(operation_id, "联合行动")
         operation = principal.check(call(self.coordination, "get_operation", operation_id), operation_id)
-        return json_response(self.redacted_operation(principal, operation))
+        return json_response(with_operation_actions(principal.principal, self.redacted_operation(principal, operation)))
 
     def redacted_operation(self, principal, operation):
         """An operation as the caller may see it: the reporter's contacts only for the command

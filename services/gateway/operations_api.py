@@ -31,6 +31,7 @@ from shared.contracts.parties import PARTY_KINDS, party_problem
 from shared.departments import coordination_settings
 
 from .access import Access, command_and, holds, readers_and
+from .allowed import with_operation_actions
 from .auth import COMMAND, Forbidden, NotFound
 from .http import (BadRequest, call, endpoint, json_body, json_response, load, page_args,
                    page_of, path_id)
@@ -156,7 +157,7 @@ class OperationsApi:
                              {"state": ["应为 open、closed 或 cancelled (open | closed | cancelled)"]})
         paging = page_args(request, limit="per_page")
         rows = call(self.coordination, "list_operations", state, BOARD_LIMIT)
-        visible = [row for row in rows if principal.allows(row)]
+        visible = [with_operation_actions(principal.principal, row) for row in rows if principal.allows(row)]
         return json_response(page_of(visible, paging["page"], paging["per_page"], legacy_key="operations"))
 
     @http("GET", "/api/cases/<string:case_id>/operations")

@@ -13,13 +13,17 @@ from .core_api import CoreApi
 from .doors import guard
 from .open311 import Open311Api
 from .operations_api import OperationsApi
+from .live_api import LiveApi
+from .map_api import MapApi
 from .participation_api import ParticipationApi
+from .queues_api import QueuesApi
 from .scoring_api import ScoringApi
 from .web_api import WebApi
 
 
 @guard                                           # size limits and security headers at the door
-class GatewayService(CoreApi, WebApi, Open311Api, CasesApi, OperationsApi, ScoringApi, ParticipationApi):
+class GatewayService(CoreApi, WebApi, Open311Api, CasesApi, OperationsApi, ScoringApi, ParticipationApi,
+                     QueuesApi, LiveApi, MapApi):
     name = "gateway"
 
     intake = RpcProxy("intake")

@@ -74,6 +74,18 @@ class WebApi:
     def page_inspector(self, request):
         return _file(WEB / "inspector.html", "text/html")
 
+    @http("GET", "/unit")
+    def page_unit(self, request):
+        return _file(WEB / "unit.html", "text/html")
+
+    @http("GET", "/partner")
+    def page_partner(self, request):
+        return _file(WEB / "partner.html", "text/html")
+
+    @http("GET", "/leader")
+    def page_leader(self, request):
+        return _file(WEB / "leader.html", "text/html")
+
     @http("GET", "/static/<path:path>")
     def static_file(self, request, path):
         target = (STATIC / path).resolve()

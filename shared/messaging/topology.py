@@ -121,10 +121,19 @@ def _participation_queues() -> list[QueueSpec]:
     ]
 
 
+def _gateway_queues() -> list[QueueSpec]:
+    return [
+        QueueSpec("gateway.live-events", "gateway",
+                  (("dispatch.events", "#"), ("coordination.events", "#"), ("intake.events", "case_registered"),
+                   ("intake.events", "ownership_dispute_opened"), ("intake.events", "ownership_decided")),
+                  "lifecycle events the gateway streams to the signed-in pages (Server-Sent Events)"),
+    ]
+
+
 def consumer_queues() -> list[QueueSpec]:
     """The platform's own consumer queues (each with a DLQ)."""
     return (_intake_queues() + _dispatch_queues() + _coordination_queues() + _scoring_queues()
-            + _participation_queues())
+            + _participation_queues() + _gateway_queues())
 
 
 def department_inbox(dept_id: str) -> QueueSpec:

@@ -11,6 +11,9 @@ from pathlib import Path
 import requests
 from playwright.sync_api import sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.browser import workbench  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
@@ -55,6 +58,7 @@ def report_on_map(browser, base, keys):
     before = page.evaluate(MAP_IDS)
     case_id = report(base, keys["operator"])
     page.wait_for_function(f"() => (({MAP_IDS})() || []).includes('{case_id}')", timeout=20000)
+    page.click("nav button[data-tab=cases]")              # the operator starts on the work queues
     page.wait_for_selector(f"#case-table tr[data-case='{case_id}']")
     page.screenshot(path=str(SHOTS / "02-new-report-on-map.png"))
     page.click(f"#case-table tr[data-case='{case_id}']")
@@ -112,6 +116,7 @@ def community_review(browser, base, keys):
 
 SCENARIOS = {"login_refused": login_refused, "report_on_map": report_on_map, "whistle": whistle,
              "community_review": community_review}
+SCENARIOS.update(workbench.SCENARIOS)       # issue 16: the workbench pages (tests/browser/workbench.py)
 
 
 def main():

@@ -55,7 +55,10 @@ def keys(db):
     accounts = db("gateway").accounts
     return {"community": auth.new_key(accounts, "天生路社区 评议代表", "community", unit_id="500190001001"),
             "operator": auth.new_key(accounts, "指挥中心值班员", "operator"),
-            "street": auth.new_key(accounts, "天生街道 处置员", "unit", unit_id="street.tianshengjie")}
+            "street": auth.new_key(accounts, "天生街道 处置员", "unit", unit_id="street.tianshengjie"),
+            "inspector": auth.new_key(accounts, "网格员 小李", "inspector", person_id="insp-017"),
+            "partner": auth.new_key(accounts, "公安联络员", "partner", department="police"),
+            "leader": auth.new_key(accounts, "区领导", "leader")}
 
 
 def run(scenario, platform, keys):

@@ -60,6 +60,9 @@ def samples(objects, who, side):
         "get_cases": ("GET", "/api/cases", None),
         "get_health": None, "get_openapi": None, "get_grids": None,
         "get_me": ("GET", "/api/me", None),
+        "get_queues": ("GET", "/api/queues", None),
+        "get_map": ("GET", "/api/map", None),
+        "get_stream": ("GET", "/api/stream?last_event_id=x", None),   # not a number: 400 for whoever may listen
         "post_media": ("POST", "/api/media", {}),             # not a photo: 400 for whoever may upload
         "post_report": ("POST", "/api/reports", {"class_code": "E0101", "location": INSIDE,
                                                  "description": "暴露垃圾", "attributes": {"area_m2": 2}}),

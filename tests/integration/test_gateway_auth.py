@@ -169,6 +169,12 @@ def test_every_case_action_by_each_role_that_may_do_it(platform, db):
     # who acts comes from the key: the body's actor, actor_unit and role are ignored
     case = act("unit", a, "accept", actor="冒充者", actor_unit=BEIQUAN, role="leader", note="收到")["case"]
     assert case["state"] == "accepted"
+    # the answer lists what the caller may do now (services/gateway/allowed.py), and so do the reads
+    assert [item["action"] for item in case["allowed_actions"]] == [
+        "return", "request_extension", "request_park", "report_stage", "feedback"]
+    assert platform.as_("leader").get(f"/api/cases/{a}").json()["dispatch"]["allowed_actions"] == []
+    listed = platform.as_("operator").get("/api/cases", params={"state": "accepted"}).json()["items"]
+    assert "set_urgency" in [item["action"] for item in listed[0]["allowed_actions"]]
     entry = db("dispatch").cases.find_one({"_id": a})["history"][-1]
     assert entry["actor"] == "天生街道 处置员"
     act("operator", b, "accept")                                # 代办: for the unit the case is assigned to

@@ -1,43 +1,39 @@
-// 指挥中心 command-centre page: map of grids with open cases, case list and timeline,
-// joint-operation board (live by polling), scoreboard. Talks only to this gateway.
-const REFRESH_MS = 2000;
+// 指挥中心 command-centre page: work queues, map of grids with open cases, case list and
+// timeline, joint-operation board, scoreboard. Live by Server-Sent Events (common.js Live), no
+// polling. Talks only to this gateway.
 const STATE_COLOURS = {ok: "#12b76a", warn: "#f79009", late: "#d92d20", parked: "#7a5af8"};
 const DEPT_STATES = {requested: "已通知", renotified: "再次通知", accepted: "已接受", rejected: "已拒绝",
   on_site: "已报到", acting: "处置中", disposed: "已处置", escalated: "已升级", error: "错误", cancelled: "已取消", left: "已退出"};
-const CASE_STATES = {dispatched: "已派遣（待签收）", accepted: "处置中", parked: "挂账", feedback_given: "已反馈（待核查）", closed: "已结案"};
+const stateLabels = {};            // the API's own words for each state (state_label), learnt from the list
 const OP_STATES = {open: "进行中", closed: "已结束", cancelled: "已取消"};
 const TRIGGERS = {class_rule: "类别规则（城管+N）", whistle: "街道吹哨", escalation: "指挥中心升级"};
 const DEPT_NAMES = {police: "公安", environment: "生态环境", transport: "交通", construction: "住建", planning: "规划", market: "市场监管"};
-let map, scoreChart, selectedCase = null, timer = null, me = null;
-
-function lateness(item) {
-  if (["parked", "feedback_given"].includes(item.state)) return "parked";
-  const deadline = new Date(item.deadline_utc || item.deadline), start = new Date(item.dispatched_at), now = new Date();
-  if (now > deadline) return "late";
-  const share = (now - start) / Math.max(1, deadline - start);
-  return share >= 0.8 ? "warn" : "ok";
-}
+let map, scoreChart, selectedCase = null, me = null;
+const COMMAND_ROLES = ["operator", "admin"];
 
 async function start() {
   me = await Api.call("/api/me");
   document.querySelector("#me").textContent = `${me.name}（${me.role_name}）`;
   document.querySelector("#logout").hidden = false;
   document.querySelector("#login").hidden = true;
+  const command = COMMAND_ROLES.includes(me.role);     // the command centre works through its queues
+  document.querySelector("nav button[data-tab=queues]").hidden = !command;
+  document.querySelector(`nav button[data-tab=${command ? "queues" : "cases"}]`).click();
+  document.querySelector("#whistle-street-label").hidden = !command;
+  document.querySelector("#whistle-form").hidden = !!me.read_only;       // the leader reads only
   document.querySelector("#app").hidden = false;
   const {district, grids} = await Api.call("/api/grids");
   document.querySelector("#district-name").textContent = `${district.name} · 指挥中心`;
   echarts.registerMap("district", grids);
   map = echarts.init(document.querySelector("#map"));
   map.setOption({
-    tooltip: {trigger: "item", formatter: p => p.seriesType === "scatter"
-      ? `${p.data.case_id}<br>${p.data.class_name}<br>${p.data.unit_name || p.data.unit_id}<br>${p.data.state_label}<br>时限 ${Api.localTime(p.data.deadline)}`
-      : (p.name ? `网格 ${p.name}` : "")},
+    tooltip: {trigger: "item", formatter: p => OneMap.tooltip(p)},
     geo: {map: "district", roam: true, nameProperty: "code", itemStyle: {areaColor: "#eef4fb", borderColor: "#7ba4d6"},
           emphasis: {itemStyle: {areaColor: "#d6e6f7"}, label: {show: false}}},
-    series: [{type: "scatter", coordinateSystem: "geo", symbolSize: 12, data: [],
-              itemStyle: {color: p => STATE_COLOURS[p.data.lateness]}}],
+    series: [{name: "案件", type: "scatter", coordinateSystem: "geo", data: []}],      // the layers: map.js
   });
-  map.on("click", p => { if (p.seriesType === "scatter") showCase(p.data.case_id); });
+  await OneMap.setUp(map);
+  map.on("click", p => { if (p.seriesName === "案件" && p.data.case_id) showCase(p.data.case_id); });
   fillWhistleDepartments();
   if (me.role === "community") {             // a community representative only reviews
     await setUpReviews();
@@ -45,13 +41,16 @@ async function start() {
     document.querySelector("#updated").textContent = "—";
     return;
   }
+  if (command) await fillWhistleStreets();
   await refresh();
-  timer = setInterval(refresh, REFRESH_MS);
+  Live.on(debounce(refresh, 300));
 }
 
 async function refresh() {
   try {
-    await Promise.all([refreshCases(), refreshOperations()]);
+    const work = [refreshCases(), refreshOperations()];
+    if (COMMAND_ROLES.includes(me.role)) work.push(refreshQueues());
+    await Promise.all(work);
     document.querySelector("#updated").textContent = new Date().toLocaleTimeString("zh-CN", {hour12: false});
   } catch (error) {
     if (error.status === 401) return logout();
@@ -64,8 +63,8 @@ async function refreshCases() {
   const items = body.items || [];
   const open = items.filter(item => item.state !== "closed");
   document.querySelector("#open-count").textContent = open.length;
-  map.setOption({series: [{data: open.filter(i => i.location).map(i => Object.assign({}, i, {
-    name: i.case_id, value: [i.location.lon, i.location.lat], lateness: lateness(i)}))}]});
+  for (const item of items) if (item.state_label) stateLabels[item.state] = item.state_label;
+  OneMap.show(open);
   const rows = items.map(i => {
     const row = el("tr", {"data-case": i.case_id}, el("td", {}, i.case_id), el("td", {}, i.class_name || i.class_code),
       el("td", {}, i.unit_name || i.unit_id), el("td", {}, i.state_label || i.state), el("td", {}, Api.localTime(i.deadline)));
@@ -80,7 +79,7 @@ async function showCase(caseId, quiet) {
   selectedCase = caseId;
   const body = await Api.call(`/api/cases/${encodeURIComponent(caseId)}/timeline`);
   document.querySelector("#case-detail").hidden = false;
-  document.querySelector("#case-title").textContent = `案件 ${caseId}（${CASE_STATES[body.state] || body.state || ""}）`;
+  document.querySelector("#case-title").textContent = `案件 ${caseId}（${stateLabels[body.state] || body.state || ""}）`;
   const photos = [];
   const entries = body.entries.map(entry => {
     for (const url of [entry.after_photo, ...(entry.media_urls || [])]) if (url) photos.push(url);
@@ -121,6 +120,11 @@ async function refreshOperations() {
   document.querySelector("#board").replaceChildren(...cards);
 }
 
+async function fillWhistleStreets() {
+  const units = (await unitOptions()).filter(u => ["street", "town"].includes(u.type));
+  document.querySelector("#whistle-street").append(...units.map(u => el("option", {value: u.id}, u.name)));
+}
+
 function fillWhistleDepartments() {
   const box = document.querySelector("#whistle-departments");
   for (const [id, name] of Object.entries(DEPT_NAMES)) {
@@ -133,12 +137,14 @@ async function whistle(event) {
   const departments = [...document.querySelectorAll("#whistle-departments input:checked")].map(i => i.value);
   const result = document.querySelector("#whistle-result");
   try {
-    // A street or town blows the whistle as itself; the command centre escalates.
-    const street = me.role === "unit";
+    // A street or town blows the whistle as itself; the command centre blows it for a street it
+    // names, or escalates.
+    const forStreet = COMMAND_ROLES.includes(me.role) ? document.querySelector("#whistle-street").value : "";
+    const street = me.role === "unit" || !!forStreet;
     const body = await Api.call("/api/operations", {method: "POST", json: {
       case_id: document.querySelector("#whistle-case").value.trim(), departments,
-      trigger: street ? "whistle" : "escalation",
-      requested_by: street ? {} : {unit_id: "centre.command", person: me.name},
+      trigger: street ? "whistle" : "escalation", request_id: `w-${Date.now()}`,
+      requested_by: forStreet ? {unit_id: forStreet} : street ? {} : {unit_id: "centre.command", person: me.name},
       reason: document.querySelector("#whistle-note").value || (street ? "街道吹哨，请相关部门到场" : "指挥中心升级联合执法")}});
     const op = body.operation || body;
     result.textContent = `已${street ? "吹哨" : "发起"}：联合行动 ${op.operation_id || op._id || ""}`;
@@ -149,16 +155,15 @@ async function whistle(event) {
 async function refreshScores() {
   const unitType = document.querySelector("#unit-type").value;
   const body = await Api.call(`/api/scoring/rankings?unit_type=${unitType}`);
-  const rows = body.ranking || body.items || [];
+  // the API answers rankings[] per group of unit types, each with its ranked units
+  const rows = (body.rankings || []).flatMap(group => group.ranked || []);
   scoreChart = scoreChart || echarts.init(document.querySelector("#score-chart"));
   scoreChart.setOption({grid: {left: 110, right: 20, top: 10, bottom: 20}, tooltip: {},
-    xAxis: {type: "value", max: 100}, yAxis: {type: "category", inverse: true, data: rows.map(r => r.unit_name || r.unit_id)},
-    series: [{type: "bar", data: rows.map(r => r.composite ?? r.score), itemStyle: {color: "#0b4f8a"}}]});
-  document.querySelector("#score-table tbody").replaceChildren(...rows.map((r, n) => el("tr", {},
-    el("td", {}, r.rank ?? n + 1), el("td", {}, r.unit_name || r.unit_id), el("td", {}, (r.composite ?? r.score ?? "—")),
-    el("td", {}, percent((r.indicators || {})["按期结案率"])), el("td", {}, (r.volume ?? r.cases ?? "—")))));
+    xAxis: {type: "value", max: 100}, yAxis: {type: "category", inverse: true, data: rows.map(r => r.name || r.unit_id)},
+    series: [{type: "bar", data: rows.map(r => r.composite), itemStyle: {color: "#0b4f8a"}}]});
+  document.querySelector("#score-table tbody").replaceChildren(...rows.map(r => el("tr", {"data-unit": r.unit_id},
+    el("td", {}, r.rank), el("td", {}, r.name || r.unit_id), el("td", {}, r.composite ?? "—"), el("td", {}, r.due ?? "—"))));
 }
-function percent(value) { return value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)}%`; }
 
 async function setUpReviews() {
   // 社区评议: a community representative rates the departments, operators and its own street.
@@ -179,7 +184,6 @@ async function setUpReviews() {
 
 function logout() {
   localStorage.removeItem("dcg_api_key");
-  clearInterval(timer);
   location.reload();
 }
 

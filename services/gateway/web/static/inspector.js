@@ -5,6 +5,7 @@ async function start() {
   me = await Api.call("/api/me");
   document.querySelector("#me").textContent = `${me.name}（${me.role_name}）`;
   document.querySelector("#login").hidden = true;
+  document.querySelector("#report-form").closest("section").hidden = !!me.read_only;   // the leader reads only
   document.querySelector("#app").hidden = false;
   classes = (await Api.call("/api/classes")).items;
   const select = document.querySelector("#class-code");
@@ -13,6 +14,7 @@ async function start() {
   await prefillFromQr();
   showStandard();
   await refreshVerifications();
+  Live.on(debounce(() => refreshVerifications().catch(() => {}), 300));   // a feedback arrives by push
 }
 
 function showStandard() {
@@ -61,25 +63,47 @@ async function report(event) {
   } catch (error) { result.textContent = "提交失败：" + error.message; }
 }
 
+// The verification card: the unit's after-photo and note; the verify buttons only when the
+// gateway lists "verify" in the case's allowed_actions (roles that may verify).
 async function refreshVerifications() {
   const body = await Api.call("/api/cases?state=feedback_given&per_page=50");
   const box = document.querySelector("#to-verify");
   if (!body.items.length) { box.replaceChildren(el("p", {class: "status"}, "暂无待核查案件")); return; }
-  box.replaceChildren(...body.items.map(item => {
-    const note = el("input", {placeholder: "核查意见"});
-    const pass = el("button", {}, "核查通过，结案"), fail = el("button", {}, "不通过，返工");
-    pass.style.background = "#12b76a"; fail.style.background = "#d92d20";
+  const cards = await Promise.all(body.items.map(async item => {
+    const full = (await Api.call(`/api/cases/${encodeURIComponent(item.case_id)}`)).dispatch || item;
+    const feedback = full.feedback || {};
+    const photo = platformPath(feedback.after_photo);
+    const noteId = `verify-note-${item.case_id}`;
+    const note = el("input", {id: noteId, type: "text", placeholder: "不通过时必填"});
+    const allowed = (full.allowed_actions || []).some(entry => entry.action === "verify");
+    const pass = el("button", {type: "button", class: "pass"}, "核查通过，结案"),
+      fail = el("button", {type: "button", class: "fail"}, "不通过，返工");
     const verify = passed => async () => {
       try {
         await Api.call(`/api/cases/${encodeURIComponent(item.case_id)}/actions/verify`, {method: "POST", json: {
-          expected_version: item.version, actor: me.name, passed, note: note.value}});
+          expected_version: full.version, passed, note: note.value}});
         await refreshVerifications();
-      } catch (error) { alert("核查失败：" + error.message); }
+      } catch (error) {
+        document.querySelector("#verify-result").textContent = "核查失败：" + error.message;
+        await refreshVerifications();
+      }
     };
     pass.addEventListener("click", verify(true)); fail.addEventListener("click", verify(false));
     return el("div", {class: "card", "data-case": item.case_id}, el("b", {}, `${item.case_id} ${item.class_name}`),
-      el("div", {}, `${item.unit_name || item.unit_id} · ${item.address || ""}`), note, el("div", {class: "row"}, pass, fail));
+      el("div", {}, `${item.unit_name || item.unit_id} · ${item.address || ""}`),
+      photo ? el("img", {src: photo, alt: "处置后照片", class: "after-photo"}) : el("p", {class: "status"}, "（无处置后照片）"),
+      el("p", {class: "unit-note"}, `单位说明：${feedback.note || "—"}`),
+      allowed ? el("label", {htmlFor: noteId}, "核查意见") : null, allowed ? note : null,
+      allowed ? el("div", {class: "row"}, pass, fail) : el("p", {class: "status"}, "本账号不能核查"));
   }));
+  box.replaceChildren(...cards);
+}
+
+function platformPath(url) {
+  try {
+    const parsed = new URL(url, location.origin);
+    return /^\/media\/[0-9a-f]{32}$/.test(parsed.pathname) ? parsed.pathname : null;
+  } catch (error) { return null; }
 }
 
 document.querySelector("#locate").addEventListener("click", () => navigator.geolocation?.getCurrentPosition(position => {
