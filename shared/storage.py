@@ -18,16 +18,30 @@ import threading
 from datetime import datetime
 
 from nameko.extensions import DependencyProvider, SharedExtension
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.errors import DuplicateKeyError
 
-from . import clock
+from . import clock, metrics
 from .config import database_name
 
 log = logging.getLogger(__name__)
 
 APPLIED_KEEP = 500          # how many applied message ids an aggregate remembers
-_wake_relays = threading.Event()   # green under eventlet: wakes the relay after a save
+_saved: dict[str, set] = {}        # "<db>.<collection>" -> ids saved with events, for the relay
+_relay_waiters: set = set()        # each relay loop's Event (green under eventlet)
+_timer_waiters: set = set()        # each timer loop's Event
+
+
+def waiter(kind: str) -> threading.Event:
+    """An Event a relay ("relay") or timer ("timers") loop waits on; saves set it."""
+    event = threading.Event()
+    (_relay_waiters if kind == "relay" else _timer_waiters).add(event)
+    return event
+
+
+def forget_waiter(event):
+    _relay_waiters.discard(event)
+    _timer_waiters.discard(event)
 
 
 class Conflict(Exception):
@@ -38,8 +52,34 @@ def now_utc() -> datetime:
     return clock.now()
 
 
+# Every store command this process sends, counted by kind (``dcg_store_commands_total``):
+# what ``make bench`` reads to give store writes and reads per case and per service.
+WRITES = ("insert", "update", "findAndModify", "delete")
+READS = ("find", "aggregate")
+KINDS = {"insert": "insert", "update": "update", "findAndModify": "findAndModify",
+         "findandmodify": "findAndModify", "find": "find", "getMore": "find",
+         "aggregate": "aggregate", "count": "aggregate", "delete": "delete"}
+
+
+class CommandCounter(monitoring.CommandListener):
+    """pymongo command monitoring: one Prometheus increment per command started."""
+
+    def started(self, event):
+        metrics.STORE_COMMANDS.labels(metrics.PROCESS[0], KINDS.get(event.command_name, "other")).inc()
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+COMMANDS = CommandCounter()
+
+
 def mongo_client(uri: str) -> MongoClient:
-    return MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False)
+    return MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False,
+                       event_listeners=[COMMANDS])
 
 
 def outbox_entry(exchange: str, routing_key: str, body: dict, headers: dict | None = None) -> dict:
@@ -68,8 +108,24 @@ def next_due(timers) -> datetime | None:
     return min((entry["due_at"] for entry in timers), default=None)
 
 
-def wake_relays():
-    _wake_relays.set()
+def wake_relays(collection=None, aggregate_id=None):
+    """After a save with events: the relay of this process publishes that document right away
+    (no poll, no search); its slow poll is only the fallback after a crash."""
+    if collection is not None:
+        _saved.setdefault(getattr(collection, "full_name", ""), set()).add(aggregate_id)
+    for event in list(_relay_waiters):
+        event.set()
+
+
+def saved_with_events(full_name: str) -> list:
+    """The ids saved with events in that collection since the last call (taken, not copied)."""
+    ids = _saved.pop(full_name, None)
+    return list(ids) if ids else []
+
+
+def wake_timers():
+    for event in list(_timer_waiters):
+        event.set()
 
 
 def create(collection, document: dict, events=(), applied: str | None = None,
@@ -87,7 +143,9 @@ def create(collection, document: dict, events=(), applied: str | None = None,
     except DuplicateKeyError:
         return False
     if events:
-        wake_relays()
+        wake_relays(collection, doc.get("_id"))
+    if doc["_next_due"] is not None:
+        wake_timers()
     return True
 
 
@@ -122,7 +180,9 @@ def update(collection, aggregate_id, version: int, *, set_fields: dict | None = 
     result = collection.update_one(query, change)
     if result.matched_count == 1:
         if events:
-            wake_relays()
+            wake_relays(collection, aggregate_id)
+        if timers is not None:
+            wake_timers()
         return True
     current = collection.find_one({"_id": aggregate_id}, {"_version": 1, "_applied": 1})
     if current is None:
