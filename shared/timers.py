@@ -47,6 +47,10 @@ class TimerDue(Entrypoint):
         self.retry_after = timedelta(seconds=float(config.get("TIMER_RETRY_SECONDS", 5)))
         self.collection = self.connection.client[
             database_name(config, self.container.service_name)][self.collection_name]
+        try:                                  # the search for due timers is served by an index
+            self.collection.create_index("_next_due")
+        except Exception as exc:  # noqa: BLE001 - the store may still be starting
+            log.warning("could not index %s._next_due: %s", self.collection_name, exc)
         self._running = False
         self._gt = None
 

@@ -115,6 +115,11 @@ class OutboxRelay(DependencyProvider):
         self.database = self.connection.client[
             database_name(config, self.database_name or self.container.service_name)]
         self.publisher = ConfirmedPublisher(config["AMQP_URI"])
+        for name in self.collections:      # the fallback search is served by an index
+            try:
+                self.database[name].create_index("_pending")
+            except Exception as exc:  # noqa: BLE001 - the store may still be starting
+                log.warning("could not index %s._pending: %s", name, exc)
         self._running = False
         self._gt = None
 
