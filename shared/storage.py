@@ -26,8 +26,9 @@ from .config import database_name
 
 log = logging.getLogger(__name__)
 
+SAVED_KEEP = 10000           # saves remembered for the relay per collection (beyond: the poll)
 APPLIED_KEEP = 500          # how many applied message ids an aggregate remembers
-_saved: dict[str, set] = {}        # "<db>.<collection>" -> ids saved with events, for the relay
+_saved: dict[str, dict] = {}       # "<db>.<collection>" -> {id: (version, stamped events)}, for the relay
 _relay_waiters: set = set()        # each relay loop's Event (green under eventlet)
 _timer_waiters: set = set()        # each timer loop's Event
 
@@ -65,7 +66,10 @@ class CommandCounter(monitoring.CommandListener):
     """pymongo command monitoring: one Prometheus increment per command started."""
 
     def started(self, event):
-        metrics.STORE_COMMANDS.labels(metrics.PROCESS[0], KINDS.get(event.command_name, "other")).inc()
+        kind = KINDS.get(event.command_name, "other")
+        metrics.STORE_COMMANDS.labels(metrics.PROCESS[0], kind).inc()
+        if kind == "other":
+            metrics.STORE_OTHER.labels(metrics.PROCESS[0], event.command_name).inc()
 
     def succeeded(self, event):
         pass
@@ -108,19 +112,24 @@ def next_due(timers) -> datetime | None:
     return min((entry["due_at"] for entry in timers), default=None)
 
 
-def wake_relays(collection=None, aggregate_id=None):
-    """After a save with events: the relay of this process publishes that document right away
-    (no poll, no search); its slow poll is only the fallback after a crash."""
-    if collection is not None:
-        _saved.setdefault(getattr(collection, "full_name", ""), set()).add(aggregate_id)
+def wake_relays(collection=None, aggregate_id=None, version=None, entries=()):
+    """After a save with events: the relay of this process publishes them right away from
+    memory (no poll, no search, no read); its slow poll is only the fallback after a crash.
+    ``version``/``entries``: the aggregate's version after the save and the events it added."""
+    if collection is not None and _relay_waiters:      # only a process with a relay keeps them
+        saved = _saved.setdefault(getattr(collection, "full_name", ""), {})
+        if len(saved) >= SAVED_KEEP:                   # no relay for it: the fallback poll covers
+            saved.clear()
+        _, before = saved.get(aggregate_id, (None, []))
+        saved[aggregate_id] = (version, before + list(entries))
     for event in list(_relay_waiters):
         event.set()
 
 
-def saved_with_events(full_name: str) -> list:
-    """The ids saved with events in that collection since the last call (taken, not copied)."""
-    ids = _saved.pop(full_name, None)
-    return list(ids) if ids else []
+def saved_with_events(full_name: str) -> dict:
+    """{id: (version, events)} saved with events in that collection since the last call
+    (taken, not copied)."""
+    return _saved.pop(full_name, None) or {}
 
 
 def wake_timers():
@@ -143,7 +152,7 @@ def create(collection, document: dict, events=(), applied: str | None = None,
     except DuplicateKeyError:
         return False
     if events:
-        wake_relays(collection, doc.get("_id"))
+        wake_relays(collection, doc.get("_id"), 1, doc["_outbox"])
     if doc["_next_due"] is not None:
         wake_timers()
     return True
@@ -167,10 +176,12 @@ def update(collection, aggregate_id, version: int, *, set_fields: dict | None = 
     if timers is not None:
         sets["_timers"] = list(timers)
         sets["_next_due"] = next_due(sets["_timers"])
+        sets["_timer_lease"] = None     # the timers changed: the timer loop's lease is done with
     pushes = {key: {"$each": list(values)} for key, values in (push or {}).items()}
+    stamped = stamp(events, aggregate_id, version + 1) if events else []
     if events:
         sets["_pending"] = True
-        pushes["_outbox"] = {"$each": stamp(events, aggregate_id, version + 1)}
+        pushes["_outbox"] = {"$each": stamped}
     if applied:
         pushes["_applied"] = {"$each": [applied], "$slice": -APPLIED_KEEP}
     if sets:
@@ -180,7 +191,7 @@ def update(collection, aggregate_id, version: int, *, set_fields: dict | None = 
     result = collection.update_one(query, change)
     if result.matched_count == 1:
         if events:
-            wake_relays(collection, aggregate_id)
+            wake_relays(collection, aggregate_id, version + 1, stamped)
         if timers is not None:
             wake_timers()
         return True

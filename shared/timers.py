@@ -116,8 +116,9 @@ class TimerDue(Entrypoint):
                 fired += 1
             else:
                 failed = True
-        release = now + self.retry_after if failed else None
-        self.collection.update_one({"_id": aggregate_id}, {"$set": {"_timer_lease": release}})
+        if failed:      # a success released the lease in its own update (storage.update)
+            self.collection.update_one({"_id": aggregate_id},
+                                       {"$set": {"_timer_lease": now + self.retry_after}})
         return fired
 
     def _fire(self, aggregate_id, entry) -> bool:

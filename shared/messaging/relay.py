@@ -1,10 +1,11 @@
 """The outbox relay: publishes the events aggregates saved in their ``_outbox``.
 
 Runs as a background thread inside each service. A save with events wakes it and names the
-document (shared.storage.wake_relays), so it publishes right after the save with two store
-trips: the lease (findAndModify, which reads the outbox too) and one update that clears it.
-Searching for pending documents is only the fallback: at start (what a crash left), after a
-failure, and every ``OUTBOX_POLL_SECONDS`` (30 s). A document is leased before its events are
+document and its events (shared.storage.wake_relays), so it publishes right after the save,
+from memory, and clears the outbox with one update: one store trip per save. Searching for
+pending documents is only the fallback: at start (what a crash left), after a failure, and
+every ``OUTBOX_POLL_SECONDS`` (30 s); what it finds is leased (findAndModify, which reads the
+outbox too) and cleared with one update. A document is leased before its events are
 published, so several instances of a service never relay the same document at once; a lease
 left by a killed instance expires and another instance takes over. Each event is published
 with confirms and ``mandatory``; only then is it pulled from the outbox.
@@ -38,7 +39,10 @@ def relay_collection(collection, publisher: ConfirmedPublisher, lease=LEASE, ser
         ids = [doc["_id"] for doc in collection.find({"_pending": True}, {"_id": 1}).limit(BATCH)]
     for aggregate_id in ids:
         try:
-            sent += _relay_document(collection, aggregate_id, publisher, lease, service)
+            if isinstance(ids, dict):        # saved by this process: its events are in memory
+                sent += _relay_saved(collection, aggregate_id, *ids[aggregate_id], publisher, service)
+            else:
+                sent += _relay_document(collection, aggregate_id, publisher, lease, service)
         except Exception as exc:  # noqa: BLE001
             failures += 1
             log.warning("outbox relay: %s %s not published yet: %s", collection.name, aggregate_id, exc)
@@ -49,6 +53,32 @@ def relay_collection(collection, publisher: ConfirmedPublisher, lease=LEASE, ser
 
 class RelayStalled(Exception):
     pass
+
+
+def _relay_saved(collection, aggregate_id, version, entries, publisher, service="") -> int:
+    """Publish the events this process just saved, from memory, then clear the outbox with
+    ONE update: the only store trip. The update matches only while the document is still at
+    the saved version with exactly those events in its outbox; otherwise (saved again since, or
+    older events still waiting) only these events are pulled, and the rest stays pending for
+    the next save's round or the fallback poll. Another instance's fallback poll may publish
+    the same events in the moment between save and clear: at least once, as always."""
+    published = []
+    try:
+        for entry in entries:
+            publisher.publish(entry["exchange"], entry["routing_key"], entry["body"],
+                              headers=entry.get("headers") or {}, message_id=entry["id"],
+                              correlation_id=entry["body"].get("correlation_id"))
+            published.append(entry["id"])
+            _observe_lag(service, entry)
+    finally:
+        cleared = False
+        if published and len(published) == len(entries):
+            cleared = collection.update_one(
+                {"_id": aggregate_id, "_version": version, "_outbox": {"$size": len(entries)}},
+                {"$set": {"_outbox": [], "_pending": False}}).matched_count == 1
+        if published and not cleared:
+            collection.update_one({"_id": aggregate_id}, {"$pull": {"_outbox": {"id": {"$in": published}}}})
+    return len(published)
 
 
 def _relay_document(collection, aggregate_id, publisher, lease, service="") -> int:
@@ -150,12 +180,14 @@ class OutboxRelay(DependencyProvider):
         sent = pending = 0
         for name in self.collections:
             collection = self.database[name]
-            ids = storage.saved_with_events(collection.full_name)
+            saved = storage.saved_with_events(collection.full_name)
+            if saved:
+                sent += relay_collection(collection, self.publisher, self.lease, service, ids=saved)
             if poll:
                 ids = [doc["_id"] for doc in collection.find({"_pending": True}, {"_id": 1}).limit(BATCH)]
                 pending += len(ids)
-            if ids:
-                sent += relay_collection(collection, self.publisher, self.lease, service, ids=ids)
+                if ids:
+                    sent += relay_collection(collection, self.publisher, self.lease, service, ids=ids)
         if poll:
             metrics.OUTBOX_PENDING.labels(service).set(pending)    # at most BATCH per collection
         return sent
