@@ -132,6 +132,20 @@ def saved_with_events(full_name: str) -> dict:
     return _saved.pop(full_name, None) or {}
 
 
+def forget_saved(full_name: str, aggregate_id, message_ids) -> None:
+    """The relay published these events another way (its fallback search found the document):
+    drop them from what this process remembers, so they are not published twice."""
+    saved = _saved.get(full_name)
+    if not saved or aggregate_id not in saved:
+        return
+    version, entries = saved[aggregate_id]
+    left = [entry for entry in entries if entry["id"] not in set(message_ids)]
+    if left:
+        saved[aggregate_id] = (version, left)
+    else:
+        del saved[aggregate_id]
+
+
 def wake_timers():
     for event in list(_timer_waiters):
         event.set()

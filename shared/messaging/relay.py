@@ -102,6 +102,7 @@ def _relay_document(collection, aggregate_id, publisher, lease, service="") -> i
             published.append(entry["id"])
             _observe_lag(service, entry)
     finally:
+        storage.forget_saved(collection.full_name, aggregate_id, published)
         cleared = False
         if len(published) == len(outbox):
             # Unchanged since the lease (same version): the outbox is exactly what went out.
