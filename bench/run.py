@@ -340,6 +340,8 @@ def main(argv=None):
     parser.add_argument("--count-cases", type=int, default=15,
                         help="reports of each kind (street-owned, joint) whose store trips are counted")
     parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument("--trips-only", action="store_true",
+                        help="only the store trips (idle, per case), no loads")
     parser.add_argument("--realistic-reports", type=int, default=60,
                         help="reports of the realistic load, offered at a quarter of the measured capacity")
     args = parser.parse_args(argv)
@@ -355,10 +357,15 @@ def main(argv=None):
         idle = store_trips.idle(stack, args.idle_seconds)
         print(f"idle: {idle['ops_per_s']} store ops/s; counting store trips per case …", flush=True)
         district = load_district()
-        street = store_trips.trips_per_case(stack, district, False, args.count_cases)
-        joint = store_trips.trips_per_case(stack, district, True, args.count_cases)
+        street = store_trips.trips_per_case(stack, district, False, args.count_cases, idle_rates=idle["rates"])
+        joint = store_trips.trips_per_case(stack, district, True, args.count_cases, idle_rates=idle["rates"])
         print(f"street-owned case: {street['writes']} writes, {street['reads']} reads; "
               f"joint: {joint['writes']} writes, {joint['reads']} reads", flush=True)
+        if args.trips_only:
+            print(json.dumps({"idle_store_ops_per_s": idle["ops_per_s"], "idle": idle,
+                              "street_owned_case": street, "joint_operation_case": joint,
+                              "load_average": list(__import__("os").getloadavg())}, ensure_ascii=False))
+            return 0
         load_before = store_trips.scrape(stack)
         hottest = store_trips.busiest(stack)
         flame = out / f"bench-{stamp}-flame.svg"

@@ -73,15 +73,18 @@ def per_case(diff: dict, cases: int) -> dict:
                             for name, e in sorted(diff.items())}}
 
 
+IDLE_WRITES = [1.0]      # writes per second the idle platform makes (heartbeats), set by idle()
+
+
 def settle(stack, quiet_seconds=3.0, limit=90.0):
-    """Wait until no service writes to the store for ``quiet_seconds`` (heartbeats aside)."""
+    """Wait until the services write no more than while idle for ``quiet_seconds``."""
     deadline = time.time() + limit
     last = totals(scrape(stack))["writes"]
     quiet_since = time.time()
     while time.time() < deadline:
         time.sleep(1.0)
         now = totals(scrape(stack))["writes"]
-        if now - last > 1:              # a heartbeat upsert is allowed
+        if now - last > max(1.0, 1.5 * IDLE_WRITES[0]):     # more than idling writes
             quiet_since = time.time()
         last = now
         if time.time() - quiet_since >= quiet_seconds:
@@ -96,10 +99,24 @@ def idle(stack, seconds=30.0) -> dict:
     time.sleep(seconds)
     diff = difference(scrape(stack), before)
     per_service = {name: round(sum(e["kinds"].values()) / seconds, 2) for name, e in diff.items()}
-    return {"seconds": seconds, "ops_per_s": round(sum(per_service.values()), 2), "per_service": per_service}
+    IDLE_WRITES[0] = totals(diff)["writes"] / seconds
+    rates = {name: {k: v / seconds for k, v in e["kinds"].items()} for name, e in diff.items()}
+    return {"seconds": seconds, "ops_per_s": round(sum(per_service.values()), 2), "per_service": per_service,
+            "rates": rates}
 
 
-def trips_per_case(stack, district, joint: bool, count: int, rate=2.0, seed=11) -> dict:
+def without_idle(diff: dict, idle_rates: dict, seconds: float) -> dict:
+    """A window's counts minus what the idle platform would have done in the same time (its
+    heartbeats and polls), so that a case's count is the case's alone."""
+    out = {}
+    for name, entry in diff.items():
+        rates = idle_rates.get(name, {})
+        out[name] = {"kinds": {k: max(0.0, v - rates.get(k, 0.0) * seconds) for k, v in entry["kinds"].items()},
+                     "published": entry["published"]}
+    return out
+
+
+def trips_per_case(stack, district, joint: bool, count: int, rate=2.0, seed=11, idle_rates=None) -> dict:
     """Send ``count`` reports of one kind (joint classes, or street-order event classes) through
     the gateway and count every store trip until the stack is quiet again."""
     from bench.run import random_point
@@ -110,6 +127,7 @@ def trips_per_case(stack, district, joint: bool, count: int, rate=2.0, seed=11) 
     session.headers["Authorization"] = "Bearer " + stack.operator_key()
     settle(stack)
     before = scrape(stack)
+    began = time.time()
     accepted = 0
     for number in range(count):
         report = {"class_code": rng.choice(codes), "location": random_point(district, rng),
@@ -118,7 +136,7 @@ def trips_per_case(stack, district, joint: bool, count: int, rate=2.0, seed=11) 
         accepted += answer.status_code == 201
         time.sleep(1.0 / rate)
     settle(stack, quiet_seconds=4.0)
-    diff = difference(scrape(stack), before)
+    diff = without_idle(difference(scrape(stack), before), idle_rates or {}, time.time() - began)
     return per_case(diff, max(1, accepted))
 
 
