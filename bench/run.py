@@ -337,7 +337,7 @@ def main(argv=None):
     parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite",
                         help="embedded store engine when MONGO_URI is not set")
     parser.add_argument("--out", default=str(ROOT / "artifacts" / "bench"))
-    parser.add_argument("--count-cases", type=int, default=15,
+    parser.add_argument("--count-cases", type=int, default=10,
                         help="reports of each kind (street-owned, joint) whose store trips are counted")
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--trips-only", action="store_true",
