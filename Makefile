@@ -64,7 +64,9 @@ test: venv store-venv web system-packages broker compose-tool
 	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The benchmark: an isolated copy of the stack under load; figures printed and saved to
-# artifacts/bench/ (JSON + PNG). BENCH_ARGS="--reports 1000 --rate 40 --store memory" to vary.
+# artifacts/bench/ (latest.json, a PNG, a py-spy flame graph): store trips per case and while
+# idle, capacity under a saturating load, latency at a quarter of it, timers fired per second.
+# BENCH_ARGS="--reports 300 --rate 20 --store memory" to vary.
 bench: venv store-venv broker
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 

@@ -199,7 +199,8 @@ def main(argv=None):
     def log(text):
         print(f"[{time.time() - began:6.1f}s] {text}", flush=True)
 
-    with Stack("chaos", store="sqlite") as stack:
+    # the relay's own fallback poll (30 s): saves must be published by the relay right after them
+    with Stack("chaos", store="sqlite", env={"OUTBOX_POLL_SECONDS": "30"}) as stack:
         load = Load(stack, args.rate, args.reports)
         load.thread.start()
         faults = []

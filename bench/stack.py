@@ -94,7 +94,11 @@ class Stack:
         wait_for(lambda: port_open(self.store_port), "the embedded store")
 
     def start_service(self, name):
-        self.procs[name] = self._spawn(name, [PYTHON, "-m", f"services.{SERVICES[name]}"], self.env)
+        if not hasattr(self, "metrics_ports"):
+            self.metrics_ports = {}
+        port = self.metrics_ports.setdefault(name, free_port())     # Prometheus, read by bench
+        self.procs[name] = self._spawn(name, [PYTHON, "-m", f"services.{SERVICES[name]}"],
+                                       {**self.env, "METRICS_PORT": str(port)})
 
     def start_department(self, dept):
         url = f"amqp://guest:guest@127.0.0.1:5672/{quote(self.vhost, safe='')}"

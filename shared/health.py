@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 SERVICES = ("intake", "dispatch", "coordination", "scoring", "participation", "gateway")
-STALE_AFTER = timedelta(seconds=10)
+STALE_AFTER = timedelta(seconds=35)   # three missed beats at the default HEARTBEAT_SECONDS (10 s)
 
 
 class Heartbeat(DependencyProvider):
@@ -37,7 +37,7 @@ class Heartbeat(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        self.interval = float(config.get("HEARTBEAT_SECONDS", 2))
+        self.interval = float(config.get("HEARTBEAT_SECONDS", 10))   # one upsert per 10 s
         self.collection = self.connection.client[database_name(config, "platform")]["heartbeats"]
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{id(self.container):x}"
         try:   # old instances' beats expire instead of piling up

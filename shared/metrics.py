@@ -27,6 +27,13 @@ TIMERS_FIRED = Counter("dcg_timers_fired_total", "Durable timers fired", ["servi
 TIMER_LAG = Histogram("dcg_timer_lag_seconds", "How late a durable timer fired after its due time",
                       ["service"], buckets=(.1, .5, 1, 2, 5, 10, 30, 60, 300))
 
+STORE_COMMANDS = Counter("dcg_store_commands_total",
+                         "Store commands this process sent, by kind (pymongo command monitoring)",
+                         ["process", "kind"])   # insert | update | findAndModify | find | aggregate | delete | other
+STORE_OTHER = Counter("dcg_store_other_commands_total", "The store commands counted as other, by name",
+                      ["process", "command"])
+PROCESS = ["-"]             # the process's name for STORE_COMMANDS (set by shared.runner)
+
 _started = False
 
 

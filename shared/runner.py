@@ -49,6 +49,7 @@ def run(service_cls, config: dict | None = None):
     else:
         sys.exit("could not reach the broker to apply the topology")
     from . import metrics
+    metrics.PROCESS[0] = service_cls.name
     metrics.serve(int(config.get("METRICS_PORT") or 0), config.get("METRICS_HOST"))
     runner = ServiceRunner(config)
     runner.add_service(service_cls)

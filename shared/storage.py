@@ -18,16 +18,31 @@ import threading
 from datetime import datetime
 
 from nameko.extensions import DependencyProvider, SharedExtension
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.errors import DuplicateKeyError
 
-from . import clock
+from . import clock, metrics
 from .config import database_name
 
 log = logging.getLogger(__name__)
 
+SAVED_KEEP = 10000           # saves remembered for the relay per collection (beyond: the poll)
 APPLIED_KEEP = 500          # how many applied message ids an aggregate remembers
-_wake_relays = threading.Event()   # green under eventlet: wakes the relay after a save
+_saved: dict[str, dict] = {}       # "<db>.<collection>" -> {id: (version, stamped events)}, for the relay
+_relay_waiters: set = set()        # each relay loop's Event (green under eventlet)
+_timer_waiters: set = set()        # each timer loop's Event
+
+
+def waiter(kind: str) -> threading.Event:
+    """An Event a relay ("relay") or timer ("timers") loop waits on; saves set it."""
+    event = threading.Event()
+    (_relay_waiters if kind == "relay" else _timer_waiters).add(event)
+    return event
+
+
+def forget_waiter(event):
+    _relay_waiters.discard(event)
+    _timer_waiters.discard(event)
 
 
 class Conflict(Exception):
@@ -38,8 +53,37 @@ def now_utc() -> datetime:
     return clock.now()
 
 
+# Every store command this process sends, counted by kind (``dcg_store_commands_total``):
+# what ``make bench`` reads to give store writes and reads per case and per service.
+WRITES = ("insert", "update", "findAndModify", "delete")
+READS = ("find", "aggregate")
+KINDS = {"insert": "insert", "update": "update", "findAndModify": "findAndModify",
+         "findandmodify": "findAndModify", "find": "find", "getMore": "find",
+         "aggregate": "aggregate", "count": "aggregate", "delete": "delete"}
+
+
+class CommandCounter(monitoring.CommandListener):
+    """pymongo command monitoring: one Prometheus increment per command started."""
+
+    def started(self, event):
+        kind = KINDS.get(event.command_name, "other")
+        metrics.STORE_COMMANDS.labels(metrics.PROCESS[0], kind).inc()
+        if kind == "other":
+            metrics.STORE_OTHER.labels(metrics.PROCESS[0], event.command_name).inc()
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+COMMANDS = CommandCounter()
+
+
 def mongo_client(uri: str) -> MongoClient:
-    return MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False)
+    return MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False,
+                       event_listeners=[COMMANDS])
 
 
 def outbox_entry(exchange: str, routing_key: str, body: dict, headers: dict | None = None) -> dict:
@@ -68,8 +112,43 @@ def next_due(timers) -> datetime | None:
     return min((entry["due_at"] for entry in timers), default=None)
 
 
-def wake_relays():
-    _wake_relays.set()
+def wake_relays(collection=None, aggregate_id=None, version=None, entries=()):
+    """After a save with events: the relay of this process publishes them right away from
+    memory (no poll, no search, no read); its slow poll is only the fallback after a crash.
+    ``version``/``entries``: the aggregate's version after the save and the events it added."""
+    if collection is not None and _relay_waiters:      # only a process with a relay keeps them
+        saved = _saved.setdefault(getattr(collection, "full_name", ""), {})
+        if len(saved) >= SAVED_KEEP:                   # no relay for it: the fallback poll covers
+            saved.clear()
+        _, before = saved.get(aggregate_id, (None, []))
+        saved[aggregate_id] = (version, before + list(entries))
+    for event in list(_relay_waiters):
+        event.set()
+
+
+def saved_with_events(full_name: str) -> dict:
+    """{id: (version, events)} saved with events in that collection since the last call
+    (taken, not copied)."""
+    return _saved.pop(full_name, None) or {}
+
+
+def forget_saved(full_name: str, aggregate_id, message_ids) -> None:
+    """The relay published these events another way (its fallback search found the document):
+    drop them from what this process remembers, so they are not published twice."""
+    saved = _saved.get(full_name)
+    if not saved or aggregate_id not in saved:
+        return
+    version, entries = saved[aggregate_id]
+    left = [entry for entry in entries if entry["id"] not in set(message_ids)]
+    if left:
+        saved[aggregate_id] = (version, left)
+    else:
+        del saved[aggregate_id]
+
+
+def wake_timers():
+    for event in list(_timer_waiters):
+        event.set()
 
 
 def create(collection, document: dict, events=(), applied: str | None = None,
@@ -87,7 +166,9 @@ def create(collection, document: dict, events=(), applied: str | None = None,
     except DuplicateKeyError:
         return False
     if events:
-        wake_relays()
+        wake_relays(collection, doc.get("_id"), 1, doc["_outbox"])
+    if doc["_next_due"] is not None:
+        wake_timers()
     return True
 
 
@@ -109,10 +190,12 @@ def update(collection, aggregate_id, version: int, *, set_fields: dict | None = 
     if timers is not None:
         sets["_timers"] = list(timers)
         sets["_next_due"] = next_due(sets["_timers"])
+        sets["_timer_lease"] = None     # the timers changed: the timer loop's lease is done with
     pushes = {key: {"$each": list(values)} for key, values in (push or {}).items()}
+    stamped = stamp(events, aggregate_id, version + 1) if events else []
     if events:
         sets["_pending"] = True
-        pushes["_outbox"] = {"$each": stamp(events, aggregate_id, version + 1)}
+        pushes["_outbox"] = {"$each": stamped}
     if applied:
         pushes["_applied"] = {"$each": [applied], "$slice": -APPLIED_KEEP}
     if sets:
@@ -122,7 +205,9 @@ def update(collection, aggregate_id, version: int, *, set_fields: dict | None = 
     result = collection.update_one(query, change)
     if result.matched_count == 1:
         if events:
-            wake_relays()
+            wake_relays(collection, aggregate_id, version + 1, stamped)
+        if timers is not None:
+            wake_timers()
         return True
     current = collection.find_one({"_id": aggregate_id}, {"_version": 1, "_applied": 1})
     if current is None:

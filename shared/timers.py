@@ -12,7 +12,7 @@ that fired while the service was down fires after the restart, and exactly once.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import eventlet
 from eventlet.event import Event
@@ -22,6 +22,9 @@ from . import metrics, storage
 from .config import database_name
 
 log = logging.getLogger(__name__)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+BATCH = 100          # documents per search
+CONCURRENCY = 20     # documents fired at once (a Monday 08:30 backlog fires in batches)
 
 
 from .timer_entries import due, pending, timer, without  # noqa: F401,E402  (the timer list, pure)
@@ -39,55 +42,83 @@ class TimerDue(Entrypoint):
 
     def setup(self):
         config = self.container.config
-        self.poll = float(self.poll_override or config.get("TIMER_POLL_SECONDS", 1.0))
+        self.poll = float(self.poll_override or config.get("TIMER_POLL_SECONDS", 30.0))
         self.lease = timedelta(seconds=float(config.get("TIMER_LEASE_SECONDS", 30)))
         self.retry_after = timedelta(seconds=float(config.get("TIMER_RETRY_SECONDS", 5)))
         self.collection = self.connection.client[
             database_name(config, self.container.service_name)][self.collection_name]
+        try:                                  # the search for due timers is served by an index
+            self.collection.create_index("_next_due")
+        except Exception as exc:  # noqa: BLE001 - the store may still be starting
+            log.warning("could not index %s._next_due: %s", self.collection_name, exc)
         self._running = False
         self._gt = None
 
     def start(self):
         self._running = True
+        self._wake = storage.waiter("timers")
         self._gt = self.container.spawn_managed_thread(self._run, identifier=f"timers:{self.collection_name}")
 
     def stop(self):
         self._running = False
+        storage.forget_waiter(getattr(self, "_wake", None))
         if self._gt is not None:
             self._gt.kill()
 
     kill = stop
 
     def _run(self):
+        # Idle, the loop costs one find per TIMER_POLL_SECONDS: it sleeps until the earliest
+        # due timer it saw, and a save that changes timers wakes it (shared.storage.wake_timers).
         while self._running:
+            self._wake.clear()
+            wait = self.poll
             try:
-                self.fire_due()
+                fired, wait = self.fire_due()
             except Exception as exc:  # noqa: BLE001 - the store may be away; try again
                 log.warning("timers on %s: %s", self.collection_name, exc)
-            eventlet.sleep(self.poll)
+                wait = min(self.poll, 5.0)
+            self._wake.wait(max(0.0, wait))
 
-    def fire_due(self) -> int:
-        """Fire every timer due now. Returns how many ran successfully."""
+    def fire_due(self):
+        """Fire every timer due now, BATCH documents at a time, their workers concurrently.
+        Returns (how many ran successfully, seconds until the next due timer or the poll)."""
         now = storage.now_utc()
         fired = 0
-        candidates = [doc["_id"] for doc in self.collection.find(
-            {"_next_due": {"$lte": now}}, {"_id": 1}).limit(100)]
-        for aggregate_id in candidates:
-            doc = self.collection.find_one_and_update(
-                {"_id": aggregate_id, "_next_due": {"$lte": now},
-                 "$or": [{"_timer_lease": None}, {"_timer_lease": {"$lt": now}}]},
-                {"$set": {"_timer_lease": now + self.lease}},
-                projection={"_timers": 1}, return_document=True)
-            if doc is None:
-                continue                    # another instance has it
-            failed = False
-            for entry in due(doc, now):
-                if self._fire(aggregate_id, entry):
-                    fired += 1
-                else:
-                    failed = True
-            release = now + self.retry_after if failed else None
-            self.collection.update_one({"_id": aggregate_id}, {"$set": {"_timer_lease": release}})
+        rows = list(self.collection.find({"_next_due": {"$gt": EPOCH}}, {"_id": 1, "_next_due": 1})
+                    .sort("_next_due", 1).limit(BATCH + 1))
+        candidates = [row["_id"] for row in rows if row["_next_due"] <= now][:BATCH]
+        later = [row["_next_due"] for row in rows if row["_next_due"] > now]
+        pool = eventlet.GreenPool(CONCURRENCY)
+        for count in pool.imap(lambda aggregate_id: self._fire_document(aggregate_id, now), candidates):
+            fired += count
+        wait = self.poll
+        if later:
+            wait = min(wait, (later[0] - now).total_seconds())
+        if candidates:               # leased elsewhere or failed: look again when a retry is due
+            wait = min(wait, self.retry_after.total_seconds())
+        if len(candidates) == BATCH and fired:
+            wait = 0.0               # a backlog (Monday 08:30): the next batch at once
+        return fired, wait
+
+    def _fire_document(self, aggregate_id, now) -> int:
+        fired = 0
+        doc = self.collection.find_one_and_update(
+            {"_id": aggregate_id, "_next_due": {"$lte": now},
+             "$or": [{"_timer_lease": None}, {"_timer_lease": {"$lt": now}}]},
+            {"$set": {"_timer_lease": now + self.lease}},
+            projection={"_timers": 1}, return_document=True)
+        if doc is None:
+            return 0                    # another instance has it
+        failed = False
+        for entry in due(doc, now):
+            if self._fire(aggregate_id, entry):
+                fired += 1
+            else:
+                failed = True
+        if failed:      # a success released the lease in its own update (storage.update)
+            self.collection.update_one({"_id": aggregate_id},
+                                       {"$set": {"_timer_lease": now + self.retry_after}})
         return fired
 
     def _fire(self, aggregate_id, entry) -> bool:

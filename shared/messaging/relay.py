@@ -1,6 +1,11 @@
 """The outbox relay: publishes the events aggregates saved in their ``_outbox``.
 
-Runs as a background thread inside each service. A document is leased before its events are
+Runs as a background thread inside each service. A save with events wakes it and names the
+document and its events (shared.storage.wake_relays), so it publishes right after the save,
+from memory, and clears the outbox with one update: one store trip per save. Searching for
+pending documents is only the fallback: at start (what a crash left), after a failure, and
+every ``OUTBOX_POLL_SECONDS`` (30 s); what it finds is leased (findAndModify, which reads the
+outbox too) and cleared with one update. A document is leased before its events are
 published, so several instances of a service never relay the same document at once; a lease
 left by a killed instance expires and another instance takes over. Each event is published
 with confirms and ``mandatory``; only then is it pulled from the outbox.
@@ -21,17 +26,23 @@ LEASE = timedelta(seconds=10)   # how long a relay may hold a document before an
 BATCH = 100
 
 
-def relay_collection(collection, publisher: ConfirmedPublisher, lease=LEASE, service="") -> int:
-    """Publish every pending outbox of one collection. Returns how many events went out.
+def relay_collection(collection, publisher: ConfirmedPublisher, lease=LEASE, service="", ids=None) -> int:
+    """Publish the pending outboxes of one collection. Returns how many events went out.
 
+    ``ids``: the documents this process just saved with events (published right away, no
+    search); None: search for every pending document (the fallback poll after a crash).
     A document whose events cannot be published now keeps them (and is tried again when its
     lease runs out); the other documents are not held up by it."""
     sent = 0
     failures = 0
-    pending = [doc["_id"] for doc in collection.find({"_pending": True}, {"_id": 1}).limit(BATCH)]
-    for aggregate_id in pending:
+    if ids is None:
+        ids = [doc["_id"] for doc in collection.find({"_pending": True}, {"_id": 1}).limit(BATCH)]
+    for aggregate_id in ids:
         try:
-            sent += _relay_document(collection, aggregate_id, publisher, lease, service)
+            if isinstance(ids, dict):        # saved by this process: its events are in memory
+                sent += _relay_saved(collection, aggregate_id, *ids[aggregate_id], publisher, service)
+            else:
+                sent += _relay_document(collection, aggregate_id, publisher, lease, service)
         except Exception as exc:  # noqa: BLE001
             failures += 1
             log.warning("outbox relay: %s %s not published yet: %s", collection.name, aggregate_id, exc)
@@ -44,29 +55,66 @@ class RelayStalled(Exception):
     pass
 
 
-def _relay_document(collection, aggregate_id, publisher, lease, service="") -> int:
-    now = storage.now_utc()
-    doc = collection.find_one_and_update(
-        {"_id": aggregate_id, "_pending": True,
-         "$or": [{"_lease": None}, {"_lease": {"$lt": now}}]},
-        {"$set": {"_lease": now + lease}},
-        projection={"_outbox": 1}, return_document=True)
-    if doc is None:
-        return 0              # another instance holds it, or it was emptied meanwhile
+def _relay_saved(collection, aggregate_id, version, entries, publisher, service="") -> int:
+    """Publish the events this process just saved, from memory, then clear the outbox with
+    ONE update: the only store trip. The update matches only while the document is still at
+    the saved version with exactly those events in its outbox; otherwise (saved again since, or
+    older events still waiting) only these events are pulled, and the rest stays pending for
+    the next save's round or the fallback poll. Another instance's fallback poll may publish
+    the same events in the moment between save and clear: at least once, as always."""
     published = []
     try:
-        for entry in doc.get("_outbox", []):
+        for entry in entries:
             publisher.publish(entry["exchange"], entry["routing_key"], entry["body"],
                               headers=entry.get("headers") or {}, message_id=entry["id"],
                               correlation_id=entry["body"].get("correlation_id"))
             published.append(entry["id"])
             _observe_lag(service, entry)
     finally:
-        collection.update_one({"_id": aggregate_id},
-                              {"$pull": {"_outbox": {"id": {"$in": published}}},
-                               "$set": {"_lease": None}})
-        collection.update_one({"_id": aggregate_id, "_outbox": {"$size": 0}},
-                              {"$set": {"_pending": False}})
+        cleared = False
+        if published and len(published) == len(entries):
+            cleared = collection.update_one(
+                {"_id": aggregate_id, "_version": version, "_outbox": {"$size": len(entries)}},
+                {"$set": {"_outbox": [], "_pending": False}}).matched_count == 1
+        if published and not cleared:
+            collection.update_one({"_id": aggregate_id}, {"$pull": {"_outbox": {"id": {"$in": published}}}})
+    return len(published)
+
+
+def _relay_document(collection, aggregate_id, publisher, lease, service="") -> int:
+    """Two store trips: the lease (findAndModify, which also reads the outbox) and one update
+    that clears what was published."""
+    now = storage.now_utc()
+    doc = collection.find_one_and_update(
+        {"_id": aggregate_id, "_pending": True,
+         "$or": [{"_lease": None}, {"_lease": {"$lt": now}}]},
+        {"$set": {"_lease": now + lease}},
+        projection={"_outbox": 1, "_version": 1}, return_document=True)
+    if doc is None:
+        return 0              # another instance holds it, or it was emptied meanwhile
+    outbox = doc.get("_outbox", [])
+    published = []
+    try:
+        for entry in outbox:
+            publisher.publish(entry["exchange"], entry["routing_key"], entry["body"],
+                              headers=entry.get("headers") or {}, message_id=entry["id"],
+                              correlation_id=entry["body"].get("correlation_id"))
+            published.append(entry["id"])
+            _observe_lag(service, entry)
+    finally:
+        storage.forget_saved(collection.full_name, aggregate_id, published)
+        cleared = False
+        if len(published) == len(outbox):
+            # Unchanged since the lease (same version): the outbox is exactly what went out.
+            cleared = collection.update_one(
+                {"_id": aggregate_id, "_version": doc.get("_version")},
+                {"$set": {"_outbox": [], "_pending": False, "_lease": None}}).matched_count == 1
+        if not cleared:
+            # Saved again meanwhile (its new events stay, and that save woke us again) or a
+            # publish failed: pull only what went out; the document stays pending.
+            collection.update_one({"_id": aggregate_id},
+                                  {"$pull": {"_outbox": {"id": {"$in": published}}},
+                                   "$set": {"_lease": None}})
     return len(published)
 
 
@@ -93,52 +141,79 @@ class OutboxRelay(DependencyProvider):
     def setup(self):
         from ..config import database_name
         config = self.container.config
-        self.poll = float(config.get("OUTBOX_POLL_SECONDS", 0.5))
+        self.poll = float(config.get("OUTBOX_POLL_SECONDS", 30))   # fallback only: saves wake it
         self.lease = timedelta(seconds=float(config.get("OUTBOX_LEASE_SECONDS", 10)))
         self.database = self.connection.client[
             database_name(config, self.database_name or self.container.service_name)]
         self.publisher = ConfirmedPublisher(config["AMQP_URI"])
+        for name in self.collections:      # the fallback search is served by an index
+            try:
+                self.database[name].create_index("_pending")
+            except Exception as exc:  # noqa: BLE001 - the store may still be starting
+                log.warning("could not index %s._pending: %s", name, exc)
         self._running = False
         self._gt = None
 
     def start(self):
         self._running = True
+        self._wake = storage.waiter("relay")
         self._gt = self.container.spawn_managed_thread(self._run, identifier="outbox-relay")
 
     def stop(self):
         self._running = False
-        storage.wake_relays()
+        self._wake.set()
         if self._gt is not None:
             self._gt.wait()
+        storage.forget_waiter(self._wake)
         self.publisher.close()
 
     def kill(self):
         self._running = False
+        storage.forget_waiter(getattr(self, "_wake", None))
         if self._gt is not None:
             self._gt.kill()
         self.publisher.close()
 
-    def relay_once(self) -> int:
+    def relay_once(self, poll: bool = True) -> int:
+        """Publish what this process saved since the last round; with ``poll`` also search every
+        pending document (after a start, a failure, or every OUTBOX_POLL_SECONDS)."""
         service = self.container.service_name
-        sent = sum(relay_collection(self.database[name], self.publisher, self.lease, service)
-                   for name in self.collections)
-        metrics.OUTBOX_PENDING.labels(service).set(
-            sum(self.database[name].count_documents({"_pending": True}) for name in self.collections))
+        sent = pending = 0
+        for name in self.collections:
+            collection = self.database[name]
+            saved = storage.saved_with_events(collection.full_name)
+            if saved:
+                sent += relay_collection(collection, self.publisher, self.lease, service, ids=saved)
+            if poll:
+                ids = [doc["_id"] for doc in collection.find({"_pending": True}, {"_id": 1}).limit(BATCH)]
+                pending += len(ids)
+                if ids:
+                    sent += relay_collection(collection, self.publisher, self.lease, service, ids=ids)
+        if poll:
+            metrics.OUTBOX_PENDING.labels(service).set(pending)    # at most BATCH per collection
         return sent
 
     def _run(self):
-        backoff = self.poll
+        import time
+        backoff = min(self.poll, 1.0)
+        next_poll = 0.0                      # the first round searches (a crash may have left some)
         while self._running:
-            storage._wake_relays.clear()
+            self._wake.clear()
+            poll = time.monotonic() >= next_poll
             try:
-                sent = self.relay_once()
-                backoff = self.poll
+                sent = self.relay_once(poll)
+                if poll:             # a full batch: search again at once, else at the next poll
+                    next_poll = 0.0 if sent else time.monotonic() + self.poll
+                backoff = min(self.poll, 1.0)
             except Exception as exc:  # noqa: BLE001 - broker or store away: keep trying
                 log.warning("outbox relay: %s; retrying in %.1fs", exc, backoff)
                 sent = 0
+                next_poll = 0.0              # search again once it works
+                self._wake.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
+                continue
             if not sent:
-                storage._wake_relays.wait(backoff)
+                self._wake.wait(max(0.0, next_poll - time.monotonic()))
 
     def get_dependency(self, worker_ctx):
         return self

@@ -1,0 +1,72 @@
+"""Timers falling due at once (a Monday 08:30 after a weekend, or a restart): how many the
+platform's timer loop (shared/timers.py) fires per second on the real store.
+
+A backlog of aggregates, each with one overdue timer, is written straight to the store; a
+service with one ``@timer_due`` entrypoint fires them (lease, worker, the worker's own
+``storage.update`` removing the timer, release), exactly the path dispatch's 督办 timers take.
+Run as its own process (eventlet patches first):
+    python -m bench.timer_backlog --mongo-uri mongodb://… --count 300
+"""
+from __future__ import annotations
+
+import eventlet
+
+eventlet.monkey_patch()  # noqa: E402
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+from nameko.containers import ServiceContainer  # noqa: E402
+
+from shared import storage, timers  # noqa: E402
+
+
+class BacklogService:
+    name = "timerbench"
+    db = storage.MongoDatabase()
+
+    @timers.timer_due("items")
+    def fire(self, aggregate_id, entry):
+        doc = self.db.items.find_one({"_id": aggregate_id})
+        storage.update(self.db.items, aggregate_id, doc["_version"], set_fields={"fired": True},
+                       timers=timers.without(doc, entry["id"]), applied=entry["id"])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mongo-uri", required=True)
+    parser.add_argument("--count", type=int, default=300)
+    args = parser.parse_args(argv)
+    prefix = f"timerbench_{uuid.uuid4().hex[:6]}_"
+    config = {"MONGO_URI": args.mongo_uri, "DB_PREFIX": prefix, "TIMER_POLL_SECONDS": 1,
+              "AMQP_URI": "memory://"}
+    client = storage.mongo_client(args.mongo_uri)
+    items = client[f"{prefix}timerbench"]["items"]
+    items.create_index("_next_due")
+    due_at = storage.now_utc() - timedelta(minutes=5)
+    documents = []
+    for number in range(args.count):
+        entry = timers.timer(f"t{number}", due_at, "督办")
+        documents.append({"_id": f"item-{number}", "_version": 1, "_timers": [entry], "_next_due": due_at,
+                          "_outbox": [], "_pending": False, "_applied": []})
+    items.insert_many(documents)
+    container = ServiceContainer(BacklogService, config)
+    begin = time.time()
+    container.start()
+    deadline = begin + 600
+    while time.time() < deadline and items.count_documents({"fired": True}) < args.count:
+        eventlet.sleep(0.5)
+    seconds = time.time() - begin
+    fired = items.count_documents({"fired": True})
+    container.stop()
+    client.drop_database(f"{prefix}timerbench")
+    client.close()
+    print(json.dumps({"backlog": args.count, "fired": fired, "seconds": round(seconds, 2),
+                      "timers_fired_per_s": round(fired / seconds, 1)}))
+
+
+if __name__ == "__main__":
+    main()
