@@ -133,16 +133,26 @@ def main():
         children.append((name, proc))
         return proc
 
+    stopping = []
+
     def stop_all(*_):
+        if stopping:                  # Ctrl-C and a TERM together: stop once, not twice
+            return
+        stopping.append(True)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("\n正在停止 … stopping", flush=True)
-        for name, proc in reversed(children):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in reversed(children):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        # every program first, the store last (the services still write while they stop)
+        for group in ([c for c in children if c[0] != "store"], [c for c in children if c[0] == "store"]):
+            for name, proc in reversed(group):
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for name, proc in reversed(group):
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    print(f"进程 {name} 未在 20 秒内停止，强制结束 (killed)", flush=True)
+                    proc.kill()
         print("已停止 stopped.", flush=True)
         sys.exit(0)
 

@@ -54,7 +54,13 @@ def run(service_cls, config: dict | None = None):
     runner = ServiceRunner(config)
     runner.add_service(service_cls)
 
+    stopping = []
+
     def shutdown(signum, frame):  # noqa: ARG001
+        if stopping:                  # a second signal while stopping: nameko's stop is not re-entrant
+            log.info("already stopping (signal %s ignored)", signum)
+            return
+        stopping.append(signum)
         eventlet.spawn(runner.stop)
 
     signal.signal(signal.SIGTERM, shutdown)
