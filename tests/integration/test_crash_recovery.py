@@ -81,3 +81,15 @@ def test_restart_mid_stream_loses_nothing_and_applies_nothing_twice(
     seen = [body["event_id"] for body, _ in drain(config, wire)]
     assert set(seen) == {f"{case_id}.dispatched.1" for case_id in case_ids}
     assert drain(config, "dispatch.case-registered.dlq") == []
+
+
+def test_a_second_stop_signal_does_not_hang_the_service(dispatch_process, db):
+    """make run's Ctrl-C and a TERM together reached each service twice; nameko's stop is not
+    re-entrant and the second one left the service hanging for ever. It stops once, promptly."""
+    proc = dispatch_process()
+    wait_until(lambda: db("platform").heartbeats.count_documents({"service": "dispatch", "pid": proc.pid}) >= 1,
+               timeout=60, what="dispatch to start")
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
