@@ -276,9 +276,10 @@ def report_as(principal: Principal, data: dict) -> dict:
     if principal.role == "inspector":
         data["channel"] = "inspector"
         data["inspector_id"] = principal.actor_id
+        data["inspector_name"] = principal.name
     else:
         data["channel"] = "web"
-        data["inspector_id"] = None
+        data["inspector_id"] = data["inspector_name"] = None
         reporter = data.get("reporter") if isinstance(data.get("reporter"), dict) else {}
         data["reporter"] = {**reporter, "account_id": principal.actor_id}
     data["leader"] = None

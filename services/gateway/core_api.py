@@ -27,8 +27,8 @@ from .http import (call, endpoint, error_response, json_body, json_response,
 
 
 REPORT = Access(None, roles_with("any", [role for role in ROLES if role != "leader"]), write=True,
-                identity=("inspector_id", "reporter.account_id", "sensor_id", "device_id"),
-                named_by_command=("inspector_id",))
+                identity=("inspector_id", "inspector_name", "reporter.account_id", "sensor_id", "device_id"),
+                named_by_command=("inspector_id", "inspector_name"))
 CASE = Access("case", readers_and(unit="owning_unit"), label="案件")
 OPERATION = Access("operation", readers_and(unit="participant", partner="participant"), label="联合行动")
 SUMMARY = Access(None, readers_and())

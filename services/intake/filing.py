@@ -214,7 +214,7 @@ def received_event(report_id: str, report: dict, now: datetime) -> tuple:
         "report_id": report_id, "channel": report["channel"], "class_code": report["class_code"],
         "location": report["location"], "description": report.get("description", ""),
         "reporter_id": reporter_id(report), "inspector_id": report.get("inspector_id"),
-        "received_at": now, "external_id": report.get("external_id"),
+        "inspector_name": report.get("inspector_name"), "received_at": now, "external_id": report.get("external_id"),
         "urgency": report.get("urgency") or "normal", "photo_refs": report.get("photo_refs") or [],
     }, report_id, f"{report_id}.received")
 

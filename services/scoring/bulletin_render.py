@@ -15,7 +15,7 @@ from .bulletin_sections import sections
 from .bulletin_text import (CENTRE_HEADERS, DEFINITIONS, EXPOSURE_HEADERS, INSPECTOR_HEADERS, MAIN_RATES,
                             NAN, PARTNER_HEADERS, RANK_HEADERS, _html_table, centre_row, exposure_row,
                             group_rows, inspector_row, local, no_case_row, overview_text, partner_row,
-                            pct, rank_row)
+                            rank_row)
 
 OVERALL_HEADERS = ["指标", "本月", "上月", "环比", "去年同月", "同比"]
 HOT_HEADERS = ["名称", "本月立案", "上月立案", "环比"]

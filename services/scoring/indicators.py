@@ -174,10 +174,13 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
         for tally, key in ((district_t, ALL), (grids, fact["grid_code"]), (units, fact["street_id"])):
             tally.add(key, "accepted_reports")
             tally.add(key, "filed_reports", filed)
+    names = {}                     # 工号 → 姓名, as the reports carried them
     for fact in reports:
         if not in_period(fact["received_at"]) or not fact["inspector_id"]:
             continue
         inspectors.add(fact["inspector_id"], "reports")
+        if fact.get("inspector_name"):
+            names[fact["inspector_id"]] = fact["inspector_name"]
         inspectors.add(fact["inspector_id"], "valid_reports", fact["outcome"] in VALID_OUTCOMES)
         inspectors.add(fact["inspector_id"], "filed_reports", fact["outcome"] == "registered")
     # -- the centre's 核实 (a decision on each report: 立案 / 不立案 / 合并) within its time limit
@@ -298,7 +301,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
                                                     "supervised", "exposed", "reviews", "review_points", "review_max")},
                          "indicators": indicator_block(counts, unit_table(settings))}
                   for code, counts in sorted(grids.counts.items())},
-        "inspectors": {key: {"inspector_id": key, "counts": dict(counts),
+        "inspectors": {key: {"inspector_id": key, "name": names.get(key), "counts": dict(counts),
                              "indicators": indicator_block(counts, INSPECTOR_INDICATORS)}
                        for key, counts in sorted(inspectors.counts.items())},
         "partners": {key: {"department": key, "name": _partner_name(key), "counts":

@@ -76,7 +76,7 @@ def evaluate(report: dict, district, settings: dict) -> dict:
         "verifications", "verified_on_time")},
         "indicators": indicator_block(district_counts, CENTRE_INDICATORS)}
     roster = settings.get("standard", {}).get("inspector_names") or {}
-    inspectors = [{"inspector_id": key, "name": inspector_name(key, roster),
+    inspectors = [{"inspector_id": key, "name": inspector_name(key, roster, row.get("name")),
                    "counts": {name: row["counts"].get(name, 0) for name in
                               ("reports", "valid_reports", "verifications", "verified_on_time")},
                    "indicators": indicator_block(row["counts"], INSPECTOR_ROLE_INDICATORS)}
@@ -84,9 +84,10 @@ def evaluate(report: dict, district, settings: dict) -> dict:
     return {"regions": regions, "handlers": handlers, "centre": centre, "inspectors": inspectors}
 
 
-def inspector_name(inspector_id: str, roster: dict) -> str:
-    """姓名 from the roster (standard.inspector_names: 工号 → 姓名), else the 工号 marked as such."""
-    return roster.get(inspector_id) or f"工号 {inspector_id}（未登记姓名）"
+def inspector_name(inspector_id: str, roster: dict, reported: str | None = None) -> str:
+    """姓名 from the roster (standard.inspector_names: 工号 → 姓名), else the name their reports
+    carried (the reporting account's), else the 工号 marked as such."""
+    return roster.get(inspector_id) or reported or f"工号 {inspector_id}（未登记姓名）"
 
 
 def _centre_name() -> str:

@@ -219,7 +219,8 @@ def fold_case(case_id: str, entries: list[dict]) -> dict:
 
 def fold_report(report_id: str, entries: list[dict], locate=None) -> dict:
     fact = {"kind": "report", "report_id": report_id, "received_at": None, "channel": None,
-            "inspector_id": None, "grid_code": None, "street_id": None, "outcome": "pending",
+            "inspector_id": None, "inspector_name": None, "grid_code": None, "street_id": None,
+            "outcome": "pending",
             "case_id": None, "reason": None, "decided_at": None}
     outcomes = set()
     location = None
@@ -227,7 +228,7 @@ def fold_report(report_id: str, entries: list[dict], locate=None) -> dict:
         kind, p = entry["type"], entry["payload"]
         if kind == "report_received" and fact["received_at"] is None:
             fact.update({"received_at": p["received_at"], "channel": p.get("channel"),
-                         "inspector_id": p.get("inspector_id")})
+                         "inspector_id": p.get("inspector_id"), "inspector_name": p.get("inspector_name")})
             location = p.get("location")
         elif kind == "report_rejected":
             outcomes.add("rejected")

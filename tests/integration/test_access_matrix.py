@@ -312,4 +312,6 @@ def test_a_citizen_sets_neither_urgency_nor_sensor_fields(platform, db):
     assert stored.get("urgency") in (None, "normal") and not stored.get("sensor_id") and not stored.get("device_id")
     staff = platform.as_("inspector").post("/api/reports", json=dict(body, location=place_in(BEIQUAN_GRID)))
     assert staff.status_code == 422, staff.text          # kept, not filed: an inspector's report needs a photo
-    assert db("intake").reports.find_one({"_id": staff.json()["error"]["report_id"]})["report"]["urgency"] == "urgent"
+    kept = db("intake").reports.find_one({"_id": staff.json()["error"]["report_id"]})["report"]
+    assert kept["urgency"] == "urgent"
+    assert kept["inspector_id"] == "insp-017" and kept["inspector_name"] == "网格员 小李"   # both from the key

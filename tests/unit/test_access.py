@@ -20,7 +20,7 @@ INSPECTOR = auth.Principal("k6", "网格员", "inspector", person_id="insp-017")
 
 # request-body field names that say who did something
 ACTOR_NAMES = {"actor", "actor_unit", "actor_id", "role", "by", "requested_by", "decided_by", "inspector",
-               "inspector_id", "checked_by", "officer", "person", "account_id", "registered_by", "approver",
+               "inspector_id", "inspector_name", "checked_by", "officer", "person", "account_id", "registered_by", "approver",
                "sensor_id", "device_id", "filed_by", "created_by", "user", "user_id"}
 
 

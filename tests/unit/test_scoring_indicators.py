@@ -249,6 +249,22 @@ def test_inspectors_appear_by_name_from_the_roster(november, district, settings)
     assert rows == {"insp.li": "李明", "insp.wang": "工号 insp.wang（未登记姓名）"}
 
 
+def test_inspectors_appear_by_the_name_their_reports_carried(district, settings):
+    """An inspector's report carries the reporting account's name (the gateway fills it from the
+    key); the evaluation shows it. The roster, when it has the 工号, still wins."""
+    from services.scoring import roles
+    events = S.build()
+    for event in events:
+        if event["type"] == "report_received" and event["payload"].get("inspector_id") == "insp.wang":
+            event["payload"]["inspector_name"] = "王芳"
+    report = compute(S.MONTH, events, district, settings)
+    rows = {row["inspector_id"]: row["name"] for row in roles.evaluate(report, district, settings)["inspectors"]}
+    assert rows == {"insp.li": "工号 insp.li（未登记姓名）", "insp.wang": "王芳"}
+    named = parse_settings({"standard": {"inspector_names": {"insp.wang": "王芳芳"}}})
+    assert {row["inspector_id"]: row["name"] for row in roles.evaluate(report, district, named)["inspectors"]}[
+        "insp.wang"] == "王芳芳"
+
+
 def test_the_settings_choose_where_local_practice_varies(district):
     # A3: extension approved 11-09 (11-10 17:00 → 11-12 17:00), handled and closed 11-11 — within the
     # extended deadline. Standard default: not 按期; with extension_moves_deadline: 按期.

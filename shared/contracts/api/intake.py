@@ -64,6 +64,8 @@ class ReportSchema(Tolerant):
         load_default=list, validate=validate.Length(max=20))
     inspector_id = fields.String(load_default=None, allow_none=True, validate=Identifier)
     leader = fields.Nested(Leader, load_default=None, allow_none=True)
+    # the inspector's name, from the account that reported (scoring shows inspectors by name)
+    inspector_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50))
     attributes = fields.Dict(keys=fields.String(validate=validate.Regexp(ATTRIBUTE_CODE)),
                              values=fields.Raw(allow_none=True), load_default=dict,
                              validate=validate.Length(max=30))

@@ -12,6 +12,7 @@ class ReportReceived(Tolerant):
     description = fields.String(load_default="")
     reporter_id = fields.String(load_default=None, allow_none=True)   # account_id or phone
     inspector_id = fields.String(load_default=None, allow_none=True)  # for inspector reports
+    inspector_name = fields.String(load_default=None, allow_none=True)  # their name, when known
     received_at = when()
     external_id = fields.String(load_default=None, allow_none=True)   # the channel's own ticket id
     urgency = fields.String(load_default="normal")
