@@ -64,12 +64,7 @@ def _relay_saved(collection, aggregate_id, version, entries, publisher, service=
     the same events in the moment between save and clear: at least once, as always."""
     published = []
     try:
-        for entry in entries:
-            publisher.publish(entry["exchange"], entry["routing_key"], entry["body"],
-                              headers=entry.get("headers") or {}, message_id=entry["id"],
-                              correlation_id=entry["body"].get("correlation_id"))
-            published.append(entry["id"])
-            _observe_lag(service, entry)
+        _publish(publisher, entries, service, published)
     finally:
         cleared = False
         if published and len(published) == len(entries):
@@ -79,6 +74,17 @@ def _relay_saved(collection, aggregate_id, version, entries, publisher, service=
         if published and not cleared:
             collection.update_one({"_id": aggregate_id}, {"$pull": {"_outbox": {"id": {"$in": published}}}})
     return len(published)
+
+
+def _publish(publisher, entries, service, published: list) -> None:
+    """Publish outbox entries in order (with confirms); ``published`` collects the ids that went,
+    so the caller clears exactly those even when a later one fails."""
+    for entry in entries:
+        publisher.publish(entry["exchange"], entry["routing_key"], entry["body"],
+                          headers=entry.get("headers") or {}, message_id=entry["id"],
+                          correlation_id=entry["body"].get("correlation_id"))
+        published.append(entry["id"])
+        _observe_lag(service, entry)
 
 
 def _relay_document(collection, aggregate_id, publisher, lease, service="") -> int:
@@ -95,12 +101,7 @@ def _relay_document(collection, aggregate_id, publisher, lease, service="") -> i
     outbox = doc.get("_outbox", [])
     published = []
     try:
-        for entry in outbox:
-            publisher.publish(entry["exchange"], entry["routing_key"], entry["body"],
-                              headers=entry.get("headers") or {}, message_id=entry["id"],
-                              correlation_id=entry["body"].get("correlation_id"))
-            published.append(entry["id"])
-            _observe_lag(service, entry)
+        _publish(publisher, outbox, service, published)
     finally:
         storage.forget_saved(collection.full_name, aggregate_id, published)
         cleared = False
