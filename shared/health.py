@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kombu import Connection
@@ -13,6 +13,7 @@ from nameko.extensions import DependencyProvider
 
 from . import storage
 from .config import database_name
+from .contracts.base import local_times
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +109,7 @@ def local_iso(value):
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return value
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(LOCAL).isoformat()
-    return value
+    return local_times(value, LOCAL)
 
 
 def broker_state(amqp_uri: str) -> str:

@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 from . import roles as role_evaluation
+from .rules import _utc
 from .bulletin_text import pct
 
 # channel of a report → its source in the 通报
@@ -19,10 +20,6 @@ OVERALL_COUNTS = (("accepted_reports", "受理数"), ("registered_cases", "立�
                   ("dispatched_cases", "派遣数"), ("due", "应结案数"), ("closed", "结案数"))
 OVERALL_RATES = ("filing_rate", "dispatch_rate", "closure_rate", "ontime_rate", "rework_rate",
                  "satisfaction_rate")
-
-
-def _utc(moment):
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 def chinese_date(day: date) -> str:

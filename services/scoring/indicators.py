@@ -25,6 +25,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 from shared import on_time
+from shared.contracts.base import local_times
 
 from .periods import Period, local_iso
 
@@ -309,20 +310,9 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
                             ("requests", "accepted_on_time", "checked_in_on_time", "disposed", "rejected")},
                            "indicators": indicator_block(counts, PARTNER_INDICATORS)}
                      for key, counts in sorted(partners.counts.items())},
-        "exposure": [local_json(item, tz) for item in exposure],
+        "exposure": [local_times(item, tz) for item in exposure],
         "rankings": rankings(unit_rows, settings, district),
     }
-
-
-def local_json(value, tz: str):
-    """Times as local ISO 8601 with offset (+08:00), for the API answers and the bulletin."""
-    if isinstance(value, datetime):
-        return local_iso(value, tz)
-    if isinstance(value, dict):
-        return {key: local_json(item, tz) for key, item in value.items()}
-    if isinstance(value, list):
-        return [local_json(item, tz) for item in value]
-    return value
 
 
 def _grid_name(district, code):

@@ -11,6 +11,7 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 
 from shared import storage
+from shared.contracts.base import local_times
 from shared.health import Heartbeat
 from shared.messaging.consumer import consume_reliably
 from shared.messaging.rpc import rpc
@@ -133,4 +134,4 @@ def _public_event(doc: dict, tz: str) -> dict:
     """A logged event for the case page, its times in local time with offset."""
     out = storage.public(doc)
     out.pop("subjects", None)
-    return indicators.local_json(out, tz)
+    return local_times(out, tz)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from datetime import timezone
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
@@ -118,14 +117,10 @@ def compute_report(db, period, settings, district, as_of, facts: str = FACTS) ->
     if period.kind in ("quarter", "year"):
         monthly = [(month.first_day.month, month.label,
                     indicators.compute(month, facts_for_period(db, month, facts), settings, district, as_of))
-                   for month in months_in(period) if month.start < _aware(as_of)]
+                   for month in months_in(period) if month.start < rules._utc(as_of)]
         report["composed"] = evaluation.compose(monthly, settings["periods"]["month_weights"],
                                                 getattr(district, "units", None))
     return report
-
-
-def _aware(moment):
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 # ---------------------------------------------------------------------------- recompute
