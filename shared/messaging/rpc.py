@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 
 from kombu import Queue
-from nameko.rpc import RPC_QUEUE_TEMPLATE, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import RPC_QUEUE_TEMPLATE, ReplyListener, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 
 from shared.contracts import remote
 
-from .topology import rpc_queue_arguments
+from .topology import rpc_queue_arguments, rpc_reply_queue_arguments
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +59,21 @@ class SafeRpc(Rpc):
 
 
 rpc = SafeRpc.decorator
+
+
+class ReplicatedReplyListener(ReplyListener):
+    """nameko's reply queue (``rpc.reply-<service>-<uuid>``) with the topology's arguments. nameko
+    declares it durable on the node the caller is connected to; on a cluster, when that node
+    died the queue was "down" and the caller could never consume its replies again (found with
+    ``make cluster``: the gateway answered 503 until the node came back). As a quorum queue it
+    moves to another node with its replies; it still expires when unused."""
+
+    def setup(self):
+        super().setup()
+        self.queue.queue_arguments = rpc_reply_queue_arguments(self.container.config,
+                                                               self.queue.queue_arguments)
+
+
+class ReplicatedRpcProxy(RpcProxy):
+    """``RpcProxy`` whose reply queue survives the loss of a node (see ReplicatedReplyListener)."""
+    rpc_reply_listener = ReplicatedReplyListener()
