@@ -47,7 +47,10 @@ class SafeRpcConsumer(RpcConsumer):
             routing_key = (message.delivery_info or {}).get("routing_key")
             log.warning("could not send the reply to %s (%s); the caller will ask again",
                         routing_key, exc)
-            self.queue_consumer.ack_message(message)
+            try:
+                self.queue_consumer.ack_message(message)
+            except Exception as ack_exc:  # noqa: BLE001 - its channel died with the node
+                log.warning("could not ack the request either (%s); it is delivered again", ack_exc)
             return result, exc_info
 
 
