@@ -71,11 +71,7 @@ def cluster_config(cluster, store_uri):
            "OUTBOX_POLL_SECONDS": "0.2", "OUTBOX_LEASE_SECONDS": "2", "HEARTBEAT_SECONDS": "0.5"}
     config = load_config(environ={**os.environ, **env})
     topology.apply(config)
-    yield config, env, mgmt
-    try:
-        mgmt.delete(f"vhosts/{quote(vhost, safe='')}")
-    except Exception:  # noqa: BLE001 - a node may still be down
-        pass
+    yield config, env, mgmt            # the vhost goes with the nodes' folders at the end
     client = mongo_client(store_uri)
     try:
         for name in client.list_database_names():
