@@ -45,6 +45,10 @@ def test_every_queue_that_dead_letters_does_so_at_least_once():
 def test_the_rpc_queue_is_replicated_too():
     assert topology.rpc_queue_arguments(QUORUM)["x-queue-type"] == "quorum"
     assert topology.rpc_queue_arguments({"QUEUE_TYPE": "classic"}) is None
+    # the caller's reply queue keeps nameko's expiry, and is replicated on a cluster only
+    assert topology.rpc_reply_queue_arguments(QUORUM, {"x-expires": 300000}) == {
+        "x-expires": 300000, "x-queue-type": "quorum", "x-quorum-initial-group-size": 3}
+    assert topology.rpc_reply_queue_arguments({}, {"x-expires": 300000}) == {"x-expires": 300000}
 
 
 def test_classic_queues_keep_their_arguments_unchanged():
