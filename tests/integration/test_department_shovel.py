@@ -1,0 +1,195 @@
+"""A department on its own broker, linked to the platform by two dynamic shovels (issue 17).
+
+The department's broker is a real extra RabbitMQ node, ``shv-dept`` on :5741 (started here, by
+deploy/rabbit_nodes.py, and stopped after this module); it also runs the shovels, since the
+system broker has no shovel plugin (``dcgctl departments link --shovel-host``). The police
+program runs against that broker only (DEPT_LINK=shovel); the real coordination service runs on
+the platform (this test's vhost on :5672) and checks every reply's sender with the department's
+own platform user, as for a directly connected department.
+"""
+import json
+import uuid
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from deploy.rabbit_nodes import Node
+from shared import broker_users, department_links
+from tests.helpers import drain, wait_until
+from tests.integration.coordination_support import (dept_states, register_case, reply, start_coordination,
+                                                    start_program, stop_programs, wait_operation)
+
+NODE = Node("shv-dept", 5741)
+GUEST = ("guest", "guest")
+
+
+@pytest.fixture(scope="module")
+def dept_node():
+    """The department's own broker, outside any cluster; stopped after the module."""
+    was_running = NODE.running()
+    NODE.start()
+    yield NODE
+    if not was_running:
+        NODE.stop()
+
+
+@pytest.fixture
+def dept_vhost(dept_node):
+    """A fresh vhost on the department's broker (deleting it removes its shovels too)."""
+    name = f"shv-{uuid.uuid4().hex[:8]}"
+    base = dept_node.management_url
+    requests.put(f"{base}/api/vhosts/{name}", auth=GUEST, timeout=10).raise_for_status()
+    requests.put(f"{base}/api/permissions/{name}/guest", auth=GUEST, timeout=10,
+                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    yield {"name": name, "url": dept_node.uri(vhost=quote(name, safe="")),
+           "host": f"http://guest:guest@127.0.0.1:{dept_node.management_port}", "management": base}
+    requests.delete(f"{base}/api/vhosts/{name}", auth=GUEST, timeout=30)
+
+
+@pytest.fixture
+def platform_users(config, vhost, tmp_path):
+    """police and environment platform users, unique per test (users are broker-wide)."""
+    prefix = f"s{uuid.uuid4().hex[:8]}.dept."
+    secrets = tmp_path / "secrets"
+    broker_users.apply(config, vhost=vhost, departments=["police", "environment"], prefix=prefix,
+                       secrets_dir=secrets, environ={})
+    yield {"prefix": prefix, "dir": secrets}
+    broker_users.delete(config, departments=["police", "environment"], prefix=prefix, environ={})
+
+
+def dcgctl(config, dept_vhost, platform_users, *args):
+    return department_links.main([*args, "--shovel-host", dept_vhost["host"], "--shovel-vhost", dept_vhost["name"],
+                                  "--secrets-dir", str(platform_users["dir"])], config=config)
+
+
+def link_status(config, dept_vhost):
+    host = department_links.shovel_host(config, dept_vhost["host"], dept_vhost["name"])
+    return {row["department"]: row for row in department_links.status(config, host=host)}
+
+
+def cut_platform_side(config, vhost, username):
+    """The link goes down: the department's platform user loses its rights and its connections
+    (the shovels') are closed, so neither shovel can reach the platform."""
+    base = config["RABBIT_MANAGEMENT_URL"]
+    requests.delete(f"{base}/api/permissions/{quote(vhost, safe='')}/{quote(username, safe='')}",
+                    auth=GUEST, timeout=10).raise_for_status()
+    for conn in requests.get(f"{base}/api/connections", auth=GUEST, timeout=10).json():
+        if conn.get("user") == username:
+            requests.delete(f"{base}/api/connections/{quote(conn['name'], safe='')}", auth=GUEST, timeout=10)
+
+
+def police_log(doc):
+    return [m for m in doc["messages"] if m["direction"] == "in" and m["department"] == "police"]
+
+
+def test_the_link_goes_down_both_sides_queue_and_everything_arrives_once_in_order(
+        config, vhost, db, container_factory, dept_vhost, platform_users, tmp_path, capsys):
+    prefix = platform_users["prefix"]
+    start_coordination(container_factory, config, DEPT_USER_PREFIX=prefix, DEPT_TRUSTED_USERS="")
+    history = tmp_path / "history"
+    program = start_program("police", dept_vhost["url"], history, DEPT_LINK="shovel", DEPT_ACK_SECONDS="0",
+                            DEPT_CHECKIN_SECONDS="1.5", DEPT_ACTION_SECONDS="1.5", DEPT_DISPOSE_SECONDS="1.5")
+    try:
+        assert dcgctl(config, dept_vhost, platform_users, "link", "police", "--uri", dept_vhost["url"]) == 0
+        assert "ack-mode=on-confirm" in capsys.readouterr().out
+        wait_until(lambda: link_status(config, dept_vhost).get("police", {}).get("state") == "up",
+                   timeout=30, what="the link up")
+
+        # operations opened while the link is up: the police accept them (the Ack crosses) …
+        before = [f"OP-{register_case(config, class_code='E0302', joint=['police'])}" for _ in range(3)]
+        for op_id in before:
+            wait_operation(db, op_id, lambda d: d["departments"]["police"]["state"] != "requested",
+                           "the police's acceptance over the link", timeout=30)
+        # … then the link goes down, with their Updates still to come
+        cut_platform_side(config, vhost, f"{prefix}police")
+        during = [f"OP-{register_case(config, class_code='E0302', joint=['police'])}" for _ in range(3)]
+
+        def both_sides_queue():
+            row = link_status(config, dept_vhost).get("police") or {}
+            shovels = row.get("shovels") or {}
+            waiting = {d: (shovels.get(d) or {}).get("backlog") or 0 for d in ("requests", "replies")}
+            return row if row.get("state") == "down" and waiting["requests"] >= 3 and waiting["replies"] >= 3 else None
+        down = wait_until(both_sides_queue, timeout=40, what="Requests queued at the platform and replies "
+                                                           "queued at the police while the link is down")
+        assert down["label"] == "中断"
+        assert dcgctl(config, dept_vhost, platform_users, "status") == 1           # not every link is up
+        assert "积压" in capsys.readouterr().out
+        for op_id in before + during:                                              # nothing crossed meanwhile
+            doc = db("coordination").operations.find_one({"_id": op_id})
+            assert doc["departments"]["police"]["state"] in ("requested", "accepted")
+
+        # the link comes back (the user's rights restored): everything arrives, once, in order
+        broker_users.apply(config, vhost=vhost, departments=["police"], prefix=prefix,
+                           secrets_dir=platform_users["dir"], environ={})
+        docs = [wait_operation(db, op_id, lambda d: d["departments"]["police"]["state"] == "disposed",
+                               "the police's replies after the link came back", timeout=60)
+                for op_id in before + during]
+        wait_until(lambda: link_status(config, dept_vhost)["police"]["state"] == "up", timeout=30,
+                   what="the link up again")
+    finally:
+        stop_programs([program])
+
+    for doc in docs:
+        log = police_log(doc)
+        ids = [m["distribution_id"] for m in log]
+        assert len(ids) == len(set(ids)) == 4, ids                              # each reply applied once
+        assert [m["message"]["kind"] for m in log] == ["Ack", "Update", "Update", "Update"]
+        assert [m["message"]["payload"].get("stage") for m in log[1:]] == ["checkin", "action", "disposition"]
+        assert not any(m.get("refused") for m in doc["messages"])
+    journal = [json.loads(line) for line in (history / "police.jsonl").read_text().splitlines()]
+    received = [e["message"]["incident_id"] for e in journal if e.get("type") == "received"]
+    assert sorted(received) == sorted(before + during)                         # each Request once
+    assert drain(config, "coordination.department-replies.dlq") == []
+    assert link_status(config, dept_vhost)["police"]["shovels"]["replies"]["backlog"] == 0
+
+
+def test_a_forged_reply_on_the_departments_broker_is_refused_and_the_link_keeps_moving(
+        config, vhost, db, container_factory, dept_vhost, platform_users, tmp_path, capsys):
+    """Someone on the police's broker writes, into its outbox, a reply in environment's name (with
+    environment's routing key and a user_id of its choosing). The shovel publishes it as the
+    police's platform user with the police's routing key, so the coordinator refuses it as an
+    impersonation; the police's own replies behind it still arrive."""
+    import pika
+    prefix = platform_users["prefix"]
+    start_coordination(container_factory, config, DEPT_USER_PREFIX=prefix, DEPT_TRUSTED_USERS="")
+    assert dcgctl(config, dept_vhost, platform_users, "link", "police", "--uri", dept_vhost["url"]) == 0
+    case_id = register_case(config, class_code="E0302", joint=["police", "environment"])
+    op_id = f"OP-{case_id}"
+    op = wait_operation(db, op_id, lambda d: True, "the operation")
+    environment_request = next(m["message"] for m in op["messages"]
+                               if m["department"] == "environment" and m["kind"] == "Request")
+    forged = reply(environment_request, "Ack", {"status": "rejected", "reason": "伪造"}, sender="environment")
+
+    connection = pika.BlockingConnection(pika.URLParameters(dept_vhost["url"]))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.queue_declare("dcg.outbox", durable=True)
+        channel.exchange_declare("forger", "topic")
+        channel.queue_bind("dcg.outbox", "forger", "#")
+        channel.basic_publish("forger", "environment.ack", json.dumps(forged, ensure_ascii=False),
+                              pika.BasicProperties(content_type="application/json", delivery_mode=2,
+                                                   user_id="guest", message_id=forged["distribution_id"]))
+    finally:
+        connection.close()
+
+    dead = wait_until(lambda: drain(config, "coordination.department-replies.dlq") or None, timeout=30,
+                      what="the forged reply dead-lettered")
+    assert [body["distribution_id"] for body, _ in dead] == [forged["distribution_id"]]
+    assert "冒用" in dead[0][1]["x-dead-letter-reason"]
+
+    # the police program, on its own broker, answers its own Request through the same link
+    program = start_program("police", dept_vhost["url"], tmp_path / "history", DEPT_LINK="shovel")
+    try:
+        doc = wait_operation(db, op_id, lambda d: d["departments"]["police"]["state"] == "disposed",
+                             "the police's genuine replies behind the forged one", timeout=30)
+    finally:
+        stop_programs([program])
+    assert dept_states(doc)["environment"] == "requested"
+    assert all(m["message"]["sender"] == "police" for m in police_log(doc))
+
+    # unlink removes both shovels; status then lists no link
+    assert dcgctl(config, dept_vhost, platform_users, "unlink", "police") == 0
+    assert "police" not in link_status(config, dept_vhost)
+    capsys.readouterr()
