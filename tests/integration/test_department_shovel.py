@@ -17,7 +17,7 @@ import requests
 from deploy.rabbit_nodes import Node
 from shared import broker_users, department_links
 from tests.helpers import drain, observer, wait_until
-from tests.integration.coordination_support import (dept_states, register_case, reply, start_coordination,
+from tests.integration.coordination_support import (dept_states, open_joint, register_case, reply, start_coordination,
                                                     start_program, stop_programs, wait_operation)
 
 NODE = Node("shv-dept", 5741)
@@ -68,15 +68,21 @@ def link_status(config, dept_vhost):
     return {row["department"]: row for row in department_links.status(config, host=host)}
 
 
-def cut_platform_side(config, vhost, username):
+def cut_platform_side(config, dept_vhost, vhost, username):
     """The link goes down: the department's platform user loses its rights and its connections
-    (the shovels') are closed, so neither shovel can reach the platform."""
+    (the shovels') are closed, until neither shovel runs (the management API lists a new
+    connection only after a few seconds, so closing is repeated until the link shows down)."""
     base = config["RABBIT_MANAGEMENT_URL"]
     requests.delete(f"{base}/api/permissions/{quote(vhost, safe='')}/{quote(username, safe='')}",
                     auth=GUEST, timeout=10).raise_for_status()
-    for conn in requests.get(f"{base}/api/connections", auth=GUEST, timeout=10).json():
-        if conn.get("user") == username:
-            requests.delete(f"{base}/api/connections/{quote(conn['name'], safe='')}", auth=GUEST, timeout=10)
+
+    def down():
+        for conn in requests.get(f"{base}/api/connections", auth=GUEST, timeout=10).json():
+            if conn.get("user") == username:
+                requests.delete(f"{base}/api/connections/{quote(conn['name'], safe='')}", auth=GUEST, timeout=10)
+        shovels = link_status(config, dept_vhost)["police"]["shovels"].values()
+        return all(shovel["state"] != "running" for shovel in shovels)
+    wait_until(down, timeout=40, interval=1, what="both shovels down")
 
 
 def police_log(doc):
@@ -103,7 +109,7 @@ def test_the_link_goes_down_both_sides_queue_and_everything_arrives_once_in_orde
             wait_operation(db, op_id, lambda d: d["departments"]["police"]["state"] != "requested",
                            "the police's acceptance over the link", timeout=30)
         # … then the link goes down, with their Updates still to come
-        cut_platform_side(config, vhost, f"{prefix}police")
+        cut_platform_side(config, dept_vhost, vhost, f"{prefix}police")
         during = [f"OP-{register_case(config, class_code='E0302', joint=['police'])}" for _ in range(3)]
 
         def both_sides_queue():
@@ -124,8 +130,9 @@ def test_the_link_goes_down_both_sides_queue_and_everything_arrives_once_in_orde
         # the link comes back (the user's rights restored): everything arrives, once, in order
         broker_users.apply(config, vhost=vhost, departments=["police"], prefix=prefix,
                            secrets_dir=platform_users["dir"], environ={})
-        docs = [wait_operation(db, op_id, lambda d: d["departments"]["police"]["state"] == "disposed",
-                               "the police's replies after the link came back", timeout=60)
+        docs = [wait_operation(db, op_id, lambda d: d["departments"]["police"]["state"] == "disposed"
+                               and len(police_log(d)) >= 4, "the police's replies after the link came back",
+                               timeout=60)
                 for op_id in before + during]
         wait_until(lambda: link_status(config, dept_vhost)["police"]["state"] == "up", timeout=30,
                    what="the link up again")
@@ -167,12 +174,8 @@ def test_a_forged_reply_on_the_departments_broker_is_refused_and_the_link_keeps_
     prefix = platform_users["prefix"]
     start_coordination(container_factory, config, DEPT_USER_PREFIX=prefix, DEPT_TRUSTED_USERS="")
     assert dcgctl(config, dept_vhost, platform_users, "link", "police", "--uri", dept_vhost["url"]) == 0
-    case_id = register_case(config, class_code="E0302", joint=["police", "environment"])
-    op_id = f"OP-{case_id}"
-    op = wait_operation(db, op_id, lambda d: True, "the operation")
-    environment_request = next(m["message"] for m in op["messages"]
-                               if m["department"] == "environment" and m["kind"] == "Request")
-    forged = reply(environment_request, "Ack", {"status": "rejected", "reason": "伪造"}, sender="environment")
+    op_id, requests_by_dept = open_joint(config, db)
+    forged = reply(requests_by_dept["environment"], "Ack", {"status": "rejected", "reason": "伪造"}, sender="environment")
 
     connection = pika.BlockingConnection(pika.URLParameters(dept_vhost["url"]))
     try:
