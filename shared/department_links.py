@@ -104,6 +104,8 @@ def status(config: dict, *, host: Management, departments=None) -> list[dict]:
     params = [p for p in host.parameters(COMPONENT) if shovels.parse_name(p["name"])]
     if departments:
         params = [p for p in params if shovels.parse_name(p["name"])[0] in departments]
+    if not params:
+        return []                  # (a broker without the shovel plugin has no /api/shovels)
     live = host.shovels()
     platform = Management.from_config(config)
     backlog = {}
