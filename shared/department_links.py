@@ -67,7 +67,7 @@ def link(config: dict, dept_id: str, department_url: str, *, host: Management, i
                                  department_url=department_url, inbox=inbox, outbox=outbox)
     for name, value in values.items():
         host.put_parameter(COMPONENT, name, value)
-    return {name: {key: shovels.redact(val) if key.endswith("-uri") else val for key, val in value.items()}
+    return {name: {key: shovels.shown(val) if key.endswith("-uri") else val for key, val in value.items()}
             for name, value in values.items()}
 
 
@@ -116,7 +116,11 @@ def status(config: dict, *, host: Management, departments=None) -> list[dict]:
             queue = platform.queue(value.get("src-queue") or shovels.inbox_queue(dept))
             backlog[(dept, direction)] = None if queue is None else int(queue.get("messages") or 0)
         else:
-            backlog[(dept, direction)] = _depth_over_amqp(str(value.get("src-uri", "")), str(value.get("src-queue", "")))
+            source = value.get("src-uri", "")
+            for url in source if isinstance(source, list) else [source]:
+                backlog[(dept, direction)] = _depth_over_amqp(str(url), str(value.get("src-queue", "")))
+                if backlog[(dept, direction)] is not None:
+                    break
     return shovels.status_rows(params, live, backlog)
 
 

@@ -78,16 +78,28 @@ def amqp_url(url: str) -> str:
     return url.replace("pyamqp://", "amqp://", 1)
 
 
+def uris(url: str) -> str | list[str]:
+    """One URI, or kombu's failover form ``a;b;c`` (a cluster) as the list a shovel tries in turn."""
+    parts = [amqp_url(part.strip()) for part in url.split(";") if part.strip()]
+    return parts[0] if len(parts) == 1 else parts
+
+
+def shown(uri) -> str:
+    """A shovel's URI (or list of URIs) with passwords hidden, for printing."""
+    return ";".join(redact(str(one)) for one in (uri if isinstance(uri, list) else [uri]))
+
+
 def definitions(dept_id: str, *, platform_url: str, department_url: str,
                 inbox: str = DEFAULT_INBOX, outbox: str = DEFAULT_OUTBOX,
                 reconnect_delay: int = 5) -> dict[str, dict]:
     """The two shovels' parameter values, by name.
 
-    ``platform_url``: the department's own platform user (``var/secrets/departments/<id>.json``);
+    ``platform_url``: the department's own platform user (``var/secrets/departments/<id>.json``;
+    ``a;b;c``, kombu's failover form, for a cluster: the shovel tries each in turn);
     ``department_url``: what the department gives the platform — a user on its broker that may
     write ``inbox`` and read ``outbox``."""
-    platform_url, department_url = amqp_url(platform_url), amqp_url(department_url)
-    user = username_of(platform_url)
+    platform_url, department_url = uris(platform_url), uris(department_url)
+    user = username_of(platform_url[0] if isinstance(platform_url, list) else platform_url)
     if not user:
         raise ValueError("the platform URL must name the department's platform user")
     common = {"src-protocol": "amqp091", "dest-protocol": "amqp091", "ack-mode": "on-confirm",
@@ -141,8 +153,8 @@ def status_rows(parameters: list[dict], shovels: list[dict], backlog: dict) -> l
         row["shovels"][direction] = {
             "name": param["name"], "state": live.get("state") or "absent",
             "reason": str(live.get("reason") or ""),
-            "source": f"{redact(str(value.get('src-uri', '')))} {value.get('src-queue', '')}".strip(),
-            "destination": redact(str(value.get("dest-uri", ""))) + " "
+            "source": f"{shown(value.get('src-uri', ''))} {value.get('src-queue', '')}".strip(),
+            "destination": shown(value.get("dest-uri", "")) + " "
                            + str(value.get("dest-queue") or value.get("dest-exchange") or ""),
             "backlog": backlog.get((dept, direction)),
         }

@@ -64,3 +64,16 @@ def test_status_rows_say_up_down_or_unlinked_with_each_sides_backlog():
     live[1]["state"] = "running"
     assert shovels.status_rows(params, live, {})[0]["state"] == "up"
     assert shovels.link_state(["absent", "absent"]) == "unlinked"
+
+
+def test_a_cluster_in_kombus_failover_form_becomes_the_shovels_list_of_uris():
+    cluster = "pyamqp://dept.police:pw@n1:5701/dcg;pyamqp://dept.police:pw@n2:5702/dcg"
+    defs = shovels.definitions("police", platform_url=cluster, department_url=DEPARTMENT)
+    assert defs["dcg-link.police.replies"]["dest-uri"] == ["amqp://dept.police:pw@n1:5701/dcg",
+                                                            "amqp://dept.police:pw@n2:5702/dcg"]
+    assert defs["dcg-link.police.requests"]["src-uri"] == defs["dcg-link.police.replies"]["dest-uri"]
+    assert defs["dcg-link.police.replies"]["dest-publish-properties"]["user_id"] == "dept.police"
+    rows = shovels.status_rows([{"name": n, "value": v} for n, v in defs.items()], [], {})
+    assert "pw@" not in str(rows)
+    assert shovels.shown(defs["dcg-link.police.replies"]["dest-uri"]) == \
+        "amqp://dept.police:***@n1:5701/dcg;amqp://dept.police:***@n2:5702/dcg"
