@@ -59,11 +59,14 @@ def platform_url(dept_id: str, secrets_dir: Path | None = None, environ=None) ->
 
 
 def link(config: dict, dept_id: str, department_url: str, *, host: Management, inbox: str = shovels.DEFAULT_INBOX,
-         outbox: str = shovels.DEFAULT_OUTBOX, secrets_dir: Path | None = None, known=None) -> dict:
-    """Declare (or replace) both shovels. Returns their definitions with passwords hidden."""
+         outbox: str = shovels.DEFAULT_OUTBOX, secrets_dir: Path | None = None, known=None,
+         platform: str | None = None) -> dict:
+    """Declare (or replace) both shovels. Returns their definitions with passwords hidden.
+    ``platform``: the department's platform URL(s) instead of its credentials file's (``a;b;c``
+    for every node of a cluster)."""
     if dept_id not in (known if known is not None else department_ids()):
         raise RuntimeError(f"unknown department {dept_id} (config/departments.yaml)")
-    values = shovels.definitions(dept_id, platform_url=platform_url(dept_id, secrets_dir),
+    values = shovels.definitions(dept_id, platform_url=platform or platform_url(dept_id, secrets_dir),
                                  department_url=department_url, inbox=inbox, outbox=outbox)
     for name, value in values.items():
         host.put_parameter(COMPONENT, name, value)
@@ -150,6 +153,9 @@ def main(argv=None, config=None) -> int:
                                               "(default: the platform's; DEPT_SHOVEL_HOST)")
     parser.add_argument("--shovel-vhost", help="vhost of the shovels on --shovel-host (default /)")
     parser.add_argument("--secrets-dir", help="the department users' credentials (DEPT_SECRETS_DIR)")
+    parser.add_argument("--platform-url", help="the department's platform user's URL(s), e.g. every cluster node "
+                                               "as amqp://dept.police:…@a:5701/v;amqp://…@b:5702/v "
+                                               "(default: its credentials file)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     config = config or load_config()
@@ -159,7 +165,8 @@ def main(argv=None, config=None) -> int:
             if not args.department or not args.uri:
                 parser.error("link needs a DEPARTMENT and --uri amqp://…")
             shown = link(config, args.department, args.uri, host=host, inbox=args.inbox, outbox=args.outbox,
-                         secrets_dir=Path(args.secrets_dir) if args.secrets_dir else None)
+                         secrets_dir=Path(args.secrets_dir) if args.secrets_dir else None,
+                         platform=args.platform_url)
             if args.json:
                 print(json.dumps(shown, ensure_ascii=False, indent=2))
                 return 0
