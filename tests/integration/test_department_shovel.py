@@ -193,7 +193,10 @@ def test_a_forged_reply_on_the_departments_broker_is_refused_and_the_link_keeps_
     dead = wait_until(lambda: drain(config, "coordination.department-replies.dlq") or None, timeout=30,
                       what="the forged reply dead-lettered")
     assert [body["distribution_id"] for body, _ in dead] == [forged["distribution_id"]]
-    assert "冒用" in dead[0][1]["x-dead-letter-reason"]
+    headers = dead[0][1]
+    assert "冒用" in headers["x-dead-letter-reason"]
+    # what the platform saw: the police's key and user, whatever the forger wrote on its broker
+    assert (headers["x-origin-routing-key"], headers["x-origin-user-id"]) == ("police.reply", f"{prefix}police")
 
     # the police program, on its own broker, answers its own Request through the same link
     program = start_program("police", dept_vhost["url"], tmp_path / "history", DEPT_LINK="shovel")
