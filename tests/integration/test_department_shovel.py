@@ -212,3 +212,37 @@ def test_a_forged_reply_on_the_departments_broker_is_refused_and_the_link_keeps_
     assert dcgctl(config, dept_vhost, platform_users, "unlink", "police") == 0
     assert "police" not in link_status(config, dept_vhost)
     capsys.readouterr()
+
+
+def test_the_departments_broker_stops_and_comes_back_and_the_link_resumes(
+        config, vhost, db, container_factory, dept_vhost, platform_users, tmp_path):
+    """The police's broker itself goes away (``rabbitmqctl stop_app``; here it also runs the
+    shovels): Requests queue on the platform, the program keeps its replies in its journal; when
+    the broker is back, the shovels (runtime parameters, kept by the broker) resume by themselves."""
+    from shared.management import Management
+    prefix = platform_users["prefix"]
+    start_coordination(container_factory, config, DEPT_USER_PREFIX=prefix, DEPT_TRUSTED_USERS="")
+    program = start_program("police", dept_vhost["url"], tmp_path / "history", DEPT_LINK="shovel",
+                            DEPT_ACK_SECONDS="0", DEPT_CHECKIN_SECONDS="3")
+    platform = Management.from_config(config)
+    try:
+        assert dcgctl(config, dept_vhost, platform_users, "link", "police", "--uri", dept_vhost["url"]) == 0
+        first = f"OP-{register_case(config, class_code='E0302', joint=['police'])}"
+        wait_operation(db, first, lambda d: d["departments"]["police"]["state"] != "requested",
+                       "the police's acceptance over the link", timeout=30)
+        NODE.stop_app()
+        try:
+            later = f"OP-{register_case(config, class_code='E0302', joint=['police'])}"
+            wait_until(lambda: (platform.queue("dept.police.inbox") or {}).get("messages", 0) >= 1, timeout=30,
+                       what="the Request waiting in the platform inbox while the police's broker is down")
+        finally:
+            NODE.start_app()
+        for op_id in (first, later):
+            doc = wait_operation(db, op_id, lambda d: d["departments"]["police"]["state"] == "disposed"
+                                 and len(police_log(d)) >= 4, "the police's replies once its broker is back",
+                                 timeout=60)
+            ids = [m["distribution_id"] for m in police_log(doc)]
+            assert len(ids) == len(set(ids)) == 4
+        assert link_status(config, dept_vhost)["police"]["state"] == "up"
+    finally:
+        stop_programs([program])
