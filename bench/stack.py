@@ -42,7 +42,12 @@ def port_open(port: int, host="127.0.0.1") -> bool:
 
 
 class Stack:
-    def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None):
+    def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None,
+                 amqp_hosts=None, management=None):
+        # amqp_hosts: ["127.0.0.1:5701", …] for a cluster (every program gets the node list);
+        # management: that cluster's management URL (default: the system broker's)
+        self.amqp_hosts = list(amqp_hosts or ["127.0.0.1:5672"])
+        self.management = (management or MANAGEMENT).rstrip("/")
         self.tag = f"{name}-{uuid.uuid4().hex[:6]}"
         self.vhost = f"dcg-{self.tag}"
         self.store_mode = store
@@ -58,8 +63,8 @@ class Stack:
     # ------------------------------------------------------------ lifecycle
     def start(self):
         quoted = quote(self.vhost, safe="")
-        requests.put(f"{MANAGEMENT}/api/vhosts/{quoted}", auth=MGMT_AUTH, timeout=10).raise_for_status()
-        requests.put(f"{MANAGEMENT}/api/permissions/{quoted}/{MGMT_AUTH[0]}", auth=MGMT_AUTH, timeout=10,
+        requests.put(f"{self.management}/api/vhosts/{quoted}", auth=MGMT_AUTH, timeout=10).raise_for_status()
+        requests.put(f"{self.management}/api/permissions/{quoted}/{MGMT_AUTH[0]}", auth=MGMT_AUTH, timeout=10,
                      json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
         mongo_uri = os.environ.get("MONGO_URI")
         if not mongo_uri:
@@ -67,7 +72,7 @@ class Stack:
             mongo_uri = f"mongodb://127.0.0.1:{self.store_port}/?directConnection=true"
         self.env = {
             **os.environ, "PYTHONPATH": str(ROOT),
-            "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{quoted}",
+            "AMQP_URI": self.amqp_uri("pyamqp"), "RABBIT_MANAGEMENT_URL": self.management,
             "MONGO_URI": mongo_uri, "DB_PREFIX": f"{self.tag.replace('-', '_')}_",
             "GATEWAY_PORT": str(self.gateway_port), "LOG_LEVEL": "WARNING",
             "OUTBOX_POLL_SECONDS": "0.2", "HEARTBEAT_SECONDS": "1",
@@ -101,8 +106,7 @@ class Stack:
                                        {**self.env, "METRICS_PORT": str(port)})
 
     def start_department(self, dept):
-        url = f"amqp://guest:guest@127.0.0.1:5672/{quote(self.vhost, safe='')}"
-        env = {**self.env, "DEPT_AMQP_URL": url, "DEPT_HISTORY_DIR": str(self.workdir / "departments"),
+        env = {**self.env, "DEPT_AMQP_URL": self.amqp_uri("amqp"), "DEPT_HISTORY_DIR": str(self.workdir / "departments"),
                "DEPT_CHECKIN_SECONDS": "1", "DEPT_ACTION_SECONDS": "1", "DEPT_DISPOSE_SECONDS": "1",
                **self.department_env}
         self.procs[f"dept-{dept}"] = self._spawn(f"dept-{dept}", [PYTHON, "-m", f"departments.{dept}"], env)
@@ -150,7 +154,10 @@ class Stack:
                 proc.kill()
         if hasattr(self, "_client"):
             self._client.close()
-        requests.delete(f"{MANAGEMENT}/api/vhosts/{quote(self.vhost, safe='')}", auth=MGMT_AUTH, timeout=30)
+        requests.delete(f"{self.management}/api/vhosts/{quote(self.vhost, safe='')}", auth=MGMT_AUTH, timeout=30)
+
+    def amqp_uri(self, scheme: str) -> str:
+        return ";".join(f"{scheme}://guest:guest@{host}/{quote(self.vhost, safe='')}" for host in self.amqp_hosts)
 
     def __enter__(self):
         return self.start()

@@ -15,14 +15,31 @@ from __future__ import annotations
 
 import logging
 
-from nameko.rpc import Rpc, RpcConsumer
+from kombu import Queue
+from nameko.rpc import RPC_QUEUE_TEMPLATE, ReplyListener, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 
 from shared.contracts import remote
+
+from .topology import rpc_queue_arguments, rpc_reply_queue_arguments
 
 log = logging.getLogger(__name__)
 
 
 class SafeRpcConsumer(RpcConsumer):
+    def setup(self):
+        """nameko's own setup, with the queue's arguments from the topology: on a cluster
+        (QUEUE_TYPE=quorum) ``rpc-<service>`` is a quorum queue, so a service's RPC survives
+        the loss of the node that held its queue (a classic durable queue would be unusable
+        until that node came back)."""
+        if self.queue is None:
+            config = self.container.config
+            service_name = self.container.service_name
+            self.queue = Queue(RPC_QUEUE_TEMPLATE.format(service_name), exchange=get_rpc_exchange(config),
+                               routing_key=f"{service_name}.*", durable=True,
+                               queue_arguments=rpc_queue_arguments(config))
+            self.queue_consumer.register_provider(self)
+            self._registered = True
+
     def handle_result(self, message, result, exc_info):
         try:
             return super().handle_result(message, result, exc_info)
@@ -30,7 +47,10 @@ class SafeRpcConsumer(RpcConsumer):
             routing_key = (message.delivery_info or {}).get("routing_key")
             log.warning("could not send the reply to %s (%s); the caller will ask again",
                         routing_key, exc)
-            self.queue_consumer.ack_message(message)
+            try:
+                self.queue_consumer.ack_message(message)
+            except Exception as ack_exc:  # noqa: BLE001 - its channel died with the node
+                log.warning("could not ack the request either (%s); it is delivered again", ack_exc)
             return result, exc_info
 
 
@@ -42,3 +62,21 @@ class SafeRpc(Rpc):
 
 
 rpc = SafeRpc.decorator
+
+
+class ReplicatedReplyListener(ReplyListener):
+    """nameko's reply queue (``rpc.reply-<service>-<uuid>``) with the topology's arguments. nameko
+    declares it durable on the node the caller is connected to; on a cluster, when that node
+    died the queue was "down" and the caller could never consume its replies again (found with
+    ``make cluster``: the gateway answered 503 until the node came back). As a quorum queue it
+    moves to another node with its replies; it still expires when unused."""
+
+    def setup(self):
+        super().setup()
+        self.queue.queue_arguments = rpc_reply_queue_arguments(self.container.config,
+                                                               self.queue.queue_arguments)
+
+
+class ReplicatedRpcProxy(RpcProxy):
+    """``RpcProxy`` whose reply queue survives the loss of a node (see ReplicatedReplyListener)."""
+    rpc_reply_listener = ReplicatedReplyListener()
