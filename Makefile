@@ -87,5 +87,13 @@ chaos: venv store-venv broker
 fuzz: venv store-venv broker
 	$(VENV)/bin/python -m bench.fuzz $(FUZZ_ARGS)
 
+# The police's own broker (police-broker on :5711, outside any cluster), linked by two shovels,
+# and the police program running against it only. `make run DEPT_OWN_BROKER=police` beside it.
+.PHONY: police-broker police-broker-stop
+police-broker: venv broker
+	$(VENV)/bin/python -m deploy.department_broker start
+police-broker-stop: venv
+	$(VENV)/bin/python -m deploy.department_broker stop
+
 clean:
 	rm -rf $(VENV) $(STORE_VENV) var artifacts

@@ -23,7 +23,19 @@ Every publish carries ``user_id`` = our broker user (RabbitMQ refuses a publish 
 not the connection's user, so the platform knows who sent it), is persistent, mandatory and
 waits for the publisher confirm.
 
+Two ways to join (DEPT_LINK):
+- ``direct`` (default): the program connects to the platform's broker with the department's own
+  platform user, consumes ``dept.<id>.inbox`` there and publishes on ``departments.replies``;
+- ``shovel``: the program runs against the department's OWN broker only (DEPT_AMQP_URL, e.g.
+  police-broker on :5711). It consumes DEPT_INBOX (default ``dcg.inbox``) and publishes its
+  replies, through the default exchange, to DEPT_OUTBOX (default ``dcg.outbox``); it declares
+  both queues there. Two shovels (``dcgctl departments link <id> --uri …``, shared/shovels.py)
+  move Requests from the platform into that inbox and replies from that outbox to the platform,
+  under the department's platform user — the program never sees the platform's broker.
+
 Settings (environment):
+  DEPT_LINK              direct | shovel (see above)
+  DEPT_INBOX, DEPT_OUTBOX  queue names on the department's own broker (shovel mode)
   DEPT_AMQP_URL          amqp://user:password@host:5672/vhost — else the credentials file. On a
                          cluster, one URL per node separated by ';': the program connects to the
                          first that answers and, when its node dies, to the next
@@ -85,6 +97,8 @@ def resolve_url(dept_id: str) -> str:
     url = os.environ.get("DEPT_AMQP_URL")
     if url:
         return url
+    if os.environ.get("DEPT_LINK") == "shovel":       # never the platform's credentials file
+        raise SystemExit(f"DEPT_LINK=shovel: set DEPT_AMQP_URL to {dept_id}'s own broker")
     folder = Path(os.environ.get("DEPT_SECRETS_DIR") or "var/secrets/departments")
     path = Path(os.environ.get("DEPT_CREDENTIALS_FILE") or folder / f"{dept_id}.json")
     if path.is_file():
@@ -146,7 +160,12 @@ class DepartmentProgram:
         seed = env.get("DEPT_SEED") if seed is None else seed
         self.random = random.Random(seed)
         self.journal = Journal(Path(history_dir or env.get("DEPT_HISTORY_DIR", "var/departments")) / f"{dept_id}.jsonl")
-        self.inbox = f"dept.{dept_id}.inbox"
+        self.link = env.get("DEPT_LINK", "direct")
+        if self.link not in ("direct", "shovel"):
+            raise SystemExit(f"DEPT_LINK must be direct or shovel, not {self.link!r}")
+        own = self.link == "shovel"
+        self.inbox = env.get("DEPT_INBOX", "dcg.inbox") if own else f"dept.{dept_id}.inbox"
+        self.outbox = env.get("DEPT_OUTBOX", "dcg.outbox") if own else None
         self.connection = None
         self.channel = None
         self.received: set[str] = set()
@@ -239,8 +258,9 @@ class DepartmentProgram:
             "references": [],
             "payload": item["payload"],
         }
+        exchange, key = ("", self.outbox) if self.outbox else (REPLIES_EXCHANGE, f"{self.dept_id}.{item['kind'].lower()}")
         self.channel.basic_publish(
-            REPLIES_EXCHANGE, f"{self.dept_id}.{item['kind'].lower()}", json.dumps(message, ensure_ascii=False),
+            exchange, key, json.dumps(message, ensure_ascii=False),
             pika.BasicProperties(content_type="application/json", delivery_mode=2, user_id=self.username,
                                  message_id=message["distribution_id"], correlation_id=item["incident_id"]),
             mandatory=True)                                # raises unless the broker confirmed it
@@ -321,6 +341,9 @@ class DepartmentProgram:
                 self.channel = self.connection.channel()
                 self.channel.confirm_delivery()
                 self.channel.basic_qos(prefetch_count=10)
+                if self.outbox:                                      # its own broker: its own queues
+                    for queue in (self.inbox, self.outbox):
+                        self.channel.queue_declare(queue, durable=True)
                 for item in list(self.pending.values()):            # resume the journal's pending work
                     self.schedule(item)
                 self.channel.basic_consume(self.inbox, self.on_message)

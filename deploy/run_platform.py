@@ -218,8 +218,10 @@ def main():
         subprocess.run([PYTHON, "-m", "shared.broker_users", "apply"], cwd=ROOT, check=True,
                        env={**env, **admin_env()},
                        stdout=subprocess.DEVNULL)
+    own_broker = set(filter(None, env.get("DEPT_OWN_BROKER", "").split(",")))   # make police-broker
     for dept in DEPARTMENTS:
-        spawn(f"dept-{dept}", [PYTHON, "-m", f"departments.{dept}"])
+        if dept not in own_broker:
+            spawn(f"dept-{dept}", [PYTHON, "-m", f"departments.{dept}"])
     if not env.get("SMS_ACCESS_KEY_SECRET"):     # no real SMS provider configured: the local stand-in
         from bridges.sms_gateway import local_secret
         env.update(local_secret())

@@ -12,6 +12,9 @@
   users apply | check | platform        per-department RabbitMQ users and permissions; the
                                         platform's own user (needs the broker administrator:
                                         RABBIT_ADMIN_USER / RABBIT_ADMIN_PASSWORD)
+  departments link ID --uri amqp://…    a department on its own broker: two shovels (Requests
+                                        there, replies here, ack-mode on-confirm)
+  departments unlink ID | status        remove them; each link's state and backlog
   health                                broker, store, every service and the queues; exit 1
                                         and the reasons when the platform is degraded
   store backup DIR | store restore DIR [--drop]   every platform database to/from JSON lines
@@ -137,6 +140,11 @@ def cmd_users(args, config):
     return broker_users.main([args.action, *args.rest])
 
 
+def cmd_departments(args, config):
+    from . import department_links
+    return department_links.main([args.action, *args.rest], config=config)
+
+
 def cmd_health(args, config):
     state = ops.platform_health(config)
     if not _print(state, args.json):
@@ -183,6 +191,9 @@ def parser():
     users = sub.add_parser("users", help="per-department RabbitMQ users")
     users.add_argument("action", choices=["apply", "platform", "check"])
     users.add_argument("rest", nargs=argparse.REMAINDER)
+    departments = sub.add_parser("departments", help="link a department's own broker by shovel; unlink; status")
+    departments.add_argument("action", choices=["link", "unlink", "status"])
+    departments.add_argument("rest", nargs=argparse.REMAINDER)
     store = sub.add_parser("store", help="back up or restore every platform database")
     store.add_argument("action", choices=["backup", "restore"])
     store.add_argument("directory")
@@ -194,7 +205,7 @@ def parser():
 
 
 COMMANDS = {"queues": cmd_queues, "dlq": cmd_dlq, "timeline": cmd_timeline, "topology": cmd_topology,
-            "users": cmd_users, "health": cmd_health, "store": cmd_store}
+            "users": cmd_users, "departments": cmd_departments, "health": cmd_health, "store": cmd_store}
 
 
 def main(argv=None, config=None):

@@ -1,4 +1,5 @@
-"""The platform's one client of the RabbitMQ management API (queues, users, permissions).
+"""The platform's one client of the RabbitMQ management API (queues, users, permissions,
+shovel parameters).
 
 ``shared/ops.py`` (dcgctl), ``shared/broker_users.py`` (department and platform users) and
 ``shared/health.py`` (queue conditions in ``/health``) all use this class; none talks to the
@@ -123,3 +124,22 @@ class Management:
 
     def delete_topic_permissions(self, vhost, name):
         self._call("DELETE", f"topic-permissions/{quote(vhost, safe='')}/{quote(name, safe='')}")
+
+    # -- runtime parameters (dynamic shovels: component "shovel") and their live state
+    def queue(self, name):
+        """One queue of this vhost (None when it does not exist)."""
+        return self._call("GET", f"queues/{self.v}/{quote(name, safe='')}")
+
+    def parameters(self, component):
+        return self._call("GET", f"parameters/{quote(component, safe='')}/{self.v}") or []
+
+    def put_parameter(self, component, name, value):
+        self._call("PUT", f"parameters/{quote(component, safe='')}/{self.v}/{quote(name, safe='')}",
+                   {"value": value})
+
+    def delete_parameter(self, component, name):
+        self._call("DELETE", f"parameters/{quote(component, safe='')}/{self.v}/{quote(name, safe='')}")
+
+    def shovels(self):
+        """Live shovels of this vhost (the rabbitmq_shovel_management plugin)."""
+        return self._call("GET", f"shovels/{self.v}") or []

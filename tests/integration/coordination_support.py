@@ -65,6 +65,15 @@ def register_case(config, case_id=None, class_code="E0101", joint=(), owner="str
     return case_id
 
 
+def open_joint(config, db, departments=("police", "environment"), class_code="E0302"):
+    """A joint operation for ``departments``, once coordination opened it: (operation id,
+    {department: the Request the platform sent it})."""
+    case_id = register_case(config, class_code=class_code, joint=list(departments))
+    op_id = f"OP-{case_id}"
+    op = wait_operation(db, op_id, lambda d: True, "the operation")
+    return op_id, {m["department"]: m["message"] for m in op["messages"] if m["kind"] == "Request"}
+
+
 def vhost_url(vhost, user="guest", password="guest"):
     return f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{AMQP_HOSTPORT}/{quote(vhost, safe='')}"
 

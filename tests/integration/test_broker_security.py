@@ -12,7 +12,7 @@ import pytest
 
 from shared import broker_users
 from tests.helpers import drain, publish, wait_until
-from tests.integration.coordination_support import (dept_states, register_case, reply, start_coordination,
+from tests.integration.coordination_support import (dept_states, open_joint, register_case, reply, start_coordination,
                                                     start_program, stop_programs, wait_operation)
 
 
@@ -120,11 +120,8 @@ def test_the_coordinator_refuses_a_reply_from_an_impersonator(config, vhost, db,
                                                               tmp_path):
     prefix = dept_users["prefix"]
     start_coordination(container_factory, config, DEPT_USER_PREFIX=prefix, DEPT_TRUSTED_USERS="")
-    case_id = register_case(config, class_code="E0302", joint=["police", "environment"])
-    op_id = f"OP-{case_id}"
-    op = wait_operation(db, op_id, lambda d: True, "the operation")
-    environment_request = next(m["message"] for m in op["messages"]
-                               if m["department"] == "environment" and m["kind"] == "Request")
+    op_id, requests_by_dept = open_joint(config, db)
+    environment_request = requests_by_dept["environment"]
     police_creds = dept_users["creds"]["police"]
 
     # police, with its own user, claims to be environment (the routing key it may use is police.*)
@@ -163,11 +160,8 @@ def test_forged_origin_headers_do_not_make_a_reply_genuine(config, vhost, db, co
     itself republished (user_id = the platform's user); this one is refused as an impersonation."""
     prefix = dept_users["prefix"]
     start_coordination(container_factory, config, DEPT_USER_PREFIX=prefix, DEPT_TRUSTED_USERS="")
-    case_id = register_case(config, class_code="E0302", joint=["police", "environment"])
-    op_id = f"OP-{case_id}"
-    op = wait_operation(db, op_id, lambda d: True, "the operation")
-    environment_request = next(m["message"] for m in op["messages"]
-                               if m["department"] == "environment" and m["kind"] == "Request")
+    op_id, requests_by_dept = open_joint(config, db)
+    environment_request = requests_by_dept["environment"]
     forged = reply(environment_request, "Ack", {"status": "rejected", "reason": "伪造的拒绝"}, sender="environment")
     publish(config, "", "coordination.department-replies", forged, message_id=forged["distribution_id"],
             headers={"x-origin-queue": "coordination.department-replies",
@@ -189,10 +183,8 @@ def test_a_reply_the_platform_replays_keeps_its_vouched_origin(config, vhost, db
     from shared import ops
     prefix = dept_users["prefix"]
     container = start_coordination(container_factory, config, DEPT_USER_PREFIX=prefix, DEPT_TRUSTED_USERS="")
-    case_id = register_case(config, class_code="E0302", joint=["police", "environment"])
-    op_id = f"OP-{case_id}"
-    op = wait_operation(db, op_id, lambda d: True, "the operation")
-    request = next(m["message"] for m in op["messages"] if m["department"] == "environment" and m["kind"] == "Request")
+    op_id, requests_by_dept = open_joint(config, db)
+    request = requests_by_dept["environment"]
     container.stop()
     genuine = reply(request, "Ack", {"status": "accepted"}, sender="environment")
     creds = dept_users["creds"]["environment"]
