@@ -2,7 +2,9 @@
 
 - the ``gateway.live-events`` consumer keeps each lifecycle event as a numbered record in the
   gateway's store (``live_events``; the newest ``KEEP`` are kept), so every gateway instance
-  streams the same records and a page catches up across a gateway restart;
+  streams the same records and a page catches up across a gateway restart. One insert per
+  event: the number is the newest + 1, unique as the _id (``append``), and the event id is
+  unique too, so a redelivery adds nothing;
 - ``GET /api/stream`` streams the records the caller may see as ``text/event-stream``, each with
   its number as ``id``; ``Last-Event-ID`` (header, or ``?last_event_id=`` for the first connect)
   starts after that record; without it the stream starts now (a ``hello`` event gives the
@@ -15,7 +17,7 @@ import time
 
 import eventlet
 from nameko.web.handlers import http
-from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 from werkzeug.wrappers import Response
 
 from shared.messaging.consumer import consume_reliably
@@ -52,6 +54,56 @@ def _last_id(request) -> int | None:
     return value
 
 
+_NEXT: dict[str, int] = {}          # per collection: the number this process will try next
+_INDEXED: set[str] = set()
+
+
+def ensure_indexes(events) -> None:
+    """A delivered-twice event hits the unique event_id; an operation's opening is found by id."""
+    key = events.full_name
+    if key in _INDEXED:
+        return
+    try:
+        events.create_index("event_id", unique=True, name="event_id_unique")
+    except DuplicateKeyError:                  # records kept before the index: keep the first
+        seen = set()
+        for doc in events.find({}, {"event_id": 1}).sort("_id", 1):
+            if doc.get("event_id") in seen:
+                events.delete_one({"_id": doc["_id"]})
+            seen.add(doc.get("event_id"))
+        events.create_index("event_id", unique=True, name="event_id_unique")
+    events.create_index([("operation_id", 1), ("type", 1)])
+    _INDEXED.add(key)
+
+
+def append(events, item: dict) -> int | None:
+    """Keep ``item`` as the record after the newest: ONE insert, numbered newest + 1.
+
+    The number is taken only after the previous one is in the store (this process wrote it, or
+    read it as the newest), so numbers appear in order and without gaps, and a stream reading
+    "after N" misses nothing. Another worker or gateway that took the number first makes the
+    insert fail on _id: read the newest and try the next. The same event delivered twice fails
+    on event_id: nothing to do. Returns the number, or None for a duplicate."""
+    ensure_indexes(events)
+    key = events.full_name
+    while True:
+        if key not in _NEXT:
+            newest = events.find_one({}, {"_id": 1}, sort=[("_id", -1)])
+            _NEXT[key] = (newest["_id"] if newest else 0) + 1
+        number = _NEXT[key]
+        try:
+            events.insert_one(dict(item, _id=number))
+        except DuplicateKeyError as exc:
+            if "event_id" in ((exc.details or {}).get("keyPattern") or {}) or "event_id" in str(exc):
+                return None                                 # delivered twice
+            _NEXT.pop(key, None)                            # the number was taken: read again
+            continue
+        _NEXT[key] = number + 1
+        if number % 1000 == 0:
+            events.delete_many({"_id": {"$lte": number - KEEP}})
+        return number
+
+
 class LiveApi:
     """The live-events consumer and the stream, mixed into GatewayService."""
 
@@ -59,21 +111,14 @@ class LiveApi:
 
     @consume_reliably("gateway.live-events")
     def on_live_event(self, event: dict):
-        if event.get("event_id") and self.db.live_events.find_one({"event_id": event["event_id"]}, {"_id": 1}):
-            return                                          # delivered twice
         payload = event.get("payload") or {}
         operation = None
         if payload.get("operation_id") and event.get("type") != "joint_operation_opened":
             operation = self.db.live_events.find_one(
                 {"operation_id": payload["operation_id"], "type": "joint_operation_opened"})
         item = record(event, operation, load_district().calendar.to_local)
-        if item is None:
-            return
-        number = self.db.counters.find_one_and_update({"_id": "live_events"}, {"$inc": {"seq": 1}},
-                                                      upsert=True, return_document=ReturnDocument.AFTER)["seq"]
-        self.db.live_events.insert_one(dict(item, _id=number))
-        if number % 1000 == 0:
-            self.db.live_events.delete_many({"_id": {"$lte": number - KEEP}})
+        if item is not None:
+            append(self.db.live_events, item)
 
     @http("GET", "/api/stream")
     @endpoint(STREAM)
