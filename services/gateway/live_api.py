@@ -1,10 +1,9 @@
 """Live updates by Server-Sent Events (rules: services/gateway/live.py).
 
 - the ``gateway.live-events`` consumer keeps each lifecycle event as a numbered record in the
-  gateway's store (``live_events``; the newest ``KEEP`` are kept), so every gateway instance
-  streams the same records and a page catches up across a gateway restart. One insert per
-  event: the number is the newest + 1, unique as the _id (``append``), and the event id is
-  unique too, so a redelivery adds nothing;
+  gateway's store (``live_events``, services/gateway/live_records.py: numbered in order without
+  gaps, one insert per batch of events that arrive together), so every gateway instance
+  streams the same records and a page catches up across a gateway restart;
 - ``GET /api/stream`` streams the records the caller may see as ``text/event-stream``, each with
   its number as ``id``; ``Last-Event-ID`` (header, or ``?last_event_id=`` for the first connect)
   starts after that record; without it the stream starts now (a ``hello`` event gives the
@@ -17,19 +16,18 @@ import time
 
 import eventlet
 from nameko.web.handlers import http
-from pymongo.errors import DuplicateKeyError
 from werkzeug.wrappers import Response
 
-from shared.messaging.consumer import consume_reliably
+from shared.messaging.batch import consume_batches
 from shared.refdata import load_district
 
+from . import live_records
 from .access import Access, roles_with
 from .auth import READ_ALL
 from .http import BadRequest, endpoint
-from .live import record, sse, visible
+from .live import sse, visible
 
 STREAM = Access(None, roles_with("any", READ_ALL + ("unit", "partner")))
-KEEP = 50000
 POLL_SECONDS, KEEPALIVE_SECONDS = 0.5, 15
 
 
@@ -54,71 +52,16 @@ def _last_id(request) -> int | None:
     return value
 
 
-_NEXT: dict[str, int] = {}          # per collection: the number this process will try next
-_INDEXED: set[str] = set()
-
-
-def ensure_indexes(events) -> None:
-    """A delivered-twice event hits the unique event_id; an operation's opening is found by id."""
-    key = events.full_name
-    if key in _INDEXED:
-        return
-    try:
-        events.create_index("event_id", unique=True, name="event_id_unique")
-    except DuplicateKeyError:                  # records kept before the index: keep the first
-        seen = set()
-        for doc in events.find({}, {"event_id": 1}).sort("_id", 1):
-            if doc.get("event_id") in seen:
-                events.delete_one({"_id": doc["_id"]})
-            seen.add(doc.get("event_id"))
-        events.create_index("event_id", unique=True, name="event_id_unique")
-    events.create_index([("operation_id", 1), ("type", 1)])
-    _INDEXED.add(key)
-
-
-def append(events, item: dict) -> int | None:
-    """Keep ``item`` as the record after the newest: ONE insert, numbered newest + 1.
-
-    The number is taken only after the previous one is in the store (this process wrote it, or
-    read it as the newest), so numbers appear in order and without gaps, and a stream reading
-    "after N" misses nothing. Another worker or gateway that took the number first makes the
-    insert fail on _id: read the newest and try the next. The same event delivered twice fails
-    on event_id: nothing to do. Returns the number, or None for a duplicate."""
-    ensure_indexes(events)
-    key = events.full_name
-    while True:
-        if key not in _NEXT:
-            newest = events.find_one({}, {"_id": 1}, sort=[("_id", -1)])
-            _NEXT[key] = (newest["_id"] if newest else 0) + 1
-        number = _NEXT[key]
-        try:
-            events.insert_one(dict(item, _id=number))
-        except DuplicateKeyError as exc:
-            if "event_id" in ((exc.details or {}).get("keyPattern") or {}) or "event_id" in str(exc):
-                return None                                 # delivered twice
-            _NEXT.pop(key, None)                            # the number was taken: read again
-            continue
-        _NEXT[key] = number + 1
-        if number % 1000 == 0:
-            events.delete_many({"_id": {"$lte": number - KEEP}})
-        return number
-
-
 class LiveApi:
     """The live-events consumer and the stream, mixed into GatewayService."""
 
     OPENAPI_DOCS = _docs()
 
-    @consume_reliably("gateway.live-events")
-    def on_live_event(self, event: dict):
-        payload = event.get("payload") or {}
-        operation = None
-        if payload.get("operation_id") and event.get("type") != "joint_operation_opened":
-            operation = self.db.live_events.find_one(
-                {"operation_id": payload["operation_id"], "type": "joint_operation_opened"})
-        item = record(event, operation, load_district().calendar.to_local)
-        if item is not None:
-            append(self.db.live_events, item)
+    @consume_batches("gateway.live-events", max_batch=50, linger_seconds=0.2, linger_config="LIVE_BATCH_SECONDS")
+    def on_live_events(self, events: list[dict]):
+        """The events that arrived together (within 0.2 s) become records in ONE insert."""
+        items = live_records.items_for(self.db.live_events, events, load_district().calendar.to_local)
+        live_records.keep(self.db.live_events, items)
 
     @http("GET", "/api/stream")
     @endpoint(STREAM)

@@ -47,11 +47,13 @@ class ScoringService:
     heartbeat = Heartbeat()
     config = Config()
 
-    @consume_batches("scoring.lifecycle-events", max_batch=100, linger_seconds=0.3,
+    @consume_batches("scoring.lifecycle-events", max_batch=100, linger_seconds=1.0,
                      linger_config="SCORING_BATCH_SECONDS")
     def on_lifecycle_events(self, events: list[dict]):
-        """Several events per store trip (shared/messaging/batch.py): one log insert, one read
-        and one facts write per batch; acked after the writes."""
+        """The events that arrived within a second (shared/messaging/batch.py): one log insert,
+        one read and one facts write per batch, acked after the writes. Nothing a page shows
+        waits for it (the case timeline is intake's and dispatch's); the indicators are a
+        second later."""
         store.record_batch(self.db, events, self._district())
 
     def _district(self):
