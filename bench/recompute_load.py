@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -105,11 +106,15 @@ def main(argv=None) -> int:
                   **measure(config, args.period or ["2026-11"])}
         print(json.dumps(result, ensure_ascii=False))
     finally:
-        client.drop_database(f"{prefix}scoring")
-        client.close()
-        if proc:
-            proc.terminate()
-            proc.wait(10)
+        try:
+            if args.mongo_uri:
+                client.drop_database(f"{prefix}scoring")
+            client.close()
+        finally:
+            if proc:
+                proc.terminate()
+                proc.wait(10)
+                shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

@@ -9,8 +9,9 @@ Collections of the scoring database (``<DB_PREFIX>scoring``):
 - ``bulletins``  the rendered monthly bulletins (HTML + PDF), for download over HTTP;
 - ``recomputes`` one record per run of the recompute command.
 
-Live path: ``record`` inserts the event (a duplicate hits the unique _id and is ignored), then
-refolds each of its subjects from the log and writes the fact only if it was folded from MORE
+Live path: ``record_batch`` inserts a batch of events in one command (a duplicate hits the unique
+_id and is skipped), then refolds their subjects from the log (one read) and writes, in one bulk
+write, each fact only if it was folded from MORE
 events than the stored one (``n`` grows with the set of events, so a slower worker that read
 fewer events can never overwrite a newer fact). The recompute path folds the same subjects from
 the same log with the same function.
@@ -20,8 +21,8 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from pymongo import ASCENDING, ReplaceOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo import ASCENDING, ReplaceOne, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from shared import storage
 
@@ -110,15 +111,6 @@ def write_facts(collection, facts: list[dict], allow_equal: bool = False) -> int
     return result.matched_count + result.upserted_count
 
 
-def write_fact(collection, fact: dict, allow_equal: bool = False) -> bool:
-    """One fact, guarded as in ``write_facts``. Returns True if written."""
-    try:
-        collection.replace_one(_guard(fact, allow_equal), fact, upsert=True)
-        return True
-    except DuplicateKeyError:
-        return False         # a newer fact is already there
-
-
 # ---------------------------------------------------------------------------- queries
 def facts_for_period(db, period, facts: str = FACTS) -> list[dict]:
     """Every fact that may count in the period (indicators.compute filters exactly)."""
@@ -169,23 +161,26 @@ def rebuild(db, district, target: str = FACTS) -> dict:
     started = time.perf_counter()
     locate = locator(district)
     groups: dict[str, list] = defaultdict(list)
-    events = relabelled = 0
+    events = 0
+    relabels = []
     for entry in db[EVENTS].find({}):
         events += 1
         subjects = rules.subjects_of(entry)
         if subjects != entry.get("subjects"):
-            db[EVENTS].update_one({"_id": entry["_id"]}, {"$set": {"subjects": subjects}})
-            relabelled += 1
+            relabels.append(UpdateOne({"_id": entry["_id"]}, {"$set": {"subjects": subjects}}))
         for subject in subjects:
             groups[subject].append(entry)
+    for index in range(0, len(relabels), BATCH):
+        db[EVENTS].bulk_write(relabels[index:index + BATCH], ordered=False)
+    relabelled = len(relabels)
     folded = [rules.fold(subject, entries, locate) for subject, entries in sorted(groups.items())]
     changed = 0
     if target == FACTS:
         before = {doc["_id"]: doc for doc in db[FACTS].find({})}
-        for fact in folded:
-            if before.get(fact["_id"]) != fact:
-                changed += 1
-                write_fact(db[FACTS], fact, allow_equal=True)
+        different = [fact for fact in folded if before.get(fact["_id"]) != fact]
+        for index in range(0, len(different), BATCH):               # guarded, BATCH per trip
+            write_facts(db[FACTS], different[index:index + BATCH], allow_equal=True)
+        changed = len(different)
         stale = [key for key in before if key not in groups]
         if stale:
             db[FACTS].delete_many({"_id": {"$in": stale}})

@@ -63,8 +63,17 @@ class BatchConsumer(ReliableConsumer):
         self.stopping = False
 
     def stop(self):
-        super().stop()                 # no new messages after this
-        self.stopping = True           # what is waiting goes now, without lingering
+        """What waits is handled now, without lingering, while the channel is still open to ack
+        it; then the consumer is cancelled (a message still waiting after that is requeued)."""
+        self.stopping = True
+        self._drain()
+        super().stop()
+        self._drain()
+        for _, message, _ in self.waiting:
+            self.queue_consumer.requeue_message(message)
+        self.waiting = []
+
+    def _drain(self):
         self.wake.set()
         if self.flusher is not None:
             self.flusher.wait()

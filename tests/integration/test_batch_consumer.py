@@ -88,3 +88,23 @@ def test_a_batch_is_acked_only_after_the_handler_returned_so_a_kill_loses_nothin
                what="the redelivered batch")
     assert {doc["_id"] for doc in db("scoring").done.find({})} == {event["event_id"] for event in events}
     wait_until(lambda: queue_depth(config, QUEUE) == 0 or None, what="the queue acked empty")
+
+
+class SlowToFlush(ToyBatches):
+    @consume_batches(QUEUE, max_batch=20, linger_seconds=30)
+    def handle(self, events):
+        eventlet.sleep(2)                                # a slow store: longer than the consumer's wind-down
+        for event in events:
+            self.db.done.update_one({"_id": event["event_id"]}, {"$inc": {"n": 1}}, upsert=True)
+
+
+def test_a_graceful_stop_handles_what_waits_for_its_batch_instead_of_requeueing_it(
+        container_factory, config, db):
+    container = container_factory(SlowToFlush, config)
+    container.start()
+    events = [case_registered() for _ in range(5)]
+    send(config, events)
+    wait_until(lambda: queue_depth(config, QUEUE) == 0 or None, what="every message delivered, unacked")
+    container.stop()                                   # long before the 30 s linger
+    assert db("scoring").done.count_documents({}) == 5
+    assert queue_depth(config, QUEUE) == 0
