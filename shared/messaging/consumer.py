@@ -23,7 +23,6 @@ import traceback
 import uuid
 from functools import partial
 
-from kombu import Consumer as KombuConsumer
 from marshmallow import ValidationError
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint, SharedExtension
