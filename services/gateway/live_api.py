@@ -1,7 +1,8 @@
 """Live updates by Server-Sent Events (rules: services/gateway/live.py).
 
 - the ``gateway.live-events`` consumer keeps each lifecycle event as a numbered record in the
-  gateway's store (``live_events``; the newest ``KEEP`` are kept), so every gateway instance
+  gateway's store (``live_events``, services/gateway/live_records.py: numbered in order without
+  gaps, one insert per batch of events that arrive together), so every gateway instance
   streams the same records and a page catches up across a gateway restart;
 - ``GET /api/stream`` streams the records the caller may see as ``text/event-stream``, each with
   its number as ``id``; ``Last-Event-ID`` (header, or ``?last_event_id=`` for the first connect)
@@ -15,19 +16,18 @@ import time
 
 import eventlet
 from nameko.web.handlers import http
-from pymongo import ReturnDocument
 from werkzeug.wrappers import Response
 
-from shared.messaging.consumer import consume_reliably
+from shared.messaging.batch import consume_batches
 from shared.refdata import load_district
 
+from . import live_records
 from .access import Access, roles_with
 from .auth import READ_ALL
 from .http import BadRequest, endpoint
-from .live import record, sse, visible
+from .live import sse, visible
 
 STREAM = Access(None, roles_with("any", READ_ALL + ("unit", "partner")))
-KEEP = 50000
 POLL_SECONDS, KEEPALIVE_SECONDS = 0.5, 15
 
 
@@ -57,23 +57,11 @@ class LiveApi:
 
     OPENAPI_DOCS = _docs()
 
-    @consume_reliably("gateway.live-events")
-    def on_live_event(self, event: dict):
-        if event.get("event_id") and self.db.live_events.find_one({"event_id": event["event_id"]}, {"_id": 1}):
-            return                                          # delivered twice
-        payload = event.get("payload") or {}
-        operation = None
-        if payload.get("operation_id") and event.get("type") != "joint_operation_opened":
-            operation = self.db.live_events.find_one(
-                {"operation_id": payload["operation_id"], "type": "joint_operation_opened"})
-        item = record(event, operation, load_district().calendar.to_local)
-        if item is None:
-            return
-        number = self.db.counters.find_one_and_update({"_id": "live_events"}, {"$inc": {"seq": 1}},
-                                                      upsert=True, return_document=ReturnDocument.AFTER)["seq"]
-        self.db.live_events.insert_one(dict(item, _id=number))
-        if number % 1000 == 0:
-            self.db.live_events.delete_many({"_id": {"$lte": number - KEEP}})
+    @consume_batches("gateway.live-events", max_batch=50, linger_seconds=0.2, linger_config="LIVE_BATCH_SECONDS")
+    def on_live_events(self, events: list[dict]):
+        """The events that arrived together (within 0.2 s) become records in ONE insert."""
+        items = live_records.items_for(self.db.live_events, events, load_district().calendar.to_local)
+        live_records.keep(self.db.live_events, items)
 
     @http("GET", "/api/stream")
     @endpoint(STREAM)

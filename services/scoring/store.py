@@ -9,8 +9,9 @@ Collections of the scoring database (``<DB_PREFIX>scoring``):
 - ``bulletins``  the rendered monthly bulletins (HTML + PDF), for download over HTTP;
 - ``recomputes`` one record per run of the recompute command.
 
-Live path: ``record`` inserts the event (a duplicate hits the unique _id and is ignored), then
-refolds each of its subjects from the log and writes the fact only if it was folded from MORE
+Live path: ``record_batch`` inserts a batch of events in one command (a duplicate hits the unique
+_id and is skipped), then refolds their subjects from the log (one read) and writes, in one bulk
+write, each fact only if it was folded from MORE
 events than the stored one (``n`` grows with the set of events, so a slower worker that read
 fewer events can never overwrite a newer fact). The recompute path folds the same subjects from
 the same log with the same function.
@@ -20,8 +21,8 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, ReplaceOne, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from shared import storage
 
@@ -53,34 +54,61 @@ def locator(district):
 # ---------------------------------------------------------------------------- live path
 def record(db, event: dict, district) -> bool:
     """Log one validated event and refresh the facts of its subjects. True if it was new."""
-    entry = rules.log_entry(event, storage.now_utc())
+    return bool(record_batch(db, [event], district))
+
+
+def record_batch(db, events: list[dict], district) -> int:
+    """Log a batch of validated events and refresh the facts of their subjects: one insert, one
+    read and one write of facts for the whole batch. Returns how many events were new.
+
+    An event logged before (a redelivery) hits the unique _id and is skipped; its subjects are
+    refreshed anyway — the first delivery may have died between the log and the facts."""
+    now = storage.now_utc()
+    entries = list({entry["_id"]: entry for entry in (rules.log_entry(event, now) for event in events)}.values())
+    new = len(entries)
     try:
-        db[EVENTS].insert_one(entry)
-        new = True
-    except DuplicateKeyError:
-        new = False          # the same event again: logged once. Refresh anyway — the first
-        #                      delivery may have died between the insert and the facts.
-    refresh(db, entry["subjects"], district)
+        db[EVENTS].insert_many(entries, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors") or []
+        if any(error.get("code") != 11000 for error in errors) or exc.details.get("writeConcernErrors"):
+            raise
+        new -= len(errors)
+    refresh(db, {subject for entry in entries for subject in entry["subjects"]}, district)
     return new
 
 
 def refresh(db, subjects, district, facts: str = FACTS) -> None:
+    """Fold ``subjects`` again from the log (one read) and store their facts (one write)."""
+    subjects = sorted(subjects)
+    if not subjects:
+        return
+    groups: dict[str, list] = defaultdict(list)
+    for entry in db[EVENTS].find({"subjects": {"$in": subjects}}):
+        for subject in entry["subjects"]:
+            groups[subject].append(entry)
     locate = locator(district)
-    for subject in subjects:
-        entries = list(db[EVENTS].find({"subjects": subject}))
-        if entries:
-            write_fact(db[facts], rules.fold(subject, entries, locate))
+    write_facts(db[facts], [rules.fold(subject, groups[subject], locate) for subject in subjects if groups[subject]])
 
 
-def write_fact(collection, fact: dict, allow_equal: bool = False) -> bool:
-    """Store a fact unless the stored one was folded from more events (or as many, unless
-    ``allow_equal``). Returns True if written."""
-    guard = {"$lte": fact["n"]} if allow_equal else {"$lt": fact["n"]}
+def _guard(fact: dict, allow_equal: bool) -> dict:
+    return {"_id": fact["_id"], "n": {"$lte": fact["n"]} if allow_equal else {"$lt": fact["n"]}}
+
+
+def write_facts(collection, facts: list[dict], allow_equal: bool = False) -> int:
+    """Store facts in one bulk write, each unless the stored one was folded from more events (or
+    as many, unless ``allow_equal``): n grows with the set of events, so a slower worker that
+    read fewer events never overwrites a newer fact. Returns how many were written."""
+    if not facts:
+        return 0
     try:
-        collection.replace_one({"_id": fact["_id"], "n": guard}, fact, upsert=True)
-        return True
-    except DuplicateKeyError:
-        return False         # a newer fact is already there
+        result = collection.bulk_write([ReplaceOne(_guard(fact, allow_equal), fact, upsert=True) for fact in facts],
+                                       ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors") or []
+        if any(error.get("code") != 11000 for error in errors) or exc.details.get("writeConcernErrors"):
+            raise
+        return len(facts) - len(errors)       # the others: a newer fact is already there
+    return result.matched_count + result.upserted_count
 
 
 # ---------------------------------------------------------------------------- queries
@@ -133,23 +161,26 @@ def rebuild(db, district, target: str = FACTS) -> dict:
     started = time.perf_counter()
     locate = locator(district)
     groups: dict[str, list] = defaultdict(list)
-    events = relabelled = 0
+    events = 0
+    relabels = []
     for entry in db[EVENTS].find({}):
         events += 1
         subjects = rules.subjects_of(entry)
         if subjects != entry.get("subjects"):
-            db[EVENTS].update_one({"_id": entry["_id"]}, {"$set": {"subjects": subjects}})
-            relabelled += 1
+            relabels.append(UpdateOne({"_id": entry["_id"]}, {"$set": {"subjects": subjects}}))
         for subject in subjects:
             groups[subject].append(entry)
+    for index in range(0, len(relabels), BATCH):
+        db[EVENTS].bulk_write(relabels[index:index + BATCH], ordered=False)
+    relabelled = len(relabels)
     folded = [rules.fold(subject, entries, locate) for subject, entries in sorted(groups.items())]
     changed = 0
     if target == FACTS:
         before = {doc["_id"]: doc for doc in db[FACTS].find({})}
-        for fact in folded:
-            if before.get(fact["_id"]) != fact:
-                changed += 1
-                write_fact(db[FACTS], fact, allow_equal=True)
+        different = [fact for fact in folded if before.get(fact["_id"]) != fact]
+        for index in range(0, len(different), BATCH):               # guarded, BATCH per trip
+            write_facts(db[FACTS], different[index:index + BATCH], allow_equal=True)
+        changed = len(different)
         stale = [key for key in before if key not in groups]
         if stale:
             db[FACTS].delete_many({"_id": {"$in": stale}})

@@ -216,13 +216,19 @@ class ReliableConsumer(Entrypoint):
             return
         self._settle(message)
 
-    def handle_message(self, body, message):
+    def load(self, body, message):
+        """The validated message, or None once an invalid one is dead-lettered (and acked)."""
         try:
-            loaded = self.loader(decode_body(body))
+            return self.loader(decode_body(body))
         except ValidationError as exc:
             reason = json.dumps(exc.messages, ensure_ascii=False)
             self._dead_letter_then_ack(message, f"校验失败 (validation failed): {reason}", "validation")
             self._count("invalid")
+            return None
+
+    def handle_message(self, body, message):
+        loaded = self.load(body, message)
+        if loaded is None:
             return
         context_data = {}
         if isinstance(loaded, dict):
@@ -249,6 +255,13 @@ class ReliableConsumer(Entrypoint):
             log.info("handled a message from %s in %.0f ms", self.queue_name,
                      (time.monotonic() - started) * 1000, extra={"queue": self.queue_name})
             return result, exc_info
+        self.route_failure(message, exc_info)
+        return result, exc_info
+
+    def route_failure(self, message, exc_info):
+        """A message whose handler failed: dead-lettered (permanent error) or sent to a delay
+        queue for another attempt, and acked only once that copy is confirmed; requeued if
+        the copy could not be made."""
         exc = exc_info[1]
         details = "".join(traceback.format_exception(*exc_info))
         try:
@@ -261,10 +274,9 @@ class ReliableConsumer(Entrypoint):
         except Exception:  # noqa: BLE001
             log.exception("could not route a failed message from %s; requeueing", self.queue_name)
             self._settle(message, requeue=True)
-            return result, exc_info
+            return
         self._settle(message)
         self._count(outcome)
-        return result, exc_info
 
 
 consume_reliably = ReliableConsumer.decorator

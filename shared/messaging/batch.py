@@ -1,0 +1,145 @@
+"""A reliable consumer that hands its handler several messages at once.
+
+``@consume_batches("scoring.lifecycle-events", max_batch=100, linger_seconds=0.3)`` on a
+service method taking a list of validated messages. Everything ``consume_reliably`` promises
+holds per message (shared/messaging/consumer.py):
+
+- each message is decoded and validated on arrival; an invalid one is dead-lettered with its
+  reason at once and never reaches the handler;
+- the valid ones wait in memory, unacked, until ``max_batch`` have arrived or the first of them
+  has waited ``linger_seconds`` (config ``<linger_config>`` overrides the default); then ONE
+  worker runs the handler with all of them;
+- every message of the batch is acked only after the handler returned: a crash before that
+  leaves them unacked and the broker delivers them again (at least once: handlers must be
+  idempotent, as for single messages);
+- if the handler raises on a batch of several, each message is run again alone, so a poison
+  message is retried and dead-lettered on its own and the others go through;
+- one batch runs at a time per consumer; what arrives meanwhile forms the next batch, so under
+  load batches grow by themselves (up to ``max_batch``) and the store sees one trip per batch.
+
+The messages come on a channel of their own, with a prefetch of ``2 * max_batch``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from eventlet.event import Event
+from nameko.exceptions import ContainerBeingKilled
+
+from .. import metrics
+from ..contracts.events import load_event
+from .consumer import ReliableConsumer, ReliableQueueConsumer
+
+log = logging.getLogger(__name__)
+
+
+class BatchQueueConsumer(ReliableQueueConsumer):
+    """A queue consumer (own connection and channel) whose prefetch lets a batch fill."""
+
+    @property
+    def prefetch_count(self):
+        return max([2 * provider.max_batch for provider in self._providers] or [self.container.max_workers])
+
+
+class BatchConsumer(ReliableConsumer):
+    queue_consumer = BatchQueueConsumer()
+
+    def __init__(self, queue_name: str, loader=load_event, max_batch: int = 100,
+                 linger_seconds: float = 0.3, linger_config: str | None = None, **kwargs):
+        self.max_batch = max_batch
+        self.linger_default = linger_seconds
+        self.linger_config = linger_config
+        super().__init__(queue_name, loader, **kwargs)
+
+    def setup(self):
+        super().setup()
+        configured = (self.container.config or {}).get(self.linger_config) if self.linger_config else None
+        self.linger = float(self.linger_default if configured in (None, "") else configured)
+        self.waiting: list[tuple[dict, object, float]] = []     # (validated, message, arrived)
+        self.wake = threading.Event()
+        self.flusher = None
+        self.stopping = False
+
+    def stop(self):
+        """What waits is handled now, without lingering, while the channel is still open to ack
+        it; then the consumer is cancelled (a message still waiting after that is requeued)."""
+        self.stopping = True
+        self._drain()
+        super().stop()
+        self._drain()
+        for _, message, _ in self.waiting:
+            self._settle(message, requeue=True)
+        self.waiting = []
+
+    def _drain(self):
+        self.wake.set()
+        if self.flusher is not None:
+            self.flusher.wait()
+
+    def handle_message(self, body, message):
+        loaded = self.load(body, message)
+        if loaded is None:
+            return
+        self.waiting.append((loaded, message, time.monotonic()))
+        if len(self.waiting) >= self.max_batch:
+            self.wake.set()
+        if self.flusher is None:
+            self.flusher = self.container.spawn_managed_thread(self._flush, identifier=f"batches:{self.queue_name}")
+
+    # -- the one flushing loop (a managed thread while messages wait)
+    def _flush(self):
+        try:
+            while self.waiting:
+                deadline = self.waiting[0][2] + self.linger
+                while (not self.stopping and len(self.waiting) < self.max_batch
+                       and time.monotonic() < deadline):
+                    self.wake.wait(max(0.0, deadline - time.monotonic()))
+                    self.wake.clear()
+                batch, self.waiting = self.waiting[:self.max_batch], self.waiting[self.max_batch:]
+                self._run(batch)
+        except Exception:  # noqa: BLE001 - never kill the container; the broker has them all
+            log.exception("batch consumer on %s failed; its messages are requeued", self.queue_name)
+            for _, message, _ in self.waiting:
+                self._settle(message, requeue=True)
+            self.waiting = []
+        finally:
+            self.flusher = None
+
+    def _run(self, batch):
+        """Run the handler on ``batch``; ack all, or isolate the failure message by message."""
+        started, finished, outcome = time.monotonic(), Event(), {}
+
+        def handle_result(worker_ctx, result=None, exc_info=None):
+            outcome["exc_info"] = exc_info
+            finished.send()
+            return result, exc_info
+
+        try:
+            self.container.spawn_worker(self, ([loaded for loaded, _, _ in batch],), {},
+                                        handle_result=handle_result)
+        except ContainerBeingKilled:
+            for _, message, _ in batch:
+                self._settle(message, requeue=True)
+            return
+        finished.wait()
+        metrics.HANDLER_SECONDS.labels(self.container.service_name, self.queue_name).observe(
+            time.monotonic() - started)
+        exc_info = outcome.get("exc_info")
+        if exc_info is None:
+            for _, message, _ in batch:
+                self._settle(message)
+                self._count("ok")
+            log.info("handled %d messages from %s in %.0f ms", len(batch), self.queue_name,
+                     (time.monotonic() - started) * 1000, extra={"queue": self.queue_name})
+        elif len(batch) == 1:
+            self.route_failure(batch[0][1], exc_info)
+        else:
+            log.warning("a batch of %d from %s failed (%s); running each alone", len(batch),
+                        self.queue_name, exc_info[1])
+            for item in batch:
+                self._run([item])
+
+
+consume_batches = BatchConsumer.decorator

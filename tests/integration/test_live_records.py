@@ -1,0 +1,57 @@
+"""The gateway's live-stream records on the real store (services/gateway/live_records.py): one
+insert per batch, numbered in order without gaps — also when several gateways append at once —
+and an event delivered twice is kept once."""
+import eventlet
+
+from services.gateway import live_records
+
+
+def item(event_id, **extra):
+    return {"event_id": event_id, "type": "case_dispatched", "label": "派遣", "case_id": "c1",
+            "units": ["u1"], "departments": [], **extra}
+
+
+def test_records_are_numbered_in_order_and_a_redelivery_adds_nothing(db):
+    events = db("gateway").live_events
+    assert live_records.keep(events, [item("e0"), item("e1")]) == [1, 2]
+    # a batch holding a redelivery (twice, even) and new events: only the new ones, still no gap
+    assert live_records.keep(events, [item("e2"), item("e1"), item("e3"), item("e3")]) == [3, 4]
+    assert live_records.keep(events, [item("e0")]) == []
+    assert [doc["event_id"] for doc in events.find({}).sort("_id", 1)] == ["e0", "e1", "e2", "e3"]
+
+
+def test_appends_from_several_gateways_at_once_leave_no_gap_and_no_double(db):
+    events = db("gateway").live_events
+    live_records.keep(events, [item("first")])
+
+    def gateway(name):
+        for n in range(10):
+            live_records._NEXT[events.full_name] = 1 + n      # as another process would: a stale next number
+            live_records.keep(events, [item(f"{name}-{n}-a"), item(f"{name}-{n}-b")])
+            live_records.keep(events, [item(f"{name}-{n}-a")])                 # a redelivery
+            eventlet.sleep(0)
+
+    pool = eventlet.GreenPool()
+    for name in ("a", "b", "c"):
+        pool.spawn(gateway, name)
+    pool.waitall()
+    numbers = [doc["_id"] for doc in events.find({}).sort("_id", 1)]
+    assert numbers == list(range(1, 62))
+    assert len({doc["event_id"] for doc in events.find({})}) == 61
+
+
+def test_an_event_naming_only_its_operation_is_shown_to_the_operations_units_and_departments(db):
+    events = db("gateway").live_events
+    opened = {"event_id": "o1", "type": "joint_operation_opened", "occurred_at": "2026-12-01T02:00:00Z",
+              "payload": {"operation_id": "op1", "case_id": "c9", "lead_unit": "dept.chengguan",
+                          "departments": ["police"]}}
+    replied = {"event_id": "o2", "type": "department_replied", "occurred_at": "2026-12-01T02:05:00Z",
+               "payload": {"operation_id": "op1", "department": "police", "status": "accepted"}}
+    later = {"event_id": "o3", "type": "joint_operation_closed", "occurred_at": "2026-12-01T03:00:00Z",
+             "payload": {"operation_id": "op1"}}
+    # the opening and a reply in one batch; the close in a later one (the opening read from the store)
+    live_records.keep(events, live_records.items_for(events, [opened, replied]))
+    live_records.keep(events, live_records.items_for(events, [later]))
+    kept = {doc["event_id"]: doc for doc in events.find({})}
+    assert kept["o2"]["case_id"] == "c9" and "dept.chengguan" in kept["o2"]["units"]
+    assert kept["o3"]["case_id"] == "c9" and kept["o3"]["departments"] == ["police"]
