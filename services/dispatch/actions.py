@@ -302,9 +302,12 @@ def _verify(doc, change, data, ctx):
                   passed=data["passed"])
     if data["passed"]:
         handled_at = doc["feedback"]["at"]
-        on_time = rule_on_time.closed_on_time(extended=bool(doc.get("extended")),
-                                              parked=bool(doc.get("parked_ever")), handled_at=handled_at,
-                                              original_deadline=doc["original_deadline"])
+        approved = [entry for entry in doc.get("extensions") or [] if entry.get("new_deadline")]
+        on_time = rule_on_time.closed_on_time(
+            extended=bool(doc.get("extended")), parked=bool(doc.get("parked_ever")), handled_at=handled_at,
+            original_deadline=doc["original_deadline"],
+            extension_moves_deadline=ctx.settings.extension_moves_deadline,
+            extended_deadline=approved[-1]["new_deadline"] if approved else None, closed_at=now)
         closure = doc.get("closures", 0) + 1
         _apply(doc, change, {"state": "closed", "closed_at": now, "on_time": on_time, "closures": closure})
         change.event("case_closed", {
