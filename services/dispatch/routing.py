@@ -43,6 +43,7 @@ class Settings:
     urgency_changer: str = "operator"
     notify_roles: dict = field(default_factory=dict)
     first_contact: dict = field(default_factory=dict)    # 首问负责: services/dispatch/first_contact.py
+    report_check: dict = field(default_factory=dict)     # 核实 of public reports: services/dispatch/report_check.py
     # the platform-wide EXTENSION_MOVES_DEADLINE (config/platform.yaml, shared/on_time.py)
     extension_moves_deadline: bool = False
 
@@ -148,13 +149,16 @@ def build_settings(data: dict, district=None, overrides: dict | None = None) -> 
     first_contact = dict(data.get("first_contact") or {})              # 首问负责 (first_contact.py)
     if "reply_within" in first_contact:
         _check_duration(str(first_contact["reply_within"]), "first_contact.reply_within", problems)
+    report_check = dict(data.get("report_check") or {})                # 核实 (report_check.py)
+    if "within" in report_check:
+        _check_duration(str(report_check["within"]), "report_check.within", problems)
     if problems:
         raise RoutingError("config/routing.yaml:\n  - " + "\n  - ".join(problems))
     return Settings(rules=tuple(rules), command_centre=str(data.get("command_centre", "centre.command")),
                     supervision=base, by_kind=by_kind, escalate_to=escalate_to, roles=roles,
                     extension_approvers=approvers, park_approver=park_approver,
                     urgency_changer=urgency_changer, notify_roles=notify,
-                    first_contact=first_contact,
+                    first_contact=first_contact, report_check=report_check,
                     extension_moves_deadline=on_time.extension_moves_deadline(overrides))
 
 

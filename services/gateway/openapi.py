@@ -270,7 +270,10 @@ ACTION_LABELS = {"accept": "签收 Accept", "return": "回退 Return", "request_
                  "decide_park": "挂账审批 Decide parking", "unpark": "解除挂账 Unpark",
                  "report_stage": "阶段报告 Report a stage done (e.g. 责令停工)",
                  "feedback": "处置反馈 Report the result", "verify": "核查 Verify on site",
-                 "set_urgency": "调整紧急程度 Change urgency"}
+                 "set_urgency": "调整紧急程度 Change urgency",
+                 "request_check": "发起核实 Send an inspector to check a public report",
+                 "check_report": "核实 Answer a check: 属实 / 不属实",
+                 "cancel": "不立案（作废） Withdraw a case found 不属实"}
 UNDOCUMENTED = {("GET,POST,PUT,PATCH,DELETE", "/api/<path:rest>")}      # the JSON 404/405 catch-all
 
 
