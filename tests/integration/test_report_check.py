@@ -96,6 +96,11 @@ def test_a_public_report_checked_by_the_grid_inspector_and_not_filed(gateway, db
     assert cancelled.json()["case"]["state_label"] == "已作废（不立案）"
     assert cancelled.json()["case"]["supervision"] == []
 
+    # intake's copy follows: Open311 shows the request closed, with why
+    copy = wait_until(lambda: (lambda doc: doc if doc and doc.get("state") == "cancelled" else None)(
+        db("intake").cases.find_one({"_id": first})), what="intake's copy to show 不立案")
+    assert "不属实" in copy["status_notes"]
+
     # the second one is answered 属实 after its time limit (Monday 09:30): late; 属实 allows no 不立案
     set_clock(local(2026, 11, 30, 10, 0))
     overdue = wait_case(db, second, lambda doc: doc["check"].get("overdue_at"), "the 核实 timer to fire")
