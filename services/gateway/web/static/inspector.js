@@ -107,7 +107,9 @@ async function refreshChecks() {
   const body = await Api.call("/api/cases?checking=true&per_page=50");
   const box = document.querySelector("#to-check");
   if (!body.items.length) { box.replaceChildren(el("p", {class: "status"}, "暂无待核实上报")); return; }
-  const items = [...body.items].sort((a, b) => ((b.check || {}).inspector_id === me.key_id) - ((a.check || {}).inspector_id === me.key_id));
+  // the grid's inspector is named in the reference data by 工号 or by name
+  const mine = item => [me.person_id, me.key_id, me.name].filter(Boolean).includes((item.check || {}).inspector_id);
+  const items = [...body.items].sort((a, b) => mine(b) - mine(a));
   box.replaceChildren(...items.map(item => {
     const check = item.check || {};
     const noteId = `check-note-${item.case_id}`;
@@ -125,7 +127,7 @@ async function refreshChecks() {
     yes.addEventListener("click", answer(true)); no.addEventListener("click", answer(false));
     const due = check.due_at ? String(check.due_at).replace("T", " ").slice(0, 16) : "—";
     return el("div", {class: "card", "data-check": item.case_id}, el("b", {}, `${item.case_id} ${item.class_name || ""}`),
-      el("div", {}, `${item.address || ""} · 核实时限 ${due}${check.inspector_id === me.key_id ? " · 派给我" : ""}`),
+      el("div", {}, `${item.address || ""} · 核实时限 ${due}${mine(item) ? " · 派给我" : ""}`),
       allowed ? el("label", {htmlFor: noteId}, "核实情况") : null, allowed ? note : null,
       allowed ? el("div", {class: "row"}, yes, no) : el("p", {class: "status"}, "本账号不能核实"));
   }));
