@@ -5,9 +5,11 @@ the bulletin exactly when dispatch said so.
 * 按期结案 (a closed case is on time): the handling that passed verification (its feedback) came
   no later than the *original* deadline of the assignment, and the case was never extended (延期)
   nor parked (挂账). An extension or parking keeps the case alive but never makes it on time.
-  Local practice varies on extensions: with ``extension_moves_deadline`` (scoring's setting
-  ``standard.extension_moves_deadline``, default off) an approved extension moves the 按期
-  deadline to the extended one instead; parking still never counts as on time.
+  Local practice varies on extensions: with ``extension_moves_deadline`` (the platform-wide
+  setting ``EXTENSION_MOVES_DEADLINE`` in config/platform.yaml, default off as in the standard;
+  read by :func:`extension_moves_deadline` in dispatch *and* scoring, so both judge a case alike)
+  an approved extension moves the 按期 deadline to the extended one instead; parking still never
+  counts as on time.
 * 按时 (a verification, a stage report): done no later than its due time.
 
 Times must be timezone-aware or naive UTC (what a store that drops tzinfo keeps).
@@ -19,6 +21,23 @@ from datetime import datetime, timezone
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+SETTING = "EXTENSION_MOVES_DEADLINE"      # the platform config key (config/platform.yaml)
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def extension_moves_deadline(config: dict | None) -> bool:
+    """The platform-wide setting from a loaded platform config (``shared.config.load_config``, the
+    same dict nameko hands each service): does an approved extension move the 按期 deadline?
+    Absent: the standard's choice (no). A value that is not a yes/no raises ``ValueError``."""
+    value = (config or {}).get(SETTING, False)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"{SETTING} must be true or false, not {value!r}")
 
 
 def in_time(at: datetime | None, due: datetime | None) -> bool:

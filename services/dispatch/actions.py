@@ -8,7 +8,7 @@ from datetime import timedelta
 from shared import on_time as rule_on_time
 from shared.contracts.api.case_actions import refusal
 
-from . import first_contact
+from . import first_contact, report_check
 from . import notices as notifications
 from .assignment import _assign
 from .model import Change, Context, Forbidden, Refused, _apply, _notify, ms, working_seconds
@@ -16,7 +16,7 @@ from .supervision import _inspector, _reschedule
 
 
 ACTIONS = ("accept", "return", "request_extension", "decide_extension", "request_park", "decide_park",
-           "unpark", "report_stage", "feedback", "verify", "set_urgency")
+           "unpark", "report_stage", "feedback", "verify", "set_urgency", "request_check", "check_report", "cancel")
 
 
 def apply_action(doc: dict, action: str, data: dict, ctx: Context) -> Change:
@@ -302,9 +302,12 @@ def _verify(doc, change, data, ctx):
                   passed=data["passed"])
     if data["passed"]:
         handled_at = doc["feedback"]["at"]
-        on_time = rule_on_time.closed_on_time(extended=bool(doc.get("extended")),
-                                              parked=bool(doc.get("parked_ever")), handled_at=handled_at,
-                                              original_deadline=doc["original_deadline"])
+        approved = [entry for entry in doc.get("extensions") or [] if entry.get("new_deadline")]
+        on_time = rule_on_time.closed_on_time(
+            extended=bool(doc.get("extended")), parked=bool(doc.get("parked_ever")), handled_at=handled_at,
+            original_deadline=doc["original_deadline"],
+            extension_moves_deadline=ctx.settings.extension_moves_deadline,
+            extended_deadline=approved[-1]["new_deadline"] if approved else None, closed_at=now)
         closure = doc.get("closures", 0) + 1
         _apply(doc, change, {"state": "closed", "closed_at": now, "on_time": on_time, "closures": closure})
         change.event("case_closed", {
@@ -319,6 +322,26 @@ def _verify(doc, change, data, ctx):
     else:
         _rework(doc, change, ctx, source="verification", actor=data["actor"],
                 reason=data.get("note") or "核查未通过")
+
+
+def _request_check(doc, change, data, ctx):
+    """发起核实 of a public report (services/dispatch/report_check.py)."""
+    _require_allowed(doc, "request_check")
+    report_check.request(doc, change, data, ctx, _inspector(doc, ctx))
+    _reschedule(doc, change, ctx)
+
+
+def _check_report(doc, change, data, ctx):
+    """核实: the inspector's 属实 / 不属实."""
+    _require_allowed(doc, "check_report")
+    report_check.answer(doc, change, data, ctx)
+    _reschedule(doc, change, ctx)
+
+
+def _cancel(doc, change, data, ctx):
+    """不立案（作废） after a 不属实 核实."""
+    _require_allowed(doc, "cancel")
+    report_check.cancel(doc, change, data, ctx)
 
 
 def _rework(doc, change, ctx, *, source: str, actor: str, reason: str):

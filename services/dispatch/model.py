@@ -24,8 +24,10 @@ LABELS = {
     "case_urgency_changed": "调整紧急程度", "verification_overdue": "核查超时提醒",
     "case_reopened": "重复举报重新打开", "case_stage_reported": "阶段报告", "case_stage_overdue": "阶段超时督办",
     "first_contact": "首问负责（限时回复）", "first_reply": "首问回复", "first_reply_overdue": "首问回复超时督办",
+    "case_check_requested": "发起核实", "case_checked": "核实", "check_overdue": "核实超时督办",
+    "case_cancelled": "不立案（作废）",
 }
-TIMER_KINDS = ("warn", "supervise", "escalate", "verify_overdue", "stage_overdue", "first_reply")
+TIMER_KINDS = ("warn", "supervise", "escalate", "verify_overdue", "stage_overdue", "first_reply", "check_overdue")
 
 
 class Refused(Exception):

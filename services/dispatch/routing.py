@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from shared import routing_table, time_limits
+from shared import on_time, routing_table, time_limits
 from shared.refdata import CASE_KINDS
 from shared.routing_table import DEFAULT_PATH, WHEN_KEYS, Rule  # noqa: F401  (importable from here)
 
@@ -43,6 +43,9 @@ class Settings:
     urgency_changer: str = "operator"
     notify_roles: dict = field(default_factory=dict)
     first_contact: dict = field(default_factory=dict)    # 首问负责: services/dispatch/first_contact.py
+    report_check: dict = field(default_factory=dict)     # 核实 of public reports: services/dispatch/report_check.py
+    # the platform-wide EXTENSION_MOVES_DEADLINE (config/platform.yaml, shared/on_time.py)
+    extension_moves_deadline: bool = False
 
     # ------------------------------------------------------------------ supervision
     def supervision_for(self, case_kind: str) -> Supervision:
@@ -146,13 +149,17 @@ def build_settings(data: dict, district=None, overrides: dict | None = None) -> 
     first_contact = dict(data.get("first_contact") or {})              # 首问负责 (first_contact.py)
     if "reply_within" in first_contact:
         _check_duration(str(first_contact["reply_within"]), "first_contact.reply_within", problems)
+    report_check = dict(data.get("report_check") or {})                # 核实 (report_check.py)
+    if "within" in report_check:
+        _check_duration(str(report_check["within"]), "report_check.within", problems)
     if problems:
         raise RoutingError("config/routing.yaml:\n  - " + "\n  - ".join(problems))
     return Settings(rules=tuple(rules), command_centre=str(data.get("command_centre", "centre.command")),
                     supervision=base, by_kind=by_kind, escalate_to=escalate_to, roles=roles,
                     extension_approvers=approvers, park_approver=park_approver,
                     urgency_changer=urgency_changer, notify_roles=notify,
-                    first_contact=first_contact)
+                    first_contact=first_contact, report_check=report_check,
+                    extension_moves_deadline=on_time.extension_moves_deadline(overrides))
 
 
 _read = routing_table.read
@@ -164,7 +171,8 @@ def load_settings(config: dict | None = None, district=None) -> Settings:
     config = config or {}
     path = routing_table.table_path(config)
     overrides = {}
-    for name in ("DISPATCH_WARN_SHARE", "DISPATCH_ESCALATE_AFTER", "DISPATCH_VERIFY_WITHIN"):
+    for name in ("DISPATCH_WARN_SHARE", "DISPATCH_ESCALATE_AFTER", "DISPATCH_VERIFY_WITHIN",
+                 on_time.SETTING):
         value = config.get(name, os.environ.get(name))
         if value not in (None, ""):
             overrides[name] = value

@@ -293,6 +293,10 @@ class DispatchService:
                 query["deadline"] = {"$lt": now}
             else:
                 query["$or"] = [{"state": {"$nin": list(rules.OPEN_STATES)}}, {"deadline": {"$gte": now}}]
+        if "checking" in query_in:                   # an open 核实 task (report_check.py)
+            query["check.answered_at"] = None if query_in["checking"] else {"$ne": None}
+            if query_in["checking"]:
+                query["check.sequence"] = {"$gte": 1}
         page, per_page = query_in["page"], query_in["per_page"]
         total = self.db.cases.count_documents(query)
         cursor = (self.db.cases.find(query, {"history": 0, "notifications": 0, "_outbox": 0, "_applied": 0})

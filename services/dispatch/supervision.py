@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from shared import timer_entries as timerlib
 
-from . import first_contact
+from . import first_contact, report_check
 from . import notices as notifications
 from .model import OPEN_STATES, Change, Context, _apply, _notify, ms, working_seconds
 
@@ -55,7 +55,7 @@ def supervision_timers(doc: dict, ctx: Context) -> list[dict]:
         due = doc["feedback"]["verify_due_at"]
         if "verify_overdue" not in fired:
             out.append(timerlib.timer(f"{case_id}.verify_overdue.{epoch}", due, "verify_overdue"))
-    return out + first_contact.timers(doc)          # 首问限时回复 (first_contact.py)
+    return out + first_contact.timers(doc) + report_check.timers(doc)   # 首问限时回复, 核实时限
 
 
 def fire_timer(doc: dict, timer: dict, ctx: Context) -> Change | None:
@@ -111,6 +111,8 @@ def fire_timer(doc: dict, timer: dict, ctx: Context) -> Change | None:
                 stage=stage["name"], due=stage["due_at"])
     elif kind == "first_reply":
         return first_contact.fire(doc, change, ctx)
+    elif kind == "check_overdue":
+        return report_check.fire(doc, change, ctx)
     elif kind == "verify_overdue" and doc["state"] == "feedback_given":
         fired[kind] = doc["feedback"]["verify_due_at"].isoformat()
         change.set["fired"] = fired

@@ -44,8 +44,11 @@ def case_view(doc: dict, district, *, history: bool = True) -> dict:
         "verifications": doc.get("verifications", []), "rework_count": doc.get("rework_count", 0),
         "closures": doc.get("closures", 0), "closed_at": doc.get("closed_at"), "on_time": doc.get("on_time"),
         "stages": doc.get("stages") or [],
+        "check": doc.get("check"), "cancelled_at": doc.get("cancelled_at"),      # 核实 (report_check.py)
+        "channel": case.get("channel"),
         "supervision": [{"kind": entry["kind"], "label": {"warn": "预警", "supervise": "督办",
                                                           "escalate": "升级", "verify_overdue": "核查超时提醒",
+                                                          "check_overdue": "核实时限",
                                                           "stage_overdue": "阶段督办"}
                          .get(entry["kind"], entry["kind"]), "due_at": entry["due_at"]}
                         for entry in sorted(doc.get("_timers") or [], key=lambda entry: entry["due_at"])],
@@ -62,5 +65,6 @@ def summary_view(doc: dict, district) -> dict:
     keep = ("case_id", "version", "state", "state_label", "unit_id", "unit_name", "class_code", "class_name",
             "case_kind", "urgency", "grid_code", "street_id", "address", "dispatched_at", "deadline",
             "return_count", "rework_count", "extended", "parked_ever", "closed_at", "on_time",
-            "location", "deadline_utc", "sequence", "park", "extensions")   # + what allowed_actions needs
+            "location", "deadline_utc", "sequence", "park", "extensions", "check",
+            "channel")   # + what allowed_actions needs
     return {key: full.get(key) for key in keep}

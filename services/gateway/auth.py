@@ -59,11 +59,12 @@ DEFAULT_APPROVER = {"operator": "centre", "admin": "leader"}
 # case actions (services/dispatch/schemas.py ACTION_SCHEMAS) by who may do them
 UNIT_ACTIONS = ("accept", "return", "request_extension", "request_park", "report_stage", "feedback")
 APPROVALS = ("decide_extension", "decide_park", "unpark", "set_urgency")
-VERIFICATIONS = ("verify",)
+VERIFICATIONS = ("verify", "check_report")                    # 核查; 核实 of a public report
+CENTRE_ACTIONS = ("request_check", "cancel")                  # 发起核实; 不立案 after a 不属实 核实
 CASE_ACTION_ROLES = {**{name: ("unit",) + COMMAND for name in UNIT_ACTIONS},
-                     **{name: COMMAND for name in APPROVALS},
+                     **{name: COMMAND for name in APPROVALS + CENTRE_ACTIONS},
                      **{name: ("inspector", "admin") for name in VERIFICATIONS}}
-IDENTITY_FIELDS = ("actor", "actor_unit", "role")               # filled from the key, body ignored
+IDENTITY_FIELDS = ("actor", "actor_unit", "role", "actor_name")   # filled from the key, body ignored
 
 # POST /api/reports: the channels a person may report on over HTTP
 STAFF_CHANNELS = ("web", "hotline", "inspector", "road_office")  # operator / admin enter any of these
@@ -222,6 +223,8 @@ def case_action_identity(principal: Principal, action: str, case: dict) -> dict:
         return {"actor": principal.name, "actor_unit": case.get("unit_id")}
     if action in APPROVALS:
         return {"actor": principal.name, "role": principal.approval_role}
+    if action == "check_report":                  # 核实: counted by 工号, shown by the account's name
+        return {"actor": principal.actor_id, "actor_name": principal.name}
     return {"actor": principal.actor_id}
 
 

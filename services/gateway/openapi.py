@@ -154,8 +154,9 @@ DOCS: dict[tuple[str, str], Doc] = {
         " reopened: 201; kept but not filed: 422 with the report_id in the error.)",
         body=ReportSchema(), ok=201, answer=ReportAnswer, errors=(400, 422, 429)),
     ("GET", "/api/cases"): Doc(
-        "案件列表 Cases", "cases", "按状态、单位、网格、类别、派遣时间、是否超期筛选；分页。处置单位账号只看到本单位案件。"
-        " (Filter by state, unit, grid prefix, class, dispatch time, overdue; a unit sees its own cases only.)",
+        "案件列表 Cases", "cases", "按状态、单位、网格、类别、派遣时间、是否超期、是否待核实筛选；分页。处置单位账号只看到本单位案件。"
+        " (Filter by state, unit, grid prefix, class, dispatch time, overdue, open 核实 task; a unit sees its own"
+        " cases only.)",
         query=CaseQuery(), paged=True, errors=(400,)),
     ("GET", "/api/cases/<string:case_id>"): Doc(
         "案件全貌 A case as every service sees it", "cases",
@@ -270,7 +271,10 @@ ACTION_LABELS = {"accept": "签收 Accept", "return": "回退 Return", "request_
                  "decide_park": "挂账审批 Decide parking", "unpark": "解除挂账 Unpark",
                  "report_stage": "阶段报告 Report a stage done (e.g. 责令停工)",
                  "feedback": "处置反馈 Report the result", "verify": "核查 Verify on site",
-                 "set_urgency": "调整紧急程度 Change urgency"}
+                 "set_urgency": "调整紧急程度 Change urgency",
+                 "request_check": "发起核实 Send an inspector to check a public report",
+                 "check_report": "核实 Answer a check: 属实 / 不属实",
+                 "cancel": "不立案（作废） Withdraw a case found 不属实"}
 UNDOCUMENTED = {("GET,POST,PUT,PATCH,DELETE", "/api/<path:rest>")}      # the JSON 404/405 catch-all
 
 

@@ -53,6 +53,9 @@ def event_fields(event: dict, unit_name, tz) -> dict:
         timing = "按期" if payload.get("on_time") else "超期"
         fields.update(state="closed", closed_at=payload["closed_at"], on_time=payload.get("on_time"),
                       updated_at=payload["closed_at"], status_notes=f"已结案（{timing}），处置单位：{name}")
+    elif kind == "case_cancelled":                # 不立案 after a 不属实 核实 (dispatch's report_check.py)
+        fields.update(state="cancelled", closed_at=payload["at"],
+                      status_notes="经现场核实，反映的问题不属实，不予立案")
     elif kind == "case_rework_ordered":
         fields.update(state="rework", status_notes=f"返工：{payload.get('reason', '')}")
     elif kind == "case_parked":
@@ -97,7 +100,7 @@ def sets_state(changes: dict) -> bool:
 
 
 def is_open(case: dict) -> bool:
-    return case.get("state") != "closed"
+    return case.get("state") not in ("closed", "cancelled")
 
 
 # ------------------------------------------------------------------ notices to reporters

@@ -164,7 +164,7 @@ class FilingStore:
     def _match(self, fields, now, policy):
         point = fields["location"]
         box = filing.bbox_around(point["lon"], point["lat"], policy["duplicates"]["radius_m"])
-        query = {"class_code": fields["class_code"],
+        query = {"class_code": fields["class_code"], "state": {"$ne": "cancelled"},   # 不立案: never linked
                  "location.lon": {"$gte": box["min_lon"], "$lte": box["max_lon"]},
                  "location.lat": {"$gte": box["min_lat"], "$lte": box["max_lat"]}}
         candidates = list(self.db.cases.find(query, {"_id": 1, "class_code": 1, "location": 1, "state": 1,

@@ -139,7 +139,7 @@ def to_report(params: dict, district) -> dict:
 def request_status(report: dict, case: dict | None) -> str:
     if report.get("status") == "rejected" or case is None:
         return "closed"
-    return "closed" if case.get("state") == "closed" else "open"
+    return "closed" if case.get("state") in ("closed", "cancelled") else "open"
 
 
 def service_request(report: dict, case: dict | None, district) -> dict:

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from shared import on_time
 from shared.contracts.base import local_times
 
+from . import checks
 from .periods import Period, local_iso
 
 # code → (中文, numerator count, denominator count)
@@ -201,7 +202,7 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
                 tally.add(key, "registered_cases")
                 tally.add(key, "dispatched_cases", dispatched)
         # -- due cohort: 应结案数 and what became of those cases
-        if in_period(fact["due_at"]):
+        if in_period(fact["due_at"]) and not checks.cancelled_before(fact, limit):    # 不立案: not due
             state = case_state(fact, limit, settings)
             for tally, key in ((district_t, ALL), (grids, fact["grid_code"]), (units, fact["unit"])):
                 tally.add(key, "due")
@@ -243,6 +244,8 @@ def compute(period: Period, facts: list[dict], settings: dict, district, as_of: 
             for tally, key in ((inspectors, verification["inspector_id"]), (district_t, ALL)):
                 tally.add(key, "verifications")
                 tally.add(key, "verified_on_time", on_time.in_time(verification["at"], due))
+
+    checks.tally(cases, in_period, limit, inspectors.add, names)     # 核实 tasks (checks.py)
 
     # -- partners (城管+N): requests sent in the period
     for fact in requests_:

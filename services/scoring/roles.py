@@ -31,7 +31,7 @@ CENTRE_INDICATORS = {
 }
 INSPECTOR_ROLE_INDICATORS = {
     "valid_report_rate": ("有效上报率", "valid_reports", "reports"),
-    # the platform gives inspectors no 核实 task (the centre decides on reports): no data
+    # 核实 tasks of public reports (services/dispatch/report_check.py; counted in checks.py)
     "verify_ontime_rate": ("按期核实率", "verify_tasks_on_time", "verify_tasks"),
     "check_ontime_rate": ("按期核查率", "verified_on_time", "verifications"),
 }
@@ -78,7 +78,8 @@ def evaluate(report: dict, district, settings: dict) -> dict:
     roster = settings.get("standard", {}).get("inspector_names") or {}
     inspectors = [{"inspector_id": key, "name": inspector_name(key, roster, row.get("name")),
                    "counts": {name: row["counts"].get(name, 0) for name in
-                              ("reports", "valid_reports", "verifications", "verified_on_time")},
+                              ("reports", "valid_reports", "verify_tasks", "verify_tasks_on_time",
+                               "verifications", "verified_on_time")},
                    "indicators": indicator_block(row["counts"], INSPECTOR_ROLE_INDICATORS)}
                   for key, row in sorted(report["inspectors"].items())]
     return {"regions": regions, "handlers": handlers, "centre": centre, "inspectors": inspectors}

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from . import checks
+
 # The events a fact is folded from (others — owner_notified, case_warned … — are logged only).
 CASE_EVENTS = {"case_registered", "case_dispatched", "case_returned", "extension_requested",
                "extension_decided", "case_parked", "case_unparked", "case_feedback_given",
                "case_verified", "case_rework_ordered", "case_closed", "case_reopened",
-               "satisfaction_recorded", "case_supervised", "joint_operation_opened"}
+               "satisfaction_recorded", "case_supervised", "joint_operation_opened", *checks.EVENTS}
 REPORT_EVENTS = {"report_received", "report_rejected", "case_registered",
                  "report_linked_as_duplicate", "case_reopened"}
 REQUEST_EVENTS = {"department_request_sent", "department_replied"}
@@ -135,7 +137,7 @@ def fold_case(case_id: str, entries: list[dict]) -> dict:
         "extension_approvals": [], "parks": [], "parked_now": False, "feedbacks": [],
         "after_photo": None, "verifications": [], "reworks": [], "closes": [], "reopens": [],
         "closed_at": None, "first_closed_at": None, "due_at": None, "callback": None,
-        "supervisions": [], "joint_operations": 0,
+        "supervisions": [], "joint_operations": 0, "checks": [], "cancelled_at": None,
     }
     timeline = []          # (at, what, value): what changes the effective deadline
     for entry in entries:
@@ -191,6 +193,8 @@ def fold_case(case_id: str, entries: list[dict]) -> dict:
             fact["supervisions"].append({"at": at, "unit_id": p["unit_id"]})
         elif kind == "joint_operation_opened":
             fact["joint_operations"] += 1
+        elif kind in checks.EVENTS:                      # 核实 and 不立案 (checks.py)
+            checks.fold(fact, kind, p, at)
 
     if fact["dispatches"]:
         last = max(fact["dispatches"], key=lambda d: (d["sequence"], _utc(d["at"])))

@@ -12,7 +12,8 @@ from pathlib import Path
 import yaml
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shared.config import ROOT
+from shared import on_time
+from shared.config import ROOT, load_config
 from shared.contracts.base import Tolerant
 
 from .practices_settings import PracticesSettings
@@ -120,6 +121,7 @@ class _Bulletin(Tolerant):
 
 class _Standard(Tolerant):
     """Where local practice varies from CJ/T 292 / GB/T 30428.4 (docs/scoring.md §标准对照)."""
+    # carried here, but set only from the platform-wide EXTENSION_MOVES_DEADLINE (load_settings)
     extension_moves_deadline = fields.Boolean(load_default=False)
     rework_denominator = fields.String(load_default="due", validate=validate.OneOf(["due", "closed"]))
     verify_report_working_hours = fields.Float(load_default=2, validate=validate.Range(min=0, min_inclusive=False))
@@ -153,9 +155,22 @@ def parse_settings(raw: dict | None) -> dict:
 @lru_cache(maxsize=8)
 def _load(path: str) -> dict:
     with open(path, encoding="utf-8") as handle:
-        return parse_settings(yaml.safe_load(handle))
+        raw = yaml.safe_load(handle) or {}
+    if "extension_moves_deadline" in (raw.get("standard") or {}):
+        raise ValueError(f"{path}: standard.extension_moves_deadline is a platform-wide setting now — "
+                         f"set {on_time.SETTING} in config/platform.yaml (or the environment), which "
+                         "dispatch reads too")
+    return parse_settings(raw)
 
 
 def load_settings(config: dict | None = None) -> dict:
-    """The validated scoring settings (cached per file; treat as read-only)."""
-    return _load(str(settings_path(config)))
+    """The validated scoring settings (cached per file; treat as read-only), with
+    ``standard.extension_moves_deadline`` from the platform-wide ``EXTENSION_MOVES_DEADLINE`` of
+    ``config`` (the service's platform config; without one, config/platform.yaml and the
+    environment) — the value dispatch judges 按期 by (shared/on_time.py)."""
+    settings = _load(str(settings_path(config)))
+    platform = config if config and on_time.SETTING in config else load_config()
+    moves = on_time.extension_moves_deadline(platform)
+    if moves == settings["standard"]["extension_moves_deadline"]:
+        return settings
+    return {**settings, "standard": {**settings["standard"], "extension_moves_deadline": moves}}

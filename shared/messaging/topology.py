@@ -50,7 +50,8 @@ class QueueSpec:
 def _intake_queues() -> list[QueueSpec]:
     lifecycle = ("case_dispatched", "case_accepted", "case_returned", "case_feedback_given",
                  "case_verified", "case_closed", "case_rework_ordered", "case_parked",
-                 "case_unparked", "extension_decided", "case_supervised", "case_escalated")
+                 "case_unparked", "extension_decided", "case_supervised", "case_escalated",
+                 "case_cancelled")
     return [
         QueueSpec("intake.inbound-reports", "intake",
                   ((INBOUND_EXCHANGE, "report.#"),),

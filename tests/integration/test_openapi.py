@@ -47,7 +47,7 @@ def test_every_native_route_is_in_the_document_with_the_roles_it_enforces():
     report = document["components"]["schemas"]["ReportBody"]          # sensor fields: never from a person
     assert report["properties"]["class_code"]["pattern"] == r"^[CE]\d{4}$" and "sensor_id" not in report["properties"]
     cases = {p["name"] for p in paths["/api/cases"]["get"]["parameters"]}
-    assert {"state", "unit", "grid", "class", "since", "until", "overdue", "page", "per_page"} == cases
+    assert {"state", "unit", "grid", "class", "since", "until", "overdue", "checking", "page", "per_page"} == cases
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert paths["/health"]["get"]["security"] == [] and paths["/api/openapi.json"]["get"]["security"] == []
     assert "leader" not in paths["/api/reports"]["post"]["x-roles"]

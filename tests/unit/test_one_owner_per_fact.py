@@ -3,6 +3,7 @@ rule; intake's filing notice and dispatch's deadline use one time-limit rule; di
 the disputes converges whatever the order of intake's events."""
 from datetime import datetime, timezone
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from services.dispatch import disputes
@@ -158,6 +159,52 @@ def test_the_on_time_rule():
     assert not on_time.closed_on_time(extended=True, parked=False, judged=True)
     # naive UTC (a store that drops tzinfo) compares with aware
     assert on_time.in_time(deadline.replace(tzinfo=None), deadline) and not on_time.in_time(None, deadline)
+
+
+def test_the_on_time_rule_under_each_extension_setting():
+    """Handled after the original deadline (10:00), within the extended one (next day 10:00)."""
+    from datetime import timedelta
+
+    from shared import on_time
+    original = NOW
+    extended = original + timedelta(days=1)
+    late = dict(extended=True, parked=False, handled_at=original + timedelta(hours=3), original_deadline=original,
+                extended_deadline=extended)
+    assert on_time.closed_on_time(**late) is False                                   # the standard
+    assert on_time.closed_on_time(**late, extension_moves_deadline=True) is True
+    # past the extended deadline too: late under both settings
+    later = dict(late, handled_at=extended + timedelta(minutes=1))
+    assert not on_time.closed_on_time(**later) and not on_time.closed_on_time(**later, extension_moves_deadline=True)
+    # parked: never on time, whatever the setting
+    assert not on_time.closed_on_time(**dict(late, parked=True), extension_moves_deadline=True)
+    # the one setting, read from a platform config (YAML bool or an environment string)
+    assert on_time.extension_moves_deadline({}) is False                              # the standard's default
+    assert on_time.extension_moves_deadline({"EXTENSION_MOVES_DEADLINE": True}) is True
+    assert on_time.extension_moves_deadline({"EXTENSION_MOVES_DEADLINE": "yes"}) is True
+    assert on_time.extension_moves_deadline({"EXTENSION_MOVES_DEADLINE": "false"}) is False
+    with pytest.raises(ValueError):
+        on_time.extension_moves_deadline({"EXTENSION_MOVES_DEADLINE": "sometimes"})
+
+
+@pytest.mark.parametrize("moves", [False, True])
+def test_dispatch_and_scoring_read_the_one_platform_setting(moves):
+    """Both services take EXTENSION_MOVES_DEADLINE from the same platform config; scoring's own
+    file may not carry a second copy."""
+    from services.dispatch.routing import load_settings as dispatch_settings
+    from services.scoring import settings as scoring
+    from shared.config import load_config
+    config = load_config(EXTENSION_MOVES_DEADLINE=moves)
+    assert dispatch_settings(config, DISTRICT).extension_moves_deadline is moves
+    assert scoring.load_settings(config)["standard"]["extension_moves_deadline"] is moves
+    assert load_config()["EXTENSION_MOVES_DEADLINE"] is False                         # shipped: the standard
+
+
+def test_scoring_refuses_a_second_copy_of_the_setting(tmp_path):
+    from services.scoring import settings as scoring
+    path = tmp_path / "scoring.yaml"
+    path.write_text("standard:\n  extension_moves_deadline: true\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="EXTENSION_MOVES_DEADLINE"):
+        scoring.load_settings({"SCORING_CONFIG": str(path)})
 
 
 def test_dispatch_and_scoring_call_the_one_rule(monkeypatch):

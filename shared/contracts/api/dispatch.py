@@ -18,7 +18,7 @@ from shared.refdata import URGENCIES
 
 # The states of a case in dispatch (part of the API: the case list filters on them); dispatch's
 # rules take them from here.
-STATES = ("dispatched", "accepted", "parked", "feedback_given", "closed")
+STATES = ("dispatched", "accepted", "parked", "feedback_given", "closed", "cancelled")
 
 TEXT = validate.Length(min=1, max=2000)
 ID = validate.Length(min=1, max=200)
@@ -111,6 +111,28 @@ class SetUrgency(ApprovalAction):
     reason = fields.String(required=True, validate=TEXT)
 
 
+class RequestCheck(ActionSchema):
+    """发起核实: the command centre sends the grid's inspector to check that a public report is real."""
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class CheckReport(ActionSchema):
+    """核实 on site by an inspector: 属实 (``genuine`` true) or 不属实; ``actor`` is the inspector."""
+    genuine = fields.Boolean(required=True, metadata={"description": "属实 true / 不属实 false"})
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    actor_name = fields.String(load_default=None, allow_none=True, validate=ID)   # from the key
+
+    @validates_schema
+    def _reason_when_not_genuine(self, data, **_):
+        if data.get("genuine") is False and not (data.get("note") or "").strip():
+            raise ValidationError("核实为不属实时必须说明情况 (a 不属实 answer needs a note)", "note")
+
+
+class Cancel(ActionSchema):
+    """不立案（作废）: the command centre withdraws a case its 核实 found 不属实."""
+    reason = fields.String(required=True, validate=TEXT)
+
+
 ACTION_SCHEMAS = {
     "accept": Accept,
     "return": Return,
@@ -123,6 +145,9 @@ ACTION_SCHEMAS = {
     "feedback": Feedback,
     "verify": Verify,
     "set_urgency": SetUrgency,
+    "request_check": RequestCheck,
+    "check_report": CheckReport,
+    "cancel": Cancel,
 }
 
 
@@ -142,5 +167,6 @@ class CaseQuery(Tolerant):
     since = fields.DateTime()
     until = fields.DateTime()
     overdue = fields.Boolean()
+    checking = fields.Boolean(metadata={"description": "true: cases with an open 核实 task"})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))

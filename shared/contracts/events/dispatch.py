@@ -244,6 +244,41 @@ class CaseUrgencyChanged(Tolerant):
     at = when()
 
 
+class CaseCheckRequested(Tolerant):
+    """发起核实: the centre sent an inspector to check on site that a public report is real."""
+    case_id = ident(required=True)
+    unit_id = fields.String(required=True)
+    sequence = fields.Integer(required=True)          # the case's n-th 核实 task
+    inspector_id = fields.String(load_default=None, allow_none=True)   # the grid's inspector
+    channel = fields.String(load_default=None, allow_none=True)        # the report's channel
+    actor = actor()
+    due_at = when()
+    at = when()
+
+
+class CaseChecked(Tolerant):
+    """核实 answered by an inspector: 属实 (genuine) or 不属实; ``on_time``: by ``due_at``."""
+    case_id = ident(required=True)
+    unit_id = fields.String(required=True)
+    sequence = fields.Integer(required=True)
+    inspector_id = fields.String(required=True)        # who answered (from the key)
+    inspector_name = fields.String(load_default=None, allow_none=True)
+    genuine = fields.Boolean(required=True)
+    note = fields.String(load_default="")
+    due_at = when()
+    on_time = fields.Boolean(required=True)
+    at = when()
+
+
+class CaseCancelled(Tolerant):
+    """不立案（作废）: the centre withdrew a case its 核实 found 不属实; no unit handles it."""
+    case_id = ident(required=True)
+    unit_id = fields.String(required=True)
+    actor = actor()
+    reason = fields.String(required=True)
+    at = when()
+
+
 SCHEMAS = {
     "case_dispatched": CaseDispatched,
     "owner_notified": OwnerNotified,
@@ -266,4 +301,7 @@ SCHEMAS = {
     "case_escalated": CaseEscalated,
     "case_ownership_disputed": CaseOwnershipDisputed,
     "case_urgency_changed": CaseUrgencyChanged,
+    "case_check_requested": CaseCheckRequested,
+    "case_checked": CaseChecked,
+    "case_cancelled": CaseCancelled,
 }

@@ -13,6 +13,9 @@ const ACTION_FIELDS = {
   feedback: [["after_photo", "处置后照片（拍照或选择）", "photo", true], ["note", "处置说明", "text"]],
   verify: [["passed", "核查结果", "yesno", true], ["note", "核查意见（不通过时必填）", "text"]],
   set_urgency: [["urgency", "紧急程度", "urgency", true], ["reason", "调整原因", "text", true]],
+  request_check: [["note", "核实要求（可选）", "text"]],
+  check_report: [["genuine", "核实结果", "genuine", true], ["note", "核实情况（不属实时必填）", "text"]],
+  cancel: [["reason", "不立案理由", "text", true]],
 };
 let unitChoices = null;
 
@@ -35,6 +38,8 @@ async function fieldFor([name, label, kind, required], prefix) {
   if (kind === "yesno") {
     input = el("select", {id, name, required: !!required},
       el("option", {value: "true"}, "同意 / 通过"), el("option", {value: "false"}, "不同意 / 不通过"));
+  } else if (kind === "genuine") {
+    input = el("select", {id, name, required: true}, el("option", {value: "true"}, "属实"), el("option", {value: "false"}, "不属实"));
   } else if (kind === "urgency") {
     input = el("select", {id, name, required: true}, el("option", {value: "urgent"}, "紧急"), el("option", {value: "normal"}, "一般"));
   } else if (kind === "unit") {
@@ -68,7 +73,7 @@ async function openActionDialog(item, entry, onDone) {
     try {
       for (const [name, , kind] of ACTION_FIELDS[entry.action] || []) {
         const input = form.querySelector(`[name=${name}]`);
-        if (kind === "yesno") body[name] = input.value === "true";
+        if (kind === "yesno" || kind === "genuine") body[name] = input.value === "true";
         else if (kind === "photo") body[name] = await uploadPhoto(input.files[0]);
         else if (input.value.trim()) body[name] = input.value.trim();
       }

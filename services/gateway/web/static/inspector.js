@@ -1,4 +1,5 @@
-// 信息采集员 inspector page: report a problem with a photo; verify fixed cases on site.
+// 信息采集员 inspector page: report a problem with a photo; check public reports (核实) and
+// verify fixed cases (核查) on site.
 let me = null, classes = [];
 
 async function start() {
@@ -14,7 +15,8 @@ async function start() {
   await prefillFromQr();
   showStandard();
   await refreshVerifications();
-  Live.on(debounce(() => refreshVerifications().catch(() => {}), 300));   // a feedback arrives by push
+  await refreshChecks();
+  Live.on(debounce(() => { refreshVerifications().catch(() => {}); refreshChecks().catch(() => {}); }, 300));
 }
 
 function showStandard() {
@@ -97,6 +99,38 @@ async function refreshVerifications() {
       allowed ? el("div", {class: "row"}, pass, fail) : el("p", {class: "status"}, "本账号不能核查"));
   }));
   box.replaceChildren(...cards);
+}
+
+// The 核实 card: a public report the centre sent to be checked; 属实 / 不属实 only when the gateway
+// lists "check_report" in the case's allowed_actions. Tasks sent to this account come first.
+async function refreshChecks() {
+  const body = await Api.call("/api/cases?checking=true&per_page=50");
+  const box = document.querySelector("#to-check");
+  if (!body.items.length) { box.replaceChildren(el("p", {class: "status"}, "暂无待核实上报")); return; }
+  // the grid's inspector is named in the reference data by 工号 or by name
+  const mine = item => [me.person_id, me.key_id, me.name].filter(Boolean).includes((item.check || {}).inspector_id);
+  const items = [...body.items].sort((a, b) => mine(b) - mine(a));
+  box.replaceChildren(...items.map(item => {
+    const check = item.check || {};
+    const noteId = `check-note-${item.case_id}`;
+    const note = el("input", {id: noteId, type: "text", placeholder: "不属实时必填"});
+    const allowed = (item.allowed_actions || []).some(entry => entry.action === "check_report");
+    const yes = el("button", {type: "button", class: "pass"}, "属实"), no = el("button", {type: "button", class: "fail"}, "不属实");
+    const answer = genuine => async () => {
+      try {
+        await Api.call(`/api/cases/${encodeURIComponent(item.case_id)}/actions/check-report`, {method: "POST", json: {
+          expected_version: item.version, genuine, note: note.value}});
+        document.querySelector("#check-result").textContent = "";
+      } catch (error) { document.querySelector("#check-result").textContent = "核实失败：" + error.message; }
+      await refreshChecks();
+    };
+    yes.addEventListener("click", answer(true)); no.addEventListener("click", answer(false));
+    const due = check.due_at ? String(check.due_at).replace("T", " ").slice(0, 16) : "—";
+    return el("div", {class: "card", "data-check": item.case_id}, el("b", {}, `${item.case_id} ${item.class_name || ""}`),
+      el("div", {}, `${item.address || ""} · 核实时限 ${due}${mine(item) ? " · 派给我" : ""}`),
+      allowed ? el("label", {htmlFor: noteId}, "核实情况") : null, allowed ? note : null,
+      allowed ? el("div", {class: "row"}, yes, no) : el("p", {class: "status"}, "本账号不能核实"));
+  }));
 }
 
 function platformPath(url) {
