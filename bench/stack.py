@@ -42,8 +42,10 @@ def port_open(port: int, host="127.0.0.1") -> bool:
 
 
 class Stack:
-    def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None):
+    def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None,
+                 db_prefix=None):
         self.tag = f"{name}-{uuid.uuid4().hex[:6]}"
+        self.db_prefix = db_prefix or f"{self.tag.replace('-', '_')}_"     # bench.year_load fixes it
         self.vhost = f"dcg-{self.tag}"
         self.store_mode = store
         self.workdir = Path(workdir or ROOT / "var" / name / self.tag)
@@ -68,7 +70,7 @@ class Stack:
         self.env = {
             **os.environ, "PYTHONPATH": str(ROOT),
             "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{quoted}",
-            "MONGO_URI": mongo_uri, "DB_PREFIX": f"{self.tag.replace('-', '_')}_",
+            "MONGO_URI": mongo_uri, "DB_PREFIX": self.db_prefix,
             "GATEWAY_PORT": str(self.gateway_port), "LOG_LEVEL": "WARNING",
             "OUTBOX_POLL_SECONDS": "0.2", "HEARTBEAT_SECONDS": "1",
             "DEPT_TRUSTED_USERS": "guest",      # its department programs connect as guest

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from datetime import datetime
 
@@ -63,13 +64,18 @@ KINDS = {"insert": "insert", "update": "update", "findAndModify": "findAndModify
 
 
 class CommandCounter(monitoring.CommandListener):
-    """pymongo command monitoring: one Prometheus increment per command started."""
+    """pymongo command monitoring: one Prometheus increment per command started. With
+    STORE_QUERY_LOG set (``make bench``), each query shape is also written once to that folder
+    (bench/index_check.py checks every one against the indexes with ``explain``)."""
 
     def started(self, event):
         kind = KINDS.get(event.command_name, "other")
         metrics.STORE_COMMANDS.labels(metrics.PROCESS[0], kind).inc()
         if kind == "other":
             metrics.STORE_OTHER.labels(metrics.PROCESS[0], event.command_name).inc()
+        if QUERY_LOG:
+            from .query_log import record
+            record(QUERY_LOG, metrics.PROCESS[0], event)
 
     def succeeded(self, event):
         pass
@@ -78,6 +84,7 @@ class CommandCounter(monitoring.CommandListener):
         pass
 
 
+QUERY_LOG = os.environ.get("STORE_QUERY_LOG")
 COMMANDS = CommandCounter()
 
 
