@@ -3,8 +3,8 @@
 A timer is kept IN its aggregate document (``_timers``; ``_next_due`` is the earliest), so it
 is scheduled in the same atomic update as the state change that needs it, and survives any
 restart. ``@timer_due("cases")`` marks the service method that fires them: a background loop
-finds documents whose ``_next_due`` has passed, leases each (so several instances never fire
-the same document at once), and runs the method once per due timer with
+finds documents whose ``_next_due`` has passed, leases them in one update (so several instances
+never fire the same document at once), and runs the method once per due timer with
 ``(aggregate_id, timer)``. The method applies the effect and removes the timer in one
 ``storage.update(..., timers=timers.without(doc, timer), applied=timer["id"])`` — so a timer
 that fired while the service was down fires after the restart, and exactly once.
@@ -12,6 +12,7 @@ that fired while the service was down fires after the restart, and exactly once.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import eventlet
@@ -82,15 +83,22 @@ class TimerDue(Entrypoint):
 
     def fire_due(self):
         """Fire every timer due now, BATCH documents at a time, their workers concurrently.
-        Returns (how many ran successfully, seconds until the next due timer or the poll)."""
+        Returns (how many ran successfully, seconds until the next due timer or the poll).
+
+        Three store trips per batch before the workers run, whatever its size: the search, ONE
+        update that leases every due document of the batch that nobody else holds (stamped with
+        this round's holder id), and ONE search for the documents this round now holds, with
+        their timers. (Was a findAndModify per document.)"""
         now = storage.now_utc()
         fired = 0
         rows = list(self.collection.find({"_next_due": {"$gt": EPOCH}}, {"_id": 1, "_next_due": 1})
                     .sort("_next_due", 1).limit(BATCH + 1))
-        candidates = [row["_id"] for row in rows if row["_next_due"] <= now][:BATCH]
+        due_rows = [row for row in rows if row["_next_due"] <= now][:BATCH]
+        candidates = [row["_id"] for row in due_rows]
         later = [row["_next_due"] for row in rows if row["_next_due"] > now]
+        leased = self._lease(due_rows[-1]["_next_due"], now) if due_rows else []
         pool = eventlet.GreenPool(CONCURRENCY)
-        for count in pool.imap(lambda aggregate_id: self._fire_document(aggregate_id, now), candidates):
+        for count in pool.imap(lambda doc: self._fire_document(doc, now), leased):
             fired += count
         wait = self.poll
         if later:
@@ -101,15 +109,20 @@ class TimerDue(Entrypoint):
             wait = 0.0               # a backlog (Monday 08:30): the next batch at once
         return fired, wait
 
-    def _fire_document(self, aggregate_id, now) -> int:
+    def _lease(self, last_due, now) -> list:
+        """Lease the batch: the documents due up to ``last_due`` (the batch's last) that no one
+        holds; returns the leased ones with their timers. Both trips select by the ``_next_due``
+        index; the holder id tells this round's leases from another instance's."""
+        holder = uuid.uuid4().hex
+        batch = {"_next_due": {"$gt": EPOCH, "$lte": min(last_due, now)}}
+        free = {"$or": [{"_timer_lease": None}, {"_timer_lease": {"$lt": now}}]}
+        self.collection.update_many({**batch, **free},
+                                    {"$set": {"_timer_lease": now + self.lease, "_timer_holder": holder}})
+        return list(self.collection.find({**batch, "_timer_holder": holder}, {"_timers": 1}))
+
+    def _fire_document(self, doc, now) -> int:
         fired = 0
-        doc = self.collection.find_one_and_update(
-            {"_id": aggregate_id, "_next_due": {"$lte": now},
-             "$or": [{"_timer_lease": None}, {"_timer_lease": {"$lt": now}}]},
-            {"$set": {"_timer_lease": now + self.lease}},
-            projection={"_timers": 1}, return_document=True)
-        if doc is None:
-            return 0                    # another instance has it
+        aggregate_id = doc["_id"]
         failed = False
         for entry in due(doc, now):
             if self._fire(aggregate_id, entry):
