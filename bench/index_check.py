@@ -5,11 +5,13 @@ During ``make bench`` every process writes the shape of each store query it make
 store (the year-loaded one: the plan of an indexed query differs from a scan only when there
 is data), and classified from the embedded store's SQLite plan:
 
-- ``index``: the plan searches an index's entries (``scalar_index_entries`` /
+- ``index``: the plan STARTS from an index's entries (``scalar_index_entries`` /
   ``multikey_entries``) or the documents by ``_id`` (``storage_key``; an equality on ``_id``
   takes mongoeco's storage-key fast path, which its ``explain`` does not show);
 - ``scan``: the plan walks every document of the collection (``documents`` by db and
-  collection only) — the query costs more as the data grows;
+  collection only), even when it probes an index per document (mongoeco does that for
+  array-valued, multikey, indexes such as intake's ``cases.report_ids``) — the query costs
+  more as the data grows;
 - ``whole``: an empty filter, a read of the whole (small) collection by design.
 
 On real MongoDB the same replay reads ``queryPlanner.winningPlan`` (IXSCAN / COLLSCAN).
@@ -61,10 +63,10 @@ def classify(explained: dict, query_filter: dict) -> str:
         return "index"       # by _id: the embedded store's storage-key fast path (explain does not show it)
     details = (explained.get("details") or {}).get("engine_details")
     if details is not None:                          # the embedded store (mongoeco on SQLite)
-        text = " ".join(details)
-        if "scalar_index_entries" in text or "multikey_entries" in text or "storage_key=?" in text:
+        first = details[0] if details else ""        # what drives the plan
+        if "scalar_index_entries" in first or "multikey_entries" in first or "storage_key=?" in first:
             return "index"
-        return "scan"
+        return "scan"        # every document of the collection (a per-document index probe included)
     stages = _walk_plans(explained.get("queryPlanner") or explained)   # MongoDB
     if "COLLSCAN" in stages:
         return "scan"
