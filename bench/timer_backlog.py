@@ -55,12 +55,13 @@ def main(argv=None):
               "AMQP_URI": "memory://"}
     client = storage.mongo_client(args.mongo_uri)
     items = client[f"{prefix}timerbench"]["items"]
-    items.create_index("_next_due")
+    items.create_index("_due_ms")
     due_at = storage.now_utc() - timedelta(minutes=5)
     documents = []
     for number in range(args.count):
         entry = timers.timer(f"t{number}", due_at, "督办")
         documents.append({"_id": f"item-{number}", "_version": 1, "_timers": [entry], "_next_due": due_at,
+                          "_due_ms": storage.due_ms(due_at),
                           "_outbox": [], "_pending": False, "_applied": []})
     items.insert_many(documents)
     container = ServiceContainer(BacklogService, config)

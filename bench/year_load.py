@@ -42,7 +42,7 @@ STORE_PYTHON = ROOT / ".venv-store" / "bin" / "python"
 # ------------------------------------------------------------------ build (platform Python)
 def _envelope(doc: dict, version: int, applied: list) -> dict:
     """What shared.storage leaves on an aggregate once its relay has published everything."""
-    return {**doc, "_timers": [], "_next_due": None, "_version": version, "_outbox": [],
+    return {**doc, "_timers": [], "_next_due": None, "_due_ms": None, "_version": version, "_outbox": [],
             "_pending": False, "_applied": applied[-500:]}
 
 
