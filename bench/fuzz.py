@@ -28,7 +28,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import requests
 from hypothesis import HealthCheck, given, settings

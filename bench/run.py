@@ -12,6 +12,11 @@
 - in the same run, the raw limits of this machine: broker publish (persistent, confirmed) and
   consume rates, and the store's raw insert rate — each figure also as a share of its limit.
 
+Both loads run on an empty store, then again on a store preloaded with a year of the district
+(bench/year_load.py: 50,000 closed cases with their events, built once and cached in the output
+folder), where every query shape the services made is replayed with ``explain`` to show which
+ones no index serves (bench/index_check.py). ``--skip-year`` / ``--year-only`` run one part.
+
 Results: printed, and saved as JSON and a PNG chart under artifacts/bench/.
     python -m bench.run --reports 150 --rate 10 --store sqlite
 """
@@ -22,7 +27,6 @@ import json
 import platform
 import random
 import signal
-import statistics
 import threading
 import time
 import uuid
@@ -204,6 +208,81 @@ def run_load(stack, reports, rate, hotline_share, seed=7) -> dict:
             "offered": rate, "reports": reports}
 
 
+def loads(stack, args) -> tuple:
+    """The saturating load (capacity), then — once the platform is quiet again — the realistic
+    load at a quarter of that capacity (latency). Returns (saturating, realistic, realistic_rate)."""
+    print(f"saturating load: {args.reports} reports at {args.rate}/s …", flush=True)
+    saturating = run_load(stack, args.reports, args.rate, args.hotline_share)
+    throughput = saturating["throughput"]
+    realistic_rate = round(max(0.2, throughput / 4), 2)
+    print(f"capacity {throughput:.2f} cases/s; realistic load: {args.realistic_reports} reports "
+          f"at {realistic_rate}/s (a quarter of it) …", flush=True)
+    # the saturating load leaves a backlog (queued hotline reports, RPC retries): the
+    # realistic load starts only once the platform is quiet again
+    from bench import store_trips
+    store_trips.settle(stack, quiet_seconds=8.0, limit=900.0)
+    realistic = run_load(stack, args.realistic_reports, realistic_rate, args.hotline_share, seed=8)
+    return saturating, realistic, realistic_rate
+
+
+def latency(pairs_or_values) -> dict:
+    values = [item[0] if isinstance(item, tuple) else item for item in pairs_or_values]
+    return {q: percentile(values, v) for q, v in (("p50", .5), ("p95", .95), ("p99", .99))}
+
+
+def year_loaded(args, out: Path) -> dict:
+    """The same two loads on a store preloaded with a year of the district (bench/year_load.py),
+    then every query shape the services made, replayed with ``explain`` (bench/index_check.py)."""
+    from bench import index_check, year_load
+    stack = Stack("bench", store="sqlite", db_prefix=year_load.PREFIX,
+                  env={"OUTBOX_POLL_SECONDS": "30", "HEARTBEAT_SECONDS": "10"})
+    queries = stack.workdir / "queries"
+    queries.mkdir(parents=True, exist_ok=True)
+    stack.extra_env["STORE_QUERY_LOG"] = str(queries)
+    print(f"year-loaded store: {args.year_cases} cases …", flush=True)
+    loaded = year_load.prepare(stack.workdir, args.year_cases, out / f"year-{args.year_cases}.sqlite3")
+    with stack:
+        print(f"stack up on the year-loaded store (copied in {loaded['copy_seconds']} s)", flush=True)
+        saturating, realistic, realistic_rate = loads(stack, args)
+        checked = index_check.check(stack.db("x").client, queries)
+    (out / "index_check.json").write_text(json.dumps(checked, ensure_ascii=False, indent=2, default=str),
+                                          encoding="utf-8")
+    return {"year": loaded,
+            "capacity_cases_per_s": round(saturating["throughput"], 2),
+            "saturating_load": {"reports": args.reports, "rate": args.rate, "sent": len(saturating["sent"]),
+                                "owner_notified": len(saturating["note_pairs"]),
+                                "latency_ms": latency(saturating["note_pairs"])},
+            "realistic_load": {"reports": args.realistic_reports, "rate": realistic_rate,
+                               "sent": len(realistic["sent"]), "owner_notified": len(realistic["note_pairs"]),
+                               "send_errors": len(realistic["errors"])},
+            "latency_ms": latency(realistic["note_pairs"]),
+            "report_to_registered_ms": latency(realistic["reg_lat"]),
+            "fanout_ms": latency(realistic["fan"]),
+            "index_check": {key: value for key, value in checked.items() if key != "rows"},
+            "load_average": list(__import__("os").getloadavg())}
+
+
+def summary(result: dict) -> str:
+    """What make bench prints last: both stores side by side, and the index check."""
+    lines = ["", "== 大城管 make bench: empty store / year-loaded store =="]
+    empty, year = result.get("empty_store"), result.get("year_loaded_store")
+    for name, part in (("empty store", empty), ("year-loaded store", year)):
+        if not part:
+            continue
+        lat = part["latency_ms"]
+        lines.append(f"{name:18} capacity {part['capacity_cases_per_s']} cases/s; report → owner notified "
+                     f"(realistic load {part['realistic_load']['rate']}/s) p50 {lat['p50']} / p95 {lat['p95']} / "
+                     f"p99 {lat['p99']} ms; load average {', '.join(f'{x:.1f}' for x in part['load_average'])}")
+    if year:
+        check = year["index_check"]
+        lines.append(f"index check: {check['shapes']} query shapes — {check['index']} by an index, "
+                     f"{check['whole']} whole (small) collections, {check['scan']} scans, {check['error']} errors")
+        for row in check["unindexed"]:
+            lines.append(f"  NOT INDEXED {row['db']}.{row['coll']} {row['command']} "
+                         f"{json.dumps(row['filter'], ensure_ascii=False, default=str)[:160]} sort {row['sort']}")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- raw limits
 def raw_broker(amqp_uri, count=3000):
     """Persistent publishes, each confirmed (as the platform publishes), then consume + ack."""
@@ -346,10 +425,23 @@ def main(argv=None):
                         help="only the store trips (idle, per case), no loads")
     parser.add_argument("--realistic-reports", type=int, default=60,
                         help="reports of the realistic load, offered at a quarter of the measured capacity")
+    parser.add_argument("--year-cases", type=int, default=50_000,
+                        help="cases of the year preloaded for the second run (built once, cached in --out)")
+    year = parser.add_mutually_exclusive_group()
+    year.add_argument("--skip-year", action="store_true", help="only the empty store")
+    year.add_argument("--year-only", action="store_true",
+                      help="only the two loads on the year-loaded store and the index check")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    if args.year_only:
+        result = {"when": datetime.now().isoformat(timespec="seconds"), "year_loaded_store": year_loaded(args, out)}
+        (out / f"bench-{stamp}-year.json").write_text(json.dumps(result, ensure_ascii=False, indent=2, default=str),
+                                                      encoding="utf-8")
+        print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+        print(summary(result))
+        return 0
 
     from bench import store_trips
     from shared.refdata import load_district
@@ -372,17 +464,9 @@ def main(argv=None):
         hottest = store_trips.busiest(stack)
         flame = out / f"bench-{stamp}-flame.svg"
         spy = store_trips.profile(hottest[1], 20, flame) if hottest else None
-        print(f"saturating load: {args.reports} reports at {args.rate}/s …", flush=True)
-        saturating = run_load(stack, args.reports, args.rate, args.hotline_share)
+        saturating, realistic, realistic_rate = loads(stack, args)
         throughput = saturating["throughput"]
         share = store_trips.difference(store_trips.scrape(stack), load_before)
-        realistic_rate = round(max(0.2, throughput / 4), 2)
-        print(f"capacity {throughput:.2f} cases/s; realistic load: {args.realistic_reports} reports "
-              f"at {realistic_rate}/s (a quarter of it) …", flush=True)
-        # the saturating load leaves a backlog (queued hotline reports, RPC retries): the
-        # realistic load starts only once the platform is quiet again
-        store_trips.settle(stack, quiet_seconds=8.0, limit=900.0)
-        realistic = run_load(stack, args.realistic_reports, realistic_rate, args.hotline_share, seed=8)
         sent, errors, observer = realistic["sent"], realistic["errors"], realistic["observer"]
         reg_lat, note_pairs, fan, first = (realistic["reg_lat"], realistic["note_pairs"], realistic["fan"],
                                            realistic["first"])
@@ -457,6 +541,12 @@ def main(argv=None):
         "timers_fired_per_s": (backlog or {}).get("timers_fired_per_s"), "timer_backlog": backlog,
     })
     result["latency_ms"].update({k: result["latency_ms"]["report_to_owner_notified"][k] for k in ("p50", "p95", "p99")})
+    result["empty_store"] = {"capacity_cases_per_s": result["cases_per_s"],
+                             "realistic_load": result["realistic_load"],
+                             "latency_ms": result["latency_ms"]["report_to_owner_notified"],
+                             "load_average": result["load_average"]}
+    if not args.skip_year:
+        result["year_loaded_store"] = year_loaded(args, out)
     if args.cluster:                 # cluster ÷ single node, same load, same run
         from bench import cluster_bench
         result["cluster"] = cluster_bench.compare(args.store)
@@ -466,6 +556,7 @@ def main(argv=None):
     chart(result, sorted((at - first, lat) for lat, at in note_pairs), png_path)
     (out / "latest.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     print(json.dumps(result, ensure_ascii=False, indent=2))
+    print(summary(result))
     print(f"saved {json_path} and {png_path}")
     if errors:
         print(f"{len(errors)} send errors, first: {errors[0]}")

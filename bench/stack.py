@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -43,12 +42,13 @@ def port_open(port: int, host="127.0.0.1") -> bool:
 
 class Stack:
     def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None,
-                 amqp_hosts=None, management=None):
+                 amqp_hosts=None, management=None, db_prefix=None):
         # amqp_hosts: ["127.0.0.1:5701", …] for a cluster (every program gets the node list);
         # management: that cluster's management URL (default: the system broker's)
         self.amqp_hosts = list(amqp_hosts or ["127.0.0.1:5672"])
         self.management = (management or MANAGEMENT).rstrip("/")
         self.tag = f"{name}-{uuid.uuid4().hex[:6]}"
+        self.db_prefix = db_prefix or f"{self.tag.replace('-', '_')}_"     # bench.year_load fixes it
         self.vhost = f"dcg-{self.tag}"
         self.store_mode = store
         self.workdir = Path(workdir or ROOT / "var" / name / self.tag)
@@ -73,7 +73,7 @@ class Stack:
         self.env = {
             **os.environ, "PYTHONPATH": str(ROOT),
             "AMQP_URI": self.amqp_uri("pyamqp"), "RABBIT_MANAGEMENT_URL": self.management,
-            "MONGO_URI": mongo_uri, "DB_PREFIX": f"{self.tag.replace('-', '_')}_",
+            "MONGO_URI": mongo_uri, "DB_PREFIX": self.db_prefix,
             "GATEWAY_PORT": str(self.gateway_port), "LOG_LEVEL": "WARNING",
             "OUTBOX_POLL_SECONDS": "0.2", "HEARTBEAT_SECONDS": "1",
             "DEPT_TRUSTED_USERS": "guest",      # its department programs connect as guest

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from datetime import datetime
 
@@ -63,13 +64,18 @@ KINDS = {"insert": "insert", "update": "update", "findAndModify": "findAndModify
 
 
 class CommandCounter(monitoring.CommandListener):
-    """pymongo command monitoring: one Prometheus increment per command started."""
+    """pymongo command monitoring: one Prometheus increment per command started. With
+    STORE_QUERY_LOG set (``make bench``), each query shape is also written once to that folder
+    (bench/index_check.py checks every one against the indexes with ``explain``)."""
 
     def started(self, event):
         kind = KINDS.get(event.command_name, "other")
         metrics.STORE_COMMANDS.labels(metrics.PROCESS[0], kind).inc()
         if kind == "other":
             metrics.STORE_OTHER.labels(metrics.PROCESS[0], event.command_name).inc()
+        if QUERY_LOG:
+            from .query_log import record
+            record(QUERY_LOG, metrics.PROCESS[0], event)
 
     def succeeded(self, event):
         pass
@@ -78,6 +84,7 @@ class CommandCounter(monitoring.CommandListener):
         pass
 
 
+QUERY_LOG = os.environ.get("STORE_QUERY_LOG")
 COMMANDS = CommandCounter()
 
 
@@ -135,6 +142,13 @@ def next_due(timers) -> datetime | None:
     return min((entry["due_at"] for entry in timers), default=None)
 
 
+def due_ms(moment: datetime | None) -> int | None:
+    """``_next_due`` as epoch milliseconds (``_due_ms``): the embedded store serves a range on a
+    number from its index but scans the collection for a range on a date (bench/index_check.py),
+    so the timer loops search this one."""
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
 def wake_relays(collection=None, aggregate_id=None, version=None, entries=()):
     """After a save with events: the relay of this process publishes them right away from
     memory (no poll, no search, no read); its slow poll is only the fallback after a crash.
@@ -180,6 +194,7 @@ def create(collection, document: dict, events=(), applied: str | None = None,
     doc = dict(document)
     doc["_timers"] = list(timers)
     doc["_next_due"] = next_due(doc["_timers"])
+    doc["_due_ms"] = due_ms(doc["_next_due"])
     doc["_version"] = 1
     doc["_outbox"] = stamp(events, doc.get("_id"), 1)
     doc["_pending"] = bool(events)
@@ -213,6 +228,7 @@ def update(collection, aggregate_id, version: int, *, set_fields: dict | None = 
     if timers is not None:
         sets["_timers"] = list(timers)
         sets["_next_due"] = next_due(sets["_timers"])
+        sets["_due_ms"] = due_ms(sets["_next_due"])
         sets["_timer_lease"] = None     # the timers changed: the timer loop's lease is done with
     pushes = {key: {"$each": list(values)} for key, values in (push or {}).items()}
     stamped = stamp(events, aggregate_id, version + 1) if events else []
