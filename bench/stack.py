@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
@@ -41,8 +41,22 @@ def port_open(port: int, host="127.0.0.1") -> bool:
     return _port_open(host, port)
 
 
+def with_vhost(uri: str, vhost: str, scheme: str | None = None) -> str:
+    """The broker URI ``uri`` (any path) pointed at ``vhost`` (and at ``scheme`` when given)."""
+    parts = urlsplit(uri)
+    return urlunsplit((scheme or parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
+
+
 class Stack:
-    def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None):
+    """``broker``: the AMQP URI of the broker, or a list of its nodes' URIs (kombu's failover list),
+    and its management URL — by default the system broker on 5672/15672. The stack makes its own
+    vhost there."""
+
+    def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None,
+                 broker: tuple[str | list[str], str] | None = None):
+        uris, management = broker or ("pyamqp://guest:guest@127.0.0.1:5672/", MANAGEMENT)
+        self.broker_uris = [uris] if isinstance(uris, str) else list(uris)
+        self.management = management.rstrip("/")
         self.tag = f"{name}-{uuid.uuid4().hex[:6]}"
         self.vhost = f"dcg-{self.tag}"
         self.store_mode = store
@@ -58,8 +72,8 @@ class Stack:
     # ------------------------------------------------------------ lifecycle
     def start(self):
         quoted = quote(self.vhost, safe="")
-        requests.put(f"{MANAGEMENT}/api/vhosts/{quoted}", auth=MGMT_AUTH, timeout=10).raise_for_status()
-        requests.put(f"{MANAGEMENT}/api/permissions/{quoted}/{MGMT_AUTH[0]}", auth=MGMT_AUTH, timeout=10,
+        requests.put(f"{self.management}/api/vhosts/{quoted}", auth=MGMT_AUTH, timeout=10).raise_for_status()
+        requests.put(f"{self.management}/api/permissions/{quoted}/{MGMT_AUTH[0]}", auth=MGMT_AUTH, timeout=10,
                      json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
         mongo_uri = os.environ.get("MONGO_URI")
         if not mongo_uri:
@@ -67,7 +81,8 @@ class Stack:
             mongo_uri = f"mongodb://127.0.0.1:{self.store_port}/?directConnection=true"
         self.env = {
             **os.environ, "PYTHONPATH": str(ROOT),
-            "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{quoted}",
+            "AMQP_URI": ";".join(with_vhost(uri, self.vhost, "pyamqp") for uri in self.broker_uris),
+            "RABBIT_MANAGEMENT_URL": self.management,
             "MONGO_URI": mongo_uri, "DB_PREFIX": f"{self.tag.replace('-', '_')}_",
             "GATEWAY_PORT": str(self.gateway_port), "LOG_LEVEL": "WARNING",
             "OUTBOX_POLL_SECONDS": "0.2", "HEARTBEAT_SECONDS": "1",
@@ -101,7 +116,7 @@ class Stack:
                                        {**self.env, "METRICS_PORT": str(port)})
 
     def start_department(self, dept):
-        url = f"amqp://guest:guest@127.0.0.1:5672/{quote(self.vhost, safe='')}"
+        url = with_vhost(self.broker_uris[0], self.vhost, "amqp")
         env = {**self.env, "DEPT_AMQP_URL": url, "DEPT_HISTORY_DIR": str(self.workdir / "departments"),
                "DEPT_CHECKIN_SECONDS": "1", "DEPT_ACTION_SECONDS": "1", "DEPT_DISPOSE_SECONDS": "1",
                **self.department_env}
@@ -150,7 +165,7 @@ class Stack:
                 proc.kill()
         if hasattr(self, "_client"):
             self._client.close()
-        requests.delete(f"{MANAGEMENT}/api/vhosts/{quote(self.vhost, safe='')}", auth=MGMT_AUTH, timeout=30)
+        requests.delete(f"{self.management}/api/vhosts/{quote(self.vhost, safe='')}", auth=MGMT_AUTH, timeout=30)
 
     def __enter__(self):
         return self.start()
