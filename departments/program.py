@@ -24,7 +24,9 @@ not the connection's user, so the platform knows who sent it), is persistent, ma
 waits for the publisher confirm.
 
 Settings (environment):
-  DEPT_AMQP_URL          amqp://user:password@host:5672/vhost — else the credentials file
+  DEPT_AMQP_URL          amqp://user:password@host:5672/vhost — else the credentials file. On a
+                         cluster, one URL per node separated by ';': the program connects to the
+                         first that answers and, when its node dies, to the next
   DEPT_CREDENTIALS_FILE  JSON with "url" (default <DEPT_SECRETS_DIR or var/secrets/departments>/<id>.json,
                          written by `dcgctl users apply`); else guest on localhost (development only)
   DEPT_REJECT_RATE       0..1, share of Requests rejected (default 0)
@@ -63,6 +65,19 @@ def now_iso() -> str:
 
 def short_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def node_parameters(url: str, heartbeat: int = 30, start: int = 0) -> list:
+    """pika's connection parameters, one per listed node (';'-separated), beginning at node
+    ``start`` (the one after the node that failed last), each tried once in turn."""
+    nodes = [part.strip() for part in url.split(";") if part.strip()]
+    params = []
+    for node in nodes[start % len(nodes):] + nodes[:start % len(nodes)]:
+        one = pika.URLParameters(node)
+        one.heartbeat = heartbeat
+        one.connection_attempts = 1
+        params.append(one)
+    return params
 
 
 def resolve_url(dept_id: str) -> str:
@@ -120,7 +135,7 @@ class DepartmentProgram:
         self.dept_id = dept_id
         self.name = name
         self.amqp_url = amqp_url or resolve_url(dept_id)
-        self.username = pika.URLParameters(self.amqp_url).credentials.username
+        self.username = node_parameters(self.amqp_url)[0].credentials.username
         self.reject_rate = setting(reject_rate, "DEPT_REJECT_RATE", 0)
         self.reject_reason = env.get("DEPT_REJECT_REASON") or f"{name}：当前警力/人员已全部出勤，无法派员，请协调其他力量"
         self.ack_seconds = setting(ack_seconds, "DEPT_ACK_SECONDS", 0.5)
@@ -299,11 +314,10 @@ class DepartmentProgram:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        failed = 0                 # connection losses so far: start the next try one node further
         while not stopping["flag"]:
             try:
-                params = pika.URLParameters(self.amqp_url)
-                params.heartbeat = 30
-                self.connection = pika.BlockingConnection(params)
+                self.connection = pika.BlockingConnection(node_parameters(self.amqp_url, start=failed))
                 self.channel = self.connection.channel()
                 self.channel.confirm_delivery()
                 self.channel.basic_qos(prefetch_count=10)
@@ -314,9 +328,11 @@ class DepartmentProgram:
                 self.channel.start_consuming()
             except pika.exceptions.ConnectionClosedByBroker as exc:
                 log.warning("broker closed the connection: %s", exc)
+                failed += 1
             except pika.exceptions.AMQPConnectionError as exc:
                 if stopping["flag"]:
                     break
+                failed += 1
                 log.warning("cannot reach the broker (%s); retrying in 2s", exc)
             except pika.exceptions.ChannelClosedByBroker as exc:
                 log.error("channel closed by the broker: %s", exc)

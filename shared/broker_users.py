@@ -51,6 +51,7 @@ import requests
 from .config import ROOT, load_config
 from .departments import department_ids
 from .management import Management, vhost_of
+from .messaging.connection import map_nodes
 
 TAG = "dcg-department"
 REPLIES_EXCHANGE = "departments.replies"
@@ -69,12 +70,16 @@ def topic_permissions_for(dept_id: str) -> dict:
 
 
 def amqp_url(amqp_uri: str, username: str, password: str, vhost: str) -> str:
-    """The department's pika URL: the platform's broker host, its own user, the vhost."""
-    parts = urlsplit(amqp_uri.replace("pyamqp://", "amqp://", 1))
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or 5672
-    scheme = "amqps" if parts.scheme == "amqps" else "amqp"
-    return f"{scheme}://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(vhost, safe='')}"
+    """The department's pika URL: the platform's broker host, its own user, the vhost. On a
+    cluster (AMQP_URI lists several nodes) one URL per node, joined by ';' (the program fails
+    over between them)."""
+    def one(node: str) -> str:
+        parts = urlsplit(node.replace("pyamqp://", "amqp://", 1))
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or 5672
+        scheme = "amqps" if parts.scheme == "amqps" else "amqp"
+        return f"{scheme}://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(vhost, safe='')}"
+    return map_nodes(amqp_uri, one)
 
 
 def admin_management(config: dict, environ=None) -> Management:
@@ -116,7 +121,8 @@ def apply_platform(config: dict, *, vhost: str | None = None, user: str | None =
     mgmt.put_permissions(vhost, user, platform_permissions())
     mgmt.delete_topic_permissions(vhost, user)
     mgmt.put_topic_permissions(vhost, user, platform_topic_permissions())
-    uri = amqp_url(config["AMQP_URI"], user, password, vhost).replace("amqp://", "pyamqp://", 1)
+    uri = map_nodes(amqp_url(config["AMQP_URI"], user, password, vhost),
+                    lambda node: node.replace("amqp://", "pyamqp://", 1))
     row = {"username": user, "password": password, "vhost": vhost, "amqp_uri": uri}
     _write_secret(secret_file, row)
     return {**row, "secret_file": str(secret_file)}

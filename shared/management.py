@@ -10,21 +10,46 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
+from .messaging.connection import first_uri, node_uris
+
 
 def vhost_of(amqp_uri: str) -> str:
     """The virtual host named by an AMQP URI ("/" when it names none)."""
-    path = urlsplit(amqp_uri.replace("pyamqp://", "amqp://", 1)).path
+    path = urlsplit(first_uri(amqp_uri).replace("pyamqp://", "amqp://", 1)).path
     return unquote(path[1:]) if path and path != "/" else "/"
 
 
 class Management:
     """``Management.from_config(config)``: the URL, user and password from RABBIT_MANAGEMENT_*,
-    the vhost from AMQP_URI."""
+    the vhost from AMQP_URI.
+
+    On a cluster RABBIT_MANAGEMENT_URL lists every node's management URL (``;`` or ``,``): a
+    call goes to the node that answered last, and to the next one when that node cannot be
+    reached (every node of a cluster answers for all of it)."""
 
     def __init__(self, url: str, user: str, password: str, vhost: str = "/"):
-        self.base = url.rstrip("/")
+        self.bases = [base.rstrip("/") for base in node_uris(url)] or [str(url).rstrip("/")]
         self.auth = (user, password)
         self.vhost = vhost
+
+    @property
+    def base(self) -> str:
+        return self.bases[0]
+
+    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+        """One HTTP call, to the first node that can be reached (it becomes the first)."""
+        for attempt, base in enumerate(list(self.bases)):
+            try:
+                answer = requests.request(method, f"{base}/api/{path}", auth=self.auth, **kwargs)
+            except requests.ConnectionError:
+                if attempt == len(self.bases) - 1:
+                    raise
+                continue
+            if attempt:                       # remember the node that answered
+                self.bases.remove(base)
+                self.bases.insert(0, base)
+            return answer
+        raise requests.ConnectionError("no management URL")
 
     @classmethod
     def from_config(cls, config: dict, vhost: str | None = None) -> "Management":
@@ -42,22 +67,22 @@ class Management:
 
     # -- plain calls: raise on any error status
     def get(self, path, timeout: float = 15, **params):
-        answer = requests.get(self.url(path), auth=self.auth, params=params or None, timeout=timeout)
+        answer = self._request("GET", path, params=params or None, timeout=timeout)
         answer.raise_for_status()
         return answer.json()
 
     def post(self, path, body):
-        answer = requests.post(self.url(path), auth=self.auth, json=body, timeout=30)
+        answer = self._request("POST", path, json=body, timeout=30)
         answer.raise_for_status()
         return answer.json() if answer.content else None
 
     def delete(self, path):
-        answer = requests.delete(self.url(path), auth=self.auth, timeout=30)
+        answer = self._request("DELETE", path, timeout=30)
         answer.raise_for_status()
 
     # -- calls where "not there" is an answer (None), not an error
     def _call(self, method: str, path: str, body=None, ok=(200, 201, 204)):
-        answer = requests.request(method, self.url(path), auth=self.auth, json=body, timeout=15)
+        answer = self._request(method, path, json=body, timeout=15)
         if answer.status_code == 404 and method in ("GET", "DELETE"):
             return None
         if answer.status_code not in ok:

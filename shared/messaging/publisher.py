@@ -6,7 +6,9 @@ import json
 import logging
 import threading
 
-from kombu import Connection, Producer
+from kombu import Producer
+
+from .connection import amqp_connection, node_uris
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,9 @@ class ConfirmedPublisher:
 
     def _ensure(self):
         if self._producer is None:
-            self._connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
-            self._connection.ensure_connection(max_retries=3)
+            # on a cluster: every node once round the list (kombu fails over round-robin)
+            self._connection = amqp_connection(self.amqp_uri, transport_options={"confirm_publish": True})
+            self._connection.ensure_connection(max_retries=max(3, 2 * len(node_uris(self.amqp_uri))))
             self._producer = Producer(self._connection.channel(), on_return=self._on_return)
 
     def close(self):

@@ -15,14 +15,31 @@ from __future__ import annotations
 
 import logging
 
-from nameko.rpc import Rpc, RpcConsumer
+from kombu import Queue
+from nameko.rpc import RPC_QUEUE_TEMPLATE, Rpc, RpcConsumer, get_rpc_exchange
 
 from shared.contracts import remote
+
+from .topology import rpc_queue_arguments
 
 log = logging.getLogger(__name__)
 
 
 class SafeRpcConsumer(RpcConsumer):
+    def setup(self):
+        """nameko's own setup, with the queue's arguments from the topology: on a cluster
+        (QUEUE_TYPE=quorum) ``rpc-<service>`` is a quorum queue, so a service's RPC survives
+        the loss of the node that held its queue (a classic durable queue would be unusable
+        until that node came back)."""
+        if self.queue is None:
+            config = self.container.config
+            service_name = self.container.service_name
+            self.queue = Queue(RPC_QUEUE_TEMPLATE.format(service_name), exchange=get_rpc_exchange(config),
+                               routing_key=f"{service_name}.*", durable=True,
+                               queue_arguments=rpc_queue_arguments(config))
+            self.queue_consumer.register_provider(self)
+            self._registered = True
+
     def handle_result(self, message, result, exc_info):
         try:
             return super().handle_result(message, result, exc_info)

@@ -20,6 +20,7 @@ from kombu import Connection, Exchange, Queue
 
 from ..config import retry_delays
 from ..departments import department_ids
+from .connection import amqp_connection
 
 DEAD_LETTER_EXCHANGE = "platform.dead-letter"
 INBOUND_EXCHANGE = "intake.inbound"
@@ -164,15 +165,51 @@ def exchanges() -> list[Exchange]:
     return result
 
 
+def quorum(config: dict) -> bool:
+    return config.get("QUEUE_TYPE", "classic") == "quorum"
+
+
+def replicated_arguments(config: dict, *, dead_letters: bool = False) -> dict:
+    """The arguments that make a queue survive the loss of a node (QUEUE_TYPE=quorum): a quorum
+    queue on QUORUM_GROUP_SIZE nodes (3; fewer when the cluster has fewer). A queue that
+    dead-letters does so at least once (RabbitMQ >= 3.10: the message stays in its queue until
+    the dead-letter target confirmed it), which needs ``x-overflow: reject-publish``. Empty for
+    classic queues (one node)."""
+    if not quorum(config):
+        return {}
+    arguments = {"x-queue-type": "quorum",
+                 "x-quorum-initial-group-size": int(config.get("QUORUM_GROUP_SIZE") or 3)}
+    if dead_letters:
+        arguments["x-dead-letter-strategy"] = "at-least-once"
+        arguments["x-overflow"] = "reject-publish"
+    return arguments
+
+
 def _queue_arguments(config: dict, spec: QueueSpec) -> dict:
-    arguments = {}
-    if config.get("QUEUE_TYPE", "classic") == "quorum":
-        arguments["x-queue-type"] = "quorum"
+    arguments = replicated_arguments(config, dead_letters=spec.dead_letter)
     if spec.dead_letter:
         arguments["x-dead-letter-exchange"] = DEAD_LETTER_EXCHANGE
         arguments["x-dead-letter-routing-key"] = spec.name
     arguments.update(spec.extra_arguments)
     return arguments
+
+
+def dead_letter_queue_arguments(config: dict) -> dict | None:
+    return replicated_arguments(config) or None
+
+
+def retry_queue_arguments(config: dict, delay_ms: int) -> dict:
+    """A delay queue: after ``delay_ms`` the broker dead-letters the message to the default
+    exchange with its own routing key (the name of the queue it came from)."""
+    return {**replicated_arguments(config, dead_letters=True),
+            "x-message-ttl": int(delay_ms), "x-dead-letter-exchange": ""}
+
+
+def rpc_queue_arguments(config: dict) -> dict | None:
+    """nameko's ``rpc-<service>`` request queue (declared by shared.messaging.rpc): replicated too,
+    so RPC survives the loss of the node that holds it. (Reply queues stay classic: each belongs
+    to one connection and is declared again on the node the caller reconnects to.)"""
+    return replicated_arguments(config) or None
 
 
 def kombu_queue(config: dict, spec: QueueSpec) -> Queue:
@@ -195,24 +232,20 @@ def declarations(config: dict) -> list:
     for spec in all_queues():
         items.append(kombu_queue(config, spec))
         if spec.dead_letter:
-            dlq_arguments = {"x-queue-type": "quorum"} if config.get("QUEUE_TYPE") == "quorum" else {}
             items.append(Queue(f"{spec.name}.dlq", exchange=dead_letter, routing_key=spec.name,
-                               durable=True, queue_arguments=dlq_arguments or None))
+                               durable=True, queue_arguments=dead_letter_queue_arguments(config)))
     for delay in retry_delays(config):
         retry_exchange = Exchange(retry_queue_name(delay), type="fanout", durable=True)
         items.append(retry_exchange)
-        # After the delay the broker dead-letters the message to the default exchange with
-        # its own routing key, which is the name of the queue it came from.
         items.append(Queue(retry_queue_name(delay), exchange=retry_exchange, durable=True,
-                           queue_arguments={"x-message-ttl": int(delay),
-                                            "x-dead-letter-exchange": ""}))
+                           queue_arguments=retry_queue_arguments(config, delay)))
     return items
 
 
 def apply(config: dict, connection: Connection | None = None) -> list[str]:
     """Declare the whole topology (idempotent). Returns the names declared."""
     own = connection is None
-    connection = connection or Connection(config["AMQP_URI"])
+    connection = connection or amqp_connection(config["AMQP_URI"])
     declared = []
     try:
         with connection.channel() as channel:

@@ -65,9 +65,10 @@ def test_the_quorum_queue_topology_for_a_cluster_applies_on_a_real_broker(config
     from tests.helpers import drain, queue_depth
     quorum = dict(config, QUEUE_TYPE="quorum")
     # a fresh vhost's queues were declared classic by the fixture: start from an empty one
-    for spec in topology.all_queues():
-        for name in (spec.name, f"{spec.name}.dlq"):
-            requests.delete(f"{MANAGEMENT}/api/queues/{vhost}/{name}", auth=MGMT_AUTH, timeout=10)
+    from shared.config import retry_delays
+    names = [name for spec in topology.all_queues() for name in (spec.name, f"{spec.name}.dlq")]
+    for name in names + [topology.retry_queue_name(delay) for delay in retry_delays(quorum)]:
+        requests.delete(f"{MANAGEMENT}/api/queues/{vhost}/{name}", auth=MGMT_AUTH, timeout=10)
     topology.apply(quorum)
     info = requests.get(f"{MANAGEMENT}/api/queues/{vhost}/dispatch.case-registered", auth=MGMT_AUTH,
                         timeout=10).json()
