@@ -155,7 +155,7 @@ def _jsonable(value):
 def management(stack):
     """The stack's vhost on its broker's management API (AMQP_URI may be a list of nodes)."""
     from shared.management import Management
-    return Management(stack.management, *MGMT_AUTH, vhost=stack.vhost)
+    return Management(";".join(stack.management_urls), *MGMT_AUTH, vhost=stack.vhost)
 
 
 def dead_letters(stack):

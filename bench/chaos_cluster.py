@@ -35,7 +35,7 @@ def main(argv=None):
         cluster.start()
         for row in cluster.status():
             log(f"  {row['node']} :{row['port']} members {', '.join(row['members'])}")
-        broker = (cluster.uris(scheme="pyamqp"), cluster.nodes[0].management_url)
+        broker = (cluster.uris(scheme="pyamqp"), [n.management_url for n in cluster.nodes])
         env = {"OUTBOX_POLL_SECONDS": "30", "QUEUE_TYPE": "quorum"}
         with Stack("chaos-cluster", store="sqlite", env=env, broker=broker) as stack:
             log(f"stack up on the cluster; {args.reports} reports at {args.rate}/s, {args.rounds} rounds of faults")

@@ -49,14 +49,16 @@ def with_vhost(uri: str, vhost: str, scheme: str | None = None) -> str:
 
 class Stack:
     """``broker``: the AMQP URI of the broker, or a list of its nodes' URIs (kombu's failover list),
-    and its management URL — by default the system broker on 5672/15672. The stack makes its own
-    vhost there."""
+    and its management URL (or a list, one per node) — by default the system broker on
+    5672/15672. The stack makes its own vhost there."""
 
     def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None,
-                 broker: tuple[str | list[str], str] | None = None):
+                 broker: tuple[str | list[str], str | list[str]] | None = None):
         uris, management = broker or ("pyamqp://guest:guest@127.0.0.1:5672/", MANAGEMENT)
         self.broker_uris = [uris] if isinstance(uris, str) else list(uris)
-        self.management = management.rstrip("/")
+        self.management_urls = [url.rstrip("/") for url in ([management] if isinstance(management, str)
+                                                             else management)]
+        self.management = self.management_urls[0]
         self.tag = f"{name}-{uuid.uuid4().hex[:6]}"
         self.vhost = f"dcg-{self.tag}"
         self.store_mode = store
@@ -82,7 +84,7 @@ class Stack:
         self.env = {
             **os.environ, "PYTHONPATH": str(ROOT),
             "AMQP_URI": ";".join(with_vhost(uri, self.vhost, "pyamqp") for uri in self.broker_uris),
-            "RABBIT_MANAGEMENT_URL": self.management,
+            "RABBIT_MANAGEMENT_URL": ";".join(self.management_urls),
             "MONGO_URI": mongo_uri, "DB_PREFIX": f"{self.tag.replace('-', '_')}_",
             "GATEWAY_PORT": str(self.gateway_port), "LOG_LEVEL": "WARNING",
             "OUTBOX_POLL_SECONDS": "0.2", "HEARTBEAT_SECONDS": "1",
@@ -116,7 +118,7 @@ class Stack:
                                        {**self.env, "METRICS_PORT": str(port)})
 
     def start_department(self, dept):
-        url = with_vhost(self.broker_uris[0], self.vhost, "amqp")
+        url = ";".join(with_vhost(uri, self.vhost, "amqp") for uri in self.broker_uris)   # one per node
         env = {**self.env, "DEPT_AMQP_URL": url, "DEPT_HISTORY_DIR": str(self.workdir / "departments"),
                "DEPT_CHECKIN_SECONDS": "1", "DEPT_ACTION_SECONDS": "1", "DEPT_DISPOSE_SECONDS": "1",
                **self.department_env}
