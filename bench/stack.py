@@ -170,7 +170,11 @@ class Stack:
         requests.delete(f"{self.management}/api/vhosts/{quote(self.vhost, safe='')}", auth=MGMT_AUTH, timeout=30)
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:          # a stack that did not come up leaves no process behind
+            self.stop()
+            raise
 
     def __exit__(self, *exc):
         self.stop()
