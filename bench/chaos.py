@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import threading
 import time
 import uuid
@@ -285,6 +286,12 @@ def arguments(argv, rounds, rate):
 
 
 def logger():
+    """A log with seconds since the start; SIGTERM and SIGINT end the run through its cleanup (the
+    stack's processes and the RabbitMQ nodes it started are stopped)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     began = time.time()
 
     def log(text):
