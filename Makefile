@@ -6,7 +6,7 @@ VENV := .venv
 STORE_VENV := .venv-store
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test venv store-venv compose-tool web system-packages broker topology bench chaos fuzz clean
+.PHONY: run cluster cluster-stop test venv store-venv compose-tool web system-packages broker topology bench chaos fuzz clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -58,6 +58,15 @@ topology: venv broker
 
 run: venv store-venv web broker
 	$(VENV)/bin/python deploy/run_platform.py
+
+# The platform on a three-node RabbitMQ cluster on this machine (dcg-a/b/c on 5701-5703, beside the
+# system broker), every queue a quorum queue on three nodes; programs fail over between nodes.
+# Ctrl-C stops the platform; `make cluster-stop` stops the three nodes.
+cluster: venv store-venv web broker
+	$(VENV)/bin/python deploy/run_platform.py --cluster
+
+cluster-stop: venv
+	$(VENV)/bin/python -m deploy.rabbit_nodes cluster stop
 
 test: venv store-venv web system-packages broker compose-tool
 	@set +e; $(VENV)/bin/python -m pytest -q tests; rc=$$?; \

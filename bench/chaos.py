@@ -156,7 +156,7 @@ def _jsonable(value):
 def management(stack):
     """The stack's vhost on its broker's management API (AMQP_URI may be a list of nodes)."""
     from shared.management import Management
-    return Management(";".join(stack.management_urls), *MGMT_AUTH, vhost=stack.vhost)
+    return Management(stack.env["RABBIT_MANAGEMENT_URL"], *MGMT_AUTH, vhost=stack.vhost)
 
 
 def dead_letters(stack):
@@ -306,9 +306,9 @@ def main(argv=None):
     log(f"starting the private broker {node.node} on :{node.port}")
     node.start(wait=180)
     try:
-        broker = (node.uri(scheme="pyamqp"), node.management_url)
         # the relay's own fallback poll (30 s): saves must be published by the relay right after them
-        with Stack("chaos", store="sqlite", env={"OUTBOX_POLL_SECONDS": "30"}, broker=broker) as stack:
+        with Stack("chaos", store="sqlite", env={"OUTBOX_POLL_SECONDS": "30"},
+                   amqp_hosts=[f"127.0.0.1:{node.port}"], management=node.management_url) as stack:
             log(f"stack up on {node.node}; {args.reports} reports at {args.rate}/s, {args.rounds} rounds of faults")
             return run(stack, [node], schedule(single_cycle(), args.rounds, args.skip), args, log, "chaos")
     finally:

@@ -35,9 +35,11 @@ def main(argv=None):
         cluster.start()
         for row in cluster.status():
             log(f"  {row['node']} :{row['port']} members {', '.join(row['members'])}")
-        broker = (cluster.uris(scheme="pyamqp"), [n.management_url for n in cluster.nodes])
-        env = {"OUTBOX_POLL_SECONDS": "30", "QUEUE_TYPE": "quorum"}
-        with Stack("chaos-cluster", store="sqlite", env=env, broker=broker) as stack:
+        # every program gets the node list; the management client too (it moves to a node that answers)
+        env = {"OUTBOX_POLL_SECONDS": "30", "QUEUE_TYPE": "quorum",
+               "RABBIT_MANAGEMENT_URL": ";".join(n.management_url for n in cluster.nodes)}
+        with Stack("chaos-cluster", store="sqlite", env=env, amqp_hosts=[f"127.0.0.1:{n.port}" for n in cluster.nodes],
+                   management=cluster.nodes[0].management_url) as stack:
             log(f"stack up on the cluster; {args.reports} reports at {args.rate}/s, {args.rounds} rounds of faults")
             faults = schedule(cluster_cycle([n.name for n in cluster.nodes]), args.rounds, args.skip)
             return run(stack, cluster.nodes, faults, args, log, "chaos-cluster")

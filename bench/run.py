@@ -340,6 +340,8 @@ def main(argv=None):
     parser.add_argument("--count-cases", type=int, default=10,
                         help="reports of each kind (street-owned, joint) whose store trips are counted")
     parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument("--cluster", action="store_true", help="also the three-node cluster beside the single "
+                        "node, same load, as ratios (bench/cluster_bench.py); saved under 'cluster'")
     parser.add_argument("--trips-only", action="store_true",
                         help="only the store trips (idle, per case), no loads")
     parser.add_argument("--realistic-reports", type=int, default=60,
@@ -455,6 +457,9 @@ def main(argv=None):
         "timers_fired_per_s": (backlog or {}).get("timers_fired_per_s"), "timer_backlog": backlog,
     })
     result["latency_ms"].update({k: result["latency_ms"]["report_to_owner_notified"][k] for k in ("p50", "p95", "p99")})
+    if args.cluster:                 # cluster ÷ single node, same load, same run
+        from bench import cluster_bench
+        result["cluster"] = cluster_bench.compare(args.store)
     json_path = out / f"bench-{stamp}.json"
     json_path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     png_path = out / f"bench-{stamp}.png"

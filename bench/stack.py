@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import requests
 
@@ -41,24 +41,13 @@ def port_open(port: int, host="127.0.0.1") -> bool:
     return _port_open(host, port)
 
 
-def with_vhost(uri: str, vhost: str, scheme: str | None = None) -> str:
-    """The broker URI ``uri`` (any path) pointed at ``vhost`` (and at ``scheme`` when given)."""
-    parts = urlsplit(uri)
-    return urlunsplit((scheme or parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
-
-
 class Stack:
-    """``broker``: the AMQP URI of the broker, or a list of its nodes' URIs (kombu's failover list),
-    and its management URL (or a list, one per node) — by default the system broker on
-    5672/15672. The stack makes its own vhost there."""
-
     def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None,
-                 broker: tuple[str | list[str], str | list[str]] | None = None):
-        uris, management = broker or ("pyamqp://guest:guest@127.0.0.1:5672/", MANAGEMENT)
-        self.broker_uris = [uris] if isinstance(uris, str) else list(uris)
-        self.management_urls = [url.rstrip("/") for url in ([management] if isinstance(management, str)
-                                                             else management)]
-        self.management = self.management_urls[0]
+                 amqp_hosts=None, management=None):
+        # amqp_hosts: ["127.0.0.1:5701", …] for a cluster (every program gets the node list);
+        # management: that cluster's management URL (default: the system broker's)
+        self.amqp_hosts = list(amqp_hosts or ["127.0.0.1:5672"])
+        self.management = (management or MANAGEMENT).rstrip("/")
         self.tag = f"{name}-{uuid.uuid4().hex[:6]}"
         self.vhost = f"dcg-{self.tag}"
         self.store_mode = store
@@ -83,8 +72,7 @@ class Stack:
             mongo_uri = f"mongodb://127.0.0.1:{self.store_port}/?directConnection=true"
         self.env = {
             **os.environ, "PYTHONPATH": str(ROOT),
-            "AMQP_URI": ";".join(with_vhost(uri, self.vhost, "pyamqp") for uri in self.broker_uris),
-            "RABBIT_MANAGEMENT_URL": ";".join(self.management_urls),
+            "AMQP_URI": self.amqp_uri("pyamqp"), "RABBIT_MANAGEMENT_URL": self.management,
             "MONGO_URI": mongo_uri, "DB_PREFIX": f"{self.tag.replace('-', '_')}_",
             "GATEWAY_PORT": str(self.gateway_port), "LOG_LEVEL": "WARNING",
             "OUTBOX_POLL_SECONDS": "0.2", "HEARTBEAT_SECONDS": "1",
@@ -118,8 +106,7 @@ class Stack:
                                        {**self.env, "METRICS_PORT": str(port)})
 
     def start_department(self, dept):
-        url = ";".join(with_vhost(uri, self.vhost, "amqp") for uri in self.broker_uris)   # one per node
-        env = {**self.env, "DEPT_AMQP_URL": url, "DEPT_HISTORY_DIR": str(self.workdir / "departments"),
+        env = {**self.env, "DEPT_AMQP_URL": self.amqp_uri("amqp"), "DEPT_HISTORY_DIR": str(self.workdir / "departments"),
                "DEPT_CHECKIN_SECONDS": "1", "DEPT_ACTION_SECONDS": "1", "DEPT_DISPOSE_SECONDS": "1",
                **self.department_env}
         self.procs[f"dept-{dept}"] = self._spawn(f"dept-{dept}", [PYTHON, "-m", f"departments.{dept}"], env)
@@ -168,6 +155,9 @@ class Stack:
         if hasattr(self, "_client"):
             self._client.close()
         requests.delete(f"{self.management}/api/vhosts/{quote(self.vhost, safe='')}", auth=MGMT_AUTH, timeout=30)
+
+    def amqp_uri(self, scheme: str) -> str:
+        return ";".join(f"{scheme}://guest:guest@{host}/{quote(self.vhost, safe='')}" for host in self.amqp_hosts)
 
     def __enter__(self):
         try:

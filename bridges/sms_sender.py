@@ -43,6 +43,7 @@ from bridges import sms_protocol as protocol
 from shared.config import database_name, load_config, retry_delays
 from shared.contracts.events import load_event
 from shared.messaging import failures, topology
+from shared.messaging.connection import pika_parameters
 
 QUEUE = "notify.sms-outbox"
 DONE = ("sent", "delivered", "undelivered")
@@ -194,8 +195,7 @@ class Sender:
 
     def __init__(self, config: dict, gateway: Gateway, ledger: Ledger):
         self.config, self.gateway, self.ledger = config, gateway, ledger
-        self.params = pika.URLParameters(str(config["AMQP_URI"]).replace("pyamqp://", "amqp://", 1))
-        self.user = self.params.credentials.username
+        self.user = pika_parameters(str(config["AMQP_URI"]))[0].credentials.username
         self.delays = retry_delays(config)
         self.stopping = threading.Event()
 
@@ -255,9 +255,10 @@ class Sender:
     def run(self):
         threading.Thread(target=self.poll_receipts, name="receipts", daemon=True).start()
         backoff = 1
+        failed = 0                  # on a cluster: after a loss, begin with the next node
         while not self.stopping.is_set():
             try:
-                connection = pika.BlockingConnection(self.params)
+                connection = pika.BlockingConnection(pika_parameters(str(self.config["AMQP_URI"]), failed))
                 channel = connection.channel()
                 channel.confirm_delivery()
                 channel.basic_qos(prefetch_count=int(self.config.get("SMS_PREFETCH") or 10))
@@ -272,6 +273,7 @@ class Sender:
             except pika.exceptions.AMQPError as exc:
                 if self.stopping.is_set():
                     break
+                failed += 1
                 log.warning("broker connection lost (%s); reconnecting in %d s", exc, backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30)

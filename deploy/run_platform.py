@@ -3,6 +3,11 @@
 Starts the embedded store unless MONGO_URI is set, applies the topology, starts intake,
 dispatch, coordination, scoring, the gateway and the department programs, prints where to
 look, and stays in the foreground. Ctrl-C stops everything cleanly.
+
+``make cluster`` (``--cluster``): the same platform on a three-node RabbitMQ cluster on this
+machine (deploy/rabbit_nodes.py: dcg-a/b/c on 5701-5703), with QUEUE_TYPE=quorum; every
+program gets the node list and fails over when its node dies. Ctrl-C stops the platform and
+leaves the nodes running (``make cluster-stop`` stops them).
 """
 from __future__ import annotations
 
@@ -110,6 +115,19 @@ def platform_broker_user(env: dict) -> str:
     return row["secret_file"]
 
 
+def start_cluster(env: dict):
+    """Start (or find running) the three nodes, and point ``env`` at all of them."""
+    from deploy.rabbit_nodes import Cluster
+    cluster = Cluster()
+    print("启动 RabbitMQ 集群 starting the three-node RabbitMQ cluster "
+          f"({', '.join(n.node for n in cluster.nodes)}; about a minute the first time) …", flush=True)
+    cluster.start()
+    env["AMQP_URI"] = cluster.amqp_uri()          # guest: only to create the platform's own user
+    env["RABBIT_MANAGEMENT_URL"] = ";".join(n.management_url for n in cluster.nodes)
+    env["QUEUE_TYPE"] = "quorum"
+    return cluster
+
+
 def operator_key(path: Path) -> str:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("operator "):
@@ -119,6 +137,7 @@ def operator_key(path: Path) -> str:
 
 def main():
     sys.path.insert(0, str(ROOT))
+    cluster = start_cluster(os.environ) if "--cluster" in sys.argv[1:] else None
     from shared.logs import open_log_file
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
@@ -174,7 +193,9 @@ def main():
         store_note = "MongoDB at MONGO_URI"
 
     sys.path.insert(0, str(ROOT))
-    local_broker = not os.environ.get("AMQP_URI")
+    if cluster is not None:
+        env.update({key: os.environ[key] for key in ("AMQP_URI", "RABBIT_MANAGEMENT_URL", "QUEUE_TYPE")})
+    local_broker = cluster is not None or not os.environ.get("AMQP_URI")
     broker_note = "AMQP_URI"
     if local_broker:
         broker_note = f"own user, credentials in {Path(platform_broker_user(env)).relative_to(ROOT)}"
@@ -207,6 +228,8 @@ def main():
 
     gateway = f"http://{config['GATEWAY_HOST']}:{config['GATEWAY_PORT']}"
     wait_for(lambda: port_open(config["GATEWAY_HOST"], int(config["GATEWAY_PORT"])), "the gateway")
+    if cluster is not None:
+        print(cluster_banner(cluster), flush=True)
     print(f"""
 大城管联合指挥平台 已启动 — the platform is running
   指挥中心 command centre {gateway}/   inspector page: {gateway}/inspector
@@ -231,6 +254,16 @@ def main():
                 spawn(name, argv)
                 break
         time.sleep(1)
+
+
+def cluster_banner(cluster) -> str:
+    nodes = "\n".join(f"    {n.node:<16} amqp 127.0.0.1:{n.port}  管理 {n.management_url}" for n in cluster.nodes)
+    return f"""
+RabbitMQ 集群 three-node cluster (QUEUE_TYPE=quorum: every queue replicated on three nodes)
+{nodes}
+  every service, relay and department program has the node list and fails over when its node
+  dies; try: .venv/bin/python -m deploy.rabbit_nodes cluster status
+  Ctrl-C stops the platform, not the nodes; `make cluster-stop` stops the nodes."""
 
 
 if __name__ == "__main__":

@@ -81,9 +81,32 @@ class CommandCounter(monitoring.CommandListener):
 COMMANDS = CommandCounter()
 
 
+# On a MongoDB replica set (the URI names ``replicaSet``), unless the URI says otherwise:
+# - w=majority: a write is acknowledged once a majority of members has it, so a primary that
+#   steps down (or dies) cannot take an acknowledged write with it (a rollback);
+# - retryWrites: a single-document write interrupted by a step-down is sent once more to the
+#   new primary, and the server applies it once (its transaction number). A message whose
+#   handler failed anyway is redelivered and applied once: its id is in the aggregate's
+#   ``_applied`` (see save / apply_once below), written by the same atomic update;
+# - readConcernLevel=majority and readPreference=primary: reads come from the primary and see
+#   only majority-committed data, so a service reads back what it wrote (a version it checks
+#   with ``_version``), also after a step-down, and never a write that a rollback undoes.
+REPLICA_SET_DEFAULTS = {"w": "majority", "retryWrites": True, "readConcernLevel": "majority",
+                        "readPreference": "primary"}
+
+
+def client_options(uri: str) -> dict:
+    """The replica-set defaults the URI does not set itself (none for a single server)."""
+    from pymongo.uri_parser import parse_uri
+    options = parse_uri(uri, validate=False, warn=True)["options"]
+    if "replicaSet" not in options:
+        return {}
+    return {key: value for key, value in REPLICA_SET_DEFAULTS.items() if key not in options}
+
+
 def mongo_client(uri: str) -> MongoClient:
     return MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False,
-                       event_listeners=[COMMANDS])
+                       event_listeners=[COMMANDS], **client_options(uri))
 
 
 def outbox_entry(exchange: str, routing_key: str, body: dict, headers: dict | None = None) -> dict:

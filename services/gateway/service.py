@@ -3,10 +3,10 @@ nothing here holds state."""
 from __future__ import annotations
 
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy
 
 from shared import storage
 from shared.health import Heartbeat
+from shared.messaging.rpc import ReplicatedRpcProxy as RpcProxy      # reply queue survives a node loss
 
 from .cases_api import CasesApi
 from .core_api import CoreApi

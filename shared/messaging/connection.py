@@ -43,3 +43,20 @@ def amqp_connection(uri: str, **kwargs) -> Connection:
 def map_nodes(uri: str, change) -> str:
     """Apply ``change`` to each node URL and join them again (e.g. other credentials)."""
     return ";".join(change(node) for node in node_uris(uri))
+
+
+def pika_parameters(uri: str, start: int = 0, heartbeat: int | None = None) -> list:
+    """For the platform's own pika processes (the SMS sender): one ``pika.URLParameters`` per
+    node, beginning at node ``start`` (the one after the node that failed last); pika's
+    BlockingConnection tries them in turn. (The department program has its own copy on purpose:
+    a department runs it with pika alone, without the platform's code.)"""
+    import pika
+    nodes = [node.replace("pyamqp://", "amqp://", 1) for node in node_uris(uri)]
+    params = []
+    for node in nodes[start % len(nodes):] + nodes[:start % len(nodes)]:
+        one = pika.URLParameters(node)
+        one.connection_attempts = 1
+        if heartbeat is not None:
+            one.heartbeat = heartbeat
+        params.append(one)
+    return params

@@ -187,6 +187,22 @@ class ReliableConsumer(Entrypoint):
     def stop(self):
         self.queue_consumer.unregister_provider(self)
 
+    def _settle(self, message, requeue: bool = False):
+        """Ack (or requeue) the message on the channel it came on. If that channel died meanwhile
+        (its broker node was killed: the consumer is already reconnecting to another node), the
+        broker hands the message out again, and the idempotent handler drops the second copy;
+        nameko would otherwise let the error out of the result handler and kill the service."""
+        try:
+            if requeue:
+                self.queue_consumer.requeue_message(message)
+            else:
+                self.queue_consumer.ack_message(message)
+        except Exception as exc:  # noqa: BLE001 - connection reset, channel closed, …
+            log.warning("could not %s a message from %s (%s: %s); the broker delivers it again",
+                        "requeue" if requeue else "ack", self.queue_name, type(exc).__name__, exc)
+            return False
+        return True
+
     # -- messages that never reach a worker
     def reject_undecodable(self, message, exc):
         self._dead_letter_then_ack(message, f"无法解码的消息 (undecodable body): {exc}", "decode_error")
@@ -197,9 +213,9 @@ class ReliableConsumer(Entrypoint):
             self.failures.dead_letter(message, self.queue_name, reason, error_type, details)
         except Exception:  # noqa: BLE001 - could not park it: give it back to the broker
             log.exception("could not dead-letter a message from %s; requeueing", self.queue_name)
-            self.queue_consumer.requeue_message(message)
+            self._settle(message, requeue=True)
             return
-        self.queue_consumer.ack_message(message)
+        self._settle(message)
 
     def handle_message(self, body, message):
         try:
@@ -220,7 +236,7 @@ class ReliableConsumer(Entrypoint):
             self.container.spawn_worker(self, (loaded,), {}, context_data=context_data,
                                         handle_result=partial(self.handle_result, message, started))
         except ContainerBeingKilled:
-            self.queue_consumer.requeue_message(message)
+            self._settle(message, requeue=True)
 
     def _count(self, outcome):
         metrics.MESSAGES.labels(self.container.service_name, self.queue_name, outcome).inc()
@@ -229,7 +245,7 @@ class ReliableConsumer(Entrypoint):
         metrics.HANDLER_SECONDS.labels(self.container.service_name, self.queue_name).observe(
             time.monotonic() - started)
         if exc_info is None:
-            self.queue_consumer.ack_message(message)
+            self._settle(message)
             self._count("ok")
             log.info("handled a message from %s in %.0f ms", self.queue_name,
                      (time.monotonic() - started) * 1000, extra={"queue": self.queue_name})
@@ -245,9 +261,9 @@ class ReliableConsumer(Entrypoint):
                 outcome = self.failures.retry_or_dead_letter(message, self.queue_name, exc, details)
         except Exception:  # noqa: BLE001
             log.exception("could not route a failed message from %s; requeueing", self.queue_name)
-            self.queue_consumer.requeue_message(message)
+            self._settle(message, requeue=True)
             return result, exc_info
-        self.queue_consumer.ack_message(message)
+        self._settle(message)
         self._count(outcome)
         return result, exc_info
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 
 from kombu import Queue
-from nameko.rpc import RPC_QUEUE_TEMPLATE, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import RPC_QUEUE_TEMPLATE, ReplyListener, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 
 from shared.contracts import remote
 
-from .topology import rpc_queue_arguments
+from .topology import rpc_queue_arguments, rpc_reply_queue_arguments
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,10 @@ class SafeRpcConsumer(RpcConsumer):
             routing_key = (message.delivery_info or {}).get("routing_key")
             log.warning("could not send the reply to %s (%s); the caller will ask again",
                         routing_key, exc)
-            self.queue_consumer.ack_message(message)
+            try:
+                self.queue_consumer.ack_message(message)
+            except Exception as ack_exc:  # noqa: BLE001 - its channel died with the node
+                log.warning("could not ack the request either (%s); it is delivered again", ack_exc)
             return result, exc_info
 
 
@@ -59,3 +62,21 @@ class SafeRpc(Rpc):
 
 
 rpc = SafeRpc.decorator
+
+
+class ReplicatedReplyListener(ReplyListener):
+    """nameko's reply queue (``rpc.reply-<service>-<uuid>``) with the topology's arguments. nameko
+    declares it durable on the node the caller is connected to; on a cluster, when that node
+    died the queue was "down" and the caller could never consume its replies again (found with
+    ``make cluster``: the gateway answered 503 until the node came back). As a quorum queue it
+    moves to another node with its replies; it still expires when unused."""
+
+    def setup(self):
+        super().setup()
+        self.queue.queue_arguments = rpc_reply_queue_arguments(self.container.config,
+                                                               self.queue.queue_arguments)
+
+
+class ReplicatedRpcProxy(RpcProxy):
+    """``RpcProxy`` whose reply queue survives the loss of a node (see ReplicatedReplyListener)."""
+    rpc_reply_listener = ReplicatedReplyListener()

@@ -198,6 +198,12 @@ def dead_letter_queue_arguments(config: dict) -> dict | None:
     return replicated_arguments(config) or None
 
 
+def rpc_reply_queue_arguments(config: dict, arguments: dict | None) -> dict:
+    """A caller's RPC reply queue: nameko's own arguments (``x-expires``), replicated as well on a
+    cluster (a durable classic reply queue is lost to its caller when its node dies)."""
+    return {**(arguments or {}), **replicated_arguments(config)}
+
+
 def retry_queue_arguments(config: dict, delay_ms: int) -> dict:
     """A delay queue: after ``delay_ms`` the broker dead-letters the message to the default
     exchange with its own routing key (the name of the queue it came from)."""

@@ -179,6 +179,11 @@ def test_scale_out_override_is_valid_and_scales(scale_out):
     for package in service_packages():
         for name in containers_running(f"services.{package}", scale_out, dockerfile_stages()):
             assert services[name]["environment"]["QUEUE_TYPE"] == "quorum", name
+            # the replica set's settings (shared/storage.py applies the same by default)
+            uri = services[name]["environment"]["MONGO_URI"]
+            for option in ("replicaSet=rs0", "w=majority", "retryWrites=true", "readConcernLevel=majority",
+                           "readPreference=primary"):
+                assert option in uri, (name, option)
 
 
 def test_quiet_config_fails_on_an_invalid_file(tmp_path):
