@@ -46,6 +46,7 @@ class Injector:
         self.duplicate = duplicate          # callable(stack, log) -> number of events sent again
         self.records: list[dict] = []
         self.unconsumed: set[str] = set()
+        self.why: str | None = None           # why the last probe did not complete
 
     # ------------------------------------------------------------------ run
     def run(self, faults: list[Fault], pause: float):
@@ -53,7 +54,7 @@ class Injector:
         self.unconsumed = {row["name"] for row in self.queue_rows() if not row.get("consumers")}
         for number, fault in enumerate(faults, 1):
             time.sleep(pause)
-            began = time.time()
+            began, self.why = time.time(), None
             self.log(f"fault {number}/{len(faults)} (round {fault.round}): {fault.name}")
             try:
                 record = getattr(self, f"_{fault.kind}")(fault, began)
@@ -61,6 +62,8 @@ class Injector:
                 record = {"error": f"{type(exc).__name__}: {exc}"[:300], "recovered_s": None}
             record = {"number": number, "round": fault.round, "kind": fault.kind,
                       "target": record.pop("target", fault.target), **record}
+            if record.get("recovered_s") is None and self.why and "error" not in record:
+                record["error"] = self.why
             self.records.append(record)
             recovered = record.get("recovered_s")
             extra = f", node back after {record['restored_s']:.1f} s" if record.get("restored_s") else ""
@@ -89,6 +92,7 @@ class Injector:
 
     def _leader_node_kill(self, fault, began):
         node = self.node_of(leader_node(self.queue_rows()))
+        self.log(f"  SIGKILL {node.node} (it leads most queues)")
         node.kill()
         recovered = self.probe(began)          # with the node dead: the platform fails over
         back = time.time()
@@ -132,6 +136,9 @@ class Injector:
         try:
             until(lambda: self.ready(names) == 0, "the backlog to drain", max(deadline - time.time(), 1))
         except RuntimeError:
+            self.why = "backlog not drained: " + ", ".join(
+                f"{row['name']} {row.get('messages_ready')} ready, {row.get('consumers')} consumers"
+                for row in self.queue_rows() if row["name"] in names and row.get("messages_ready"))
             return None
         return round(time.time() - began, 1)
 
@@ -144,6 +151,7 @@ class Injector:
             report = self.load.report(probe=True)
             answer = self.load.send(report, deadline)
             if answer is None:
+                self.why = f"probe report never accepted (last HTTP error: {self.load.last_error})"
                 return False
             while time.time() < deadline:
                 state = self.load.state(answer.get("report_id"))
@@ -152,6 +160,7 @@ class Injector:
                 if state == "refused":
                     break
                 time.sleep(0.5)
+        self.why = f"probe report {answer.get('report_id')} stayed {state!r} (not registered, dispatched and notified)"
         return False
 
     # ----------------------------------------------------- broker questions
