@@ -221,7 +221,7 @@ def run(stack, nodes, faults, args, log, title) -> int:
     load = Load(stack, args.rate, args.reports)
     load.thread.start()
     injector = Injector(stack, load, nodes, log, duplicate_deliveries)
-    injector.run(faults, args.pause)
+    injector.run(faults, args.pause, began + args.max_minutes * 60 if args.max_minutes else float("inf"))
     load.stop.set()
     load.thread.join()
     log(f"load finished: {len(load.accepted)} reports accepted after {load.attempts} attempts; "
@@ -281,6 +281,8 @@ def arguments(argv, rounds, rate):
     parser.add_argument("--rate", type=float, default=rate, help="reports per second")
     parser.add_argument("--rounds", type=int, default=rounds, help="times the cycle of faults is repeated")
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between faults")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="begin no fault after this many minutes of load (then check and report)")
     parser.add_argument("--skip", nargs="*", default=[], help="fault kinds to leave out (bench/chaos_faults.py LABELS)")
     return parser.parse_args(argv)
 

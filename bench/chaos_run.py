@@ -49,11 +49,15 @@ class Injector:
         self.why: str | None = None           # why the last probe did not complete
 
     # ------------------------------------------------------------------ run
-    def run(self, faults: list[Fault], pause: float):
+    def run(self, faults: list[Fault], pause: float, stop_at: float = float("inf")):
+        """Each fault in turn, ``pause`` seconds apart; none begun after the time ``stop_at``."""
         # queues nothing in this stack consumes (the SMS stand-in's outbox) only ever fill up
         self.unconsumed = {row["name"] for row in self.queue_rows() if not row.get("consumers")}
         for number, fault in enumerate(faults, 1):
             time.sleep(pause)
+            if time.time() > stop_at:
+                self.log(f"time is up: {len(faults) - number + 1} faults of the schedule left out")
+                break
             began, self.why = time.time(), None
             self.log(f"fault {number}/{len(faults)} (round {fault.round}): {fault.name}")
             try:
