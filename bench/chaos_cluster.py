@@ -16,6 +16,8 @@ the way through on the other two nodes. Prints and saves what ``make chaos`` doe
 """
 from __future__ import annotations
 
+import shutil
+
 from bench.chaos import arguments, logger, run
 from bench.chaos_faults import cluster_cycle, schedule
 from bench.stack import Stack
@@ -31,6 +33,9 @@ def main(argv=None):
     log = logger()
     cluster = Cluster(NODES, FIRST_PORT)
     log(f"starting the cluster {', '.join(n.node for n in cluster.nodes)} on :{FIRST_PORT}-{FIRST_PORT + 2}")
+    for node in cluster.nodes:      # a fresh cluster each run: a node left half-stopped by an earlier
+        if not node.running():     # run failed to boot (incompatible_feature_flags) on 3.10.8
+            shutil.rmtree(node.home, ignore_errors=True)
     try:
         cluster.start()
         for row in cluster.status():
