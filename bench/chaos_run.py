@@ -45,14 +45,13 @@ class Injector:
         self.stack, self.load, self.nodes, self.log = stack, load, nodes, log
         self.duplicate = duplicate          # callable(stack, log) -> number of events sent again
         self.records: list[dict] = []
-        self.unconsumed: set[str] = set()
+        self.consumed: set[str] = set()       # queues seen with a consumer
         self.why: str | None = None           # why the last probe did not complete
 
     # ------------------------------------------------------------------ run
     def run(self, faults: list[Fault], pause: float, stop_at: float = float("inf")):
         """Each fault in turn, ``pause`` seconds apart; none begun after the time ``stop_at``."""
-        # queues nothing in this stack consumes (the SMS stand-in's outbox) only ever fill up
-        self.unconsumed = {row["name"] for row in self.queue_rows() if not row.get("consumers")}
+        self.queue_rows()                     # which queues have consumers before any fault
         for number, fault in enumerate(faults, 1):
             time.sleep(pause)
             if time.time() > stop_at:
@@ -135,19 +134,20 @@ class Injector:
         deadline = time.time() + PROBE_TIMEOUT
         if not self.report_through(deadline):
             return None
-        names = {spec.name for spec in topology.consumer_queues()
-                 if owner in (None, spec.owner) and spec.name not in self.unconsumed}
+        names = {spec.name for spec in topology.consumer_queues() if owner in (None, spec.owner)}
         try:
             until(lambda: self.ready(names) == 0, "the backlog to drain", max(deadline - time.time(), 1))
         except RuntimeError:
             self.why = "backlog not drained: " + ", ".join(
                 f"{row['name']} {row.get('messages_ready')} ready, {row.get('consumers')} consumers"
-                for row in self.queue_rows() if row["name"] in names and row.get("messages_ready"))
+                for row in self.queue_rows() if row["name"] in names & self.consumed and row.get("messages_ready"))
             return None
         return round(time.time() - began, 1)
 
     def ready(self, names) -> int | None:
-        rows = [row for row in self.queue_rows() if row["name"] in names]
+        """Messages ready in the queues ``names`` that have had a consumer at some point (a queue
+        nothing in this stack consumes, the SMS stand-in's outbox, only ever fills up)."""
+        rows = [row for row in self.queue_rows() if row["name"] in names and row["name"] in self.consumed]
         return sum(row.get("messages_ready") or 0 for row in rows) if rows else None
 
     def report_through(self, deadline) -> bool:
@@ -176,7 +176,9 @@ class Injector:
                                       params={"columns": "name,node,leader,messages,messages_ready,consumers"}, auth=MGMT_AUTH,
                                       timeout=10)
                 if answer.status_code == 200:
-                    return answer.json()
+                    rows = answer.json()
+                    self.consumed.update(row["name"] for row in rows if row.get("consumers"))
+                    return rows
             except requests.RequestException:
                 continue
         return []
