@@ -160,7 +160,11 @@ class Stack:
         return ";".join(f"{scheme}://guest:guest@{host}/{quote(self.vhost, safe='')}" for host in self.amqp_hosts)
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:          # a stack that did not come up leaves no process behind
+            self.stop()
+            raise
 
     def __exit__(self, *exc):
         self.stop()
