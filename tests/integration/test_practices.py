@@ -89,8 +89,13 @@ def test_chiefs_and_liaison_hear_of_the_case_and_it_counts_in_721_and_their_indi
         report = requests.get(f"{gateway}/api/scoring/indicators", params={"period": "2026-11"},
                               headers=headers, timeout=15).json()
         section = report["practices"]
-        return section if section["mode_721"]["district"]["total"] == 1 else None
-    section = wait_until(practices, what="scoring counted the disposal")
+        # events from intake, dispatch and coordination reach scoring in any order: wait until the
+        # case's registration, its unit and its disposal are all folded in
+        road = {row["key"]: row for row in section["chiefs"]}.get("road:天生路:chengguan", {})
+        counted = (section["mode_721"]["district"]["total"] == 1 and "street.tianshengjie" in section["mode_721"]["units"]
+                   and road.get("counts", {}).get("registered_cases") == 1)
+        return section if counted else None
+    section = wait_until(practices, what="scoring counted the case and its disposal")
     street = section["mode_721"]["units"]["street.tianshengjie"]
     assert street["modes"]["service"]["count"] == 1 and street["mix_text"] == "100/0/0"
     assert street["status"] == "偏离" and section["mode_721"]["target"] == {
@@ -197,7 +202,9 @@ def test_the_enforcement_ladder_classes_a_disposal_in_the_721_mix(gateway, confi
         report = requests.get(f"{gateway}/api/scoring/indicators", params={"period": "2026-11"},
                               headers=headers, timeout=15).json()
         section = report["practices"]["mode_721"]
-        return section if section["district"]["total"] == 2 else None
+        units = section["units"]
+        both = section["district"]["total"] == 2 and "street.tianshengjie" in units and "dept.chengguan" in units
+        return section if both else None
     section = wait_until(mix, what="scoring counted both disposals")
     street = section["units"]["street.tianshengjie"]["modes"]
     assert (street["enforcement"]["count"], street["service"]["count"]) == (1, 0)
