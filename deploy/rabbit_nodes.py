@@ -122,16 +122,20 @@ class Node:
     def running(self) -> bool:
         return port_open(self.port) and self.ctl("ping", check=False, timeout=30).returncode == 0
 
-    def start(self, wait: float = 120.0) -> "Node":
-        """Start the node in the background (no-op when it already runs) and wait until it serves."""
+    def launch(self):
+        """Start the node in the background without waiting (no-op when it already runs)."""
         if shutil.which("rabbitmq-server") is None:
             raise RuntimeError("RabbitMQ is not installed (apt-get install -y rabbitmq-server)")
         if port_open(self.port):
-            return self
+            return
         self.write_files()
         log = open(self.home / "log" / "console.log", "ab")
         subprocess.Popen(["rabbitmq-server"], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.home)
+
+    def start(self, wait: float = 120.0) -> "Node":
+        """Start the node in the background (no-op when it already runs) and wait until it serves."""
+        self.launch()
         self.wait_up(wait)
         return self
 
@@ -203,11 +207,7 @@ class Cluster:
     def start(self) -> "Cluster":
         first, *rest = self.nodes
         for node in self.nodes:          # boot in parallel: each takes 20-40 s on 2 cores
-            if not port_open(node.port):
-                node.write_files()
-                log = open(node.home / "log" / "console.log", "ab")
-                subprocess.Popen(["rabbitmq-server"], env=node.env(), stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=node.home)
+            node.launch()
         for node in self.nodes:
             node.wait_up(180)
         members = first.cluster_members()
