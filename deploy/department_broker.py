@@ -30,8 +30,7 @@ def shovel_host_for(config: dict, node: Node) -> str | None:
     """None (the platform's broker) when it runs the shovel plugin, else the department's node."""
     mgmt = broker_users.admin_management(config)
     try:
-        answer = requests.get(mgmt.url("shovels"), auth=mgmt.auth, timeout=10)
-        if answer.status_code == 200:
+        if mgmt.has_shovel_plugin():
             return None
     except requests.RequestException:
         pass

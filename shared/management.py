@@ -140,6 +140,10 @@ class Management:
     def delete_parameter(self, component, name):
         self._call("DELETE", f"parameters/{quote(component, safe='')}/{self.v}/{quote(name, safe='')}")
 
+    def has_shovel_plugin(self) -> bool:
+        """Whether this broker runs the shovel management plugin (``/api/shovels`` answers)."""
+        return self._request("GET", "shovels", timeout=10).status_code == 200
+
     def shovels(self):
         """Live shovels of this vhost (the rabbitmq_shovel_management plugin)."""
         return self._call("GET", f"shovels/{self.v}") or []
