@@ -53,7 +53,7 @@ class TimerDue(Entrypoint):
         try:                                  # the search for due timers is served by an index
             self.collection.create_index("_due_ms")
         except Exception as exc:  # noqa: BLE001 - the store may still be starting
-            log.warning("could not index %s._next_due: %s", self.collection_name, exc)
+            log.warning("could not index %s._due_ms: %s", self.collection_name, exc)
         self._running = False
         self._gt = None
 
