@@ -51,7 +51,7 @@ import requests
 from .config import ROOT, load_config
 from .departments import department_ids
 from .management import Management, vhost_of
-from .messaging.connection import map_nodes
+from .messaging.connection import map_nodes, plain_amqp
 
 TAG = "dcg-department"
 REPLIES_EXCHANGE = "departments.replies"
@@ -74,7 +74,7 @@ def amqp_url(amqp_uri: str, username: str, password: str, vhost: str) -> str:
     cluster (AMQP_URI lists several nodes) one URL per node, joined by ';' (the program fails
     over between them)."""
     def one(node: str) -> str:
-        parts = urlsplit(node.replace("pyamqp://", "amqp://", 1))
+        parts = urlsplit(plain_amqp(node))
         host = parts.hostname or "127.0.0.1"
         port = parts.port or 5672
         scheme = "amqps" if parts.scheme == "amqps" else "amqp"

@@ -11,12 +11,12 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
-from .messaging.connection import first_uri, node_uris
+from .messaging.connection import first_uri, node_uris, plain_amqp
 
 
 def vhost_of(amqp_uri: str) -> str:
     """The virtual host named by an AMQP URI ("/" when it names none)."""
-    path = urlsplit(first_uri(amqp_uri).replace("pyamqp://", "amqp://", 1)).path
+    path = urlsplit(plain_amqp(first_uri(amqp_uri))).path
     return unquote(path[1:]) if path and path != "/" else "/"
 
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from .messaging.connection import node_uris, plain_amqp
+
 REPLIES_EXCHANGE = "departments.replies"
 DEFAULT_INBOX = "dcg.inbox"        # on the department's broker: Requests, Updates, Cancels, Errors
 DEFAULT_OUTBOX = "dcg.outbox"      # on the department's broker: the department's replies
@@ -75,12 +77,12 @@ def redact(url: str) -> str:
 
 def amqp_url(url: str) -> str:
     """A shovel takes amqp:// URIs (kombu's pyamqp:// is the same wire protocol)."""
-    return url.replace("pyamqp://", "amqp://", 1)
+    return plain_amqp(url)
 
 
 def uris(url: str) -> str | list[str]:
     """One URI, or kombu's failover form ``a;b;c`` (a cluster) as the list a shovel tries in turn."""
-    parts = [amqp_url(part.strip()) for part in url.split(";") if part.strip()]
+    parts = [amqp_url(part) for part in node_uris(url)]
     return parts[0] if len(parts) == 1 else parts
 
 

@@ -25,6 +25,11 @@ def node_uris(uri: str) -> list[str]:
     return [part.strip() for part in re.split(r";|,(?=\s*[a-z][a-z0-9+.-]*://)", str(uri or "")) if part.strip()]
 
 
+def plain_amqp(node: str) -> str:
+    """kombu's ``pyamqp://`` as the ``amqp://`` other clients take (the same wire protocol)."""
+    return node.replace("pyamqp://", "amqp://", 1)
+
+
 def first_uri(uri: str) -> str:
     """The first node's URL: its user, password and vhost are those of every node."""
     nodes = node_uris(uri)
@@ -51,7 +56,7 @@ def pika_parameters(uri: str, start: int = 0, heartbeat: int | None = None) -> l
     BlockingConnection tries them in turn. (The department program has its own copy on purpose:
     a department runs it with pika alone, without the platform's code.)"""
     import pika
-    nodes = [node.replace("pyamqp://", "amqp://", 1) for node in node_uris(uri)]
+    nodes = [plain_amqp(node) for node in node_uris(uri)]
     params = []
     for node in nodes[start % len(nodes):] + nodes[:start % len(nodes)]:
         one = pika.URLParameters(node)
