@@ -115,7 +115,8 @@ def one_case(district, policy, settings, report: dict, at: datetime, rng) -> dic
             subjects[subject].append(entry)
     facts = [scoring_rules.fold(subject, entries, locator(district)) for subject, entries in subjects.items()]
     coordination = {"_id": case_id, **registered["payload"], "seen_at": at}
-    return {"intake.reports": [report_doc], "intake.cases": [intake_case], "dispatch.cases": [dispatch_case],
+    noted = {"_id": report_id, "case_id": case_id}            # FilingStore._note_case
+    return {"intake.reports": [report_doc], "intake.cases": [intake_case], "intake.report_cases": [noted], "dispatch.cases": [dispatch_case],
             "enforcement_coordination.cases": [coordination], "scoring.events": logged, "scoring.facts": facts}
 
 
@@ -146,6 +147,7 @@ def build(count: int, out: Path, prefix: str, seed: int = 2026, end: datetime | 
 
     from bench.run import class_mix, make_report
     from services.dispatch.routing import load_settings
+    from services.intake import migrations as intake_migrations
     from services.intake import rules as intake_rules
     from shared.contracts.events import new_id
     from shared.refdata import load_district
@@ -185,6 +187,10 @@ def build(count: int, out: Path, prefix: str, seed: int = 2026, end: datetime | 
                     counts[name] += 1
             if number and number % 10000 == 0:
                 print(f"  built {number} cases ({time.time() - begin:.0f} s)", flush=True)
+        for name, _ in intake_migrations.STEPS:       # the year's documents have what they add
+            sink.write(bson.encode({"db": f"{prefix}intake", "coll": "migrations",
+                                    "doc": intake_migrations.marker(name)}))
+            counts["intake.migrations"] += 1
     return {"cases": count, "templates": len(pool), "template_seconds": round(made_templates, 1),
             "documents": dict(counts), "build_seconds": round(time.time() - begin, 1)}
 
@@ -225,6 +231,9 @@ def load(path: str, sqlite: str, batch: int = 2000) -> dict:
     return asyncio.run(run())
 
 
+# the documents' shapes: a new version when they change (v2: intake's cases carry ``dup_cell``,
+# ``report_cases`` names each report's case, intake's migrations are marked as run)
+CACHE_VERSION = "v2"
 PREFIX = "bench_year_"          # the year's database prefix (bench.run gives its Stack the same)
 
 
@@ -233,7 +242,7 @@ def prepare(workdir: Path, count: int, cache: Path | None = None) -> dict:
     file bench.stack's store opens), under the database prefix PREFIX. Built and loaded once
     into ``cache`` (artifacts/bench/year-<count>.sqlite3), then copied: later runs take seconds."""
     import shutil
-    cache = Path(cache or ROOT / "artifacts" / "bench" / f"year-{count}.sqlite3")
+    cache = Path(cache or ROOT / "artifacts" / "bench" / f"year-{CACHE_VERSION}-{count}.sqlite3")
     target = Path(workdir) / "mongo" / "store.sqlite3"
     target.parent.mkdir(parents=True, exist_ok=True)
     figures = {"cases": count, "cached": cache.exists()}

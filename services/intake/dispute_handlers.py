@@ -18,7 +18,7 @@ from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 from shared.refdata.intake_data import disc
 
-from . import disputes
+from . import cells, disputes, migrations
 from .answers import PUBLIC
 from .answers import jsonable as _jsonable
 from .schemas import DecisionSchema
@@ -128,8 +128,9 @@ class DisputeHandlers:
     def list_disputes(self, state: str | None = None) -> list:
         query = {"state": state} if state in ("open", "decided") else {}
         tz = load_district().calendar.tz
-        return [_jsonable(storage.public(doc), tz) for doc in
-                self.db.disputes.find(query, PUBLIC).sort("opened_at", -1).limit(500)]
+        # sorted here: a sort on another field than the equality's makes the embedded store scan
+        found = sorted(self.db.disputes.find(query, PUBLIC), key=lambda doc: doc["opened_at"], reverse=True)
+        return [_jsonable(storage.public(doc), tz) for doc in found[:500]]
 
     @rpc
     def get_dispute(self, dispute_id: str):
@@ -163,8 +164,10 @@ class DisputeHandlers:
             "class_code": doc["class_code"], "units": list(units), "arbiter": arbiter,
         }, case["_id"], f"{dispute_id}.opened")
         timer = timers.timer(f"{dispute_id}.{level}", deadline, "escalate", level=level)
-        if storage.create(self.db.disputes, doc, [event], applied=f"attach:{case['_id']}", timers=[timer]):
-            return
+        if self.db.disputes.find_one({"_id": dispute_id}, {"_id": 1}) is None:
+            migrations.list_in_cells(self.db, dispute_id, doc["bbox"])       # first: a listed id not saved yet is skipped
+            if storage.create(self.db.disputes, doc, [event], applied=f"attach:{case['_id']}", timers=[timer]):
+                return
 
         def attach():
             current = self.db.disputes.find_one({"_id": dispute_id})
@@ -175,12 +178,17 @@ class DisputeHandlers:
         storage.retry_on_conflict(attach)
 
     def _disputes_covering(self, point, state):
+        """The disputes in ``state`` whose place covers the point: the point's cell lists the
+        disputes near it (one read by ``_id``), each read by ``_id`` and checked here."""
         lon, lat = float(point["lon"]), float(point["lat"])
-        query = {"state": state, "bbox.min_lon": {"$lte": lon}, "bbox.max_lon": {"$gte": lon},
-                 "bbox.min_lat": {"$lte": lat}, "bbox.max_lat": {"$gte": lat}}
-        found = list(self.db.disputes.find(query, PUBLIC).limit(50))
+        listed = self.db.dispute_cells.find_one({"_id": cells.cell(lon, lat)}) or {}
         from shared.refdata.intake_data import geometry_covers
-        return [doc for doc in found if geometry_covers(doc["geometry"], lon, lat)]
+        found = []
+        for dispute_id in listed.get("dispute_ids", []):
+            doc = self.db.disputes.find_one({"_id": dispute_id}, PUBLIC)
+            if doc is not None and doc["state"] == state and geometry_covers(doc["geometry"], lon, lat):
+                found.append(doc)
+        return found
 
     def _dispute_view(self, dispute_id):
         """A dispute for the API: its times in local time with the offset."""

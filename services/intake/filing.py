@@ -18,6 +18,7 @@ from shared import geo, time_limits
 from shared.refdata.intake_data import distance_m
 from shared.refdata.spatial import covering_decision
 
+from .cells import duplicate_cell
 from .rules import check_filing_standard, reporter_id
 
 
@@ -163,13 +164,14 @@ def claim_keys(class_code: str, lon: float, lat: float, radius_m: float) -> list
 def match_existing(candidates, class_code: str, point: dict, now: datetime, policy: dict) -> dict | None:
     """An open case of the same class within the radius (registered within the window) →
     ``{"action": "duplicate"}``; else a case closed within ``reopen_within_days`` →
-    ``{"action": "reopen"}``; nearest first.  None → a new case."""
+    ``{"action": "reopen"}``; nearest first; a cancelled case (不立案) is never linked.
+    None → a new case."""
     radius = policy["duplicates"]["radius_m"]
     window = timedelta(days=policy["duplicates"]["open_case_window_days"])
     reopen = timedelta(days=policy["duplicates"]["reopen_within_days"])
     open_hits, closed_hits = [], []
     for case in candidates:
-        if case.get("class_code") != class_code:
+        if case.get("class_code") != class_code or case.get("state") == "cancelled":
             continue
         location = case.get("location") or {}
         distance = distance_m(point["lon"], point["lat"], location.get("lon"), location.get("lat"))
@@ -254,6 +256,7 @@ def registration(case_id: str, report_id: str, report: dict, decision: dict, rec
         "links": [{"report_id": report_id, "kind": "registered", "at": now}],
         "duplicate_count": 0, "reopen_count": 0, "history": [],
         "ownership_override": decision.get("override"),
+        "dup_cell": duplicate_cell(fields["class_code"], fields["location"]["lon"], fields["location"]["lat"]),
     }
     return Change("cases", case_id, create=doc, applied=report_id, events=[received, ("case_registered", {
         **fields, "case_id": case_id, "report_id": report_id, "channel": report["channel"],

@@ -1,8 +1,12 @@
 """Filing in intake's store: the steps around the pure decision (filing.py) — read what the
 decision needs (nearby cases, decided disputes, the stall register), hold the filing claims, and
-apply the changes filing.py returns, in the order that keeps crashes harmless: the case (with its
-events and the report id in ``report_ids``) first, the report document last. Mixed into
-IntakeService (service.py)."""
+apply the changes filing.py returns, in the order that keeps crashes harmless: the report's
+case in ``report_cases`` (``_id`` = report id), then the case (with its events and the report id
+in ``report_ids``), the report document last. Mixed into IntakeService (service.py).
+
+Every search here is one equality on an indexed scalar field or on ``_id`` (the embedded store
+serves nothing else from an index, docs/performance.md): the case of a report by
+``report_cases``, nearby cases by ``dup_cell`` (cells.py), cases by ``_id`` one at a time."""
 from __future__ import annotations
 
 import logging
@@ -16,7 +20,7 @@ from shared.contracts.events import new_id
 from shared.messaging import outbox
 from shared.refdata import load_district
 
-from . import case_status, filing, open311, rules, stalls
+from . import case_status, cells, filing, open311, rules, stalls
 from .answers import PUBLIC
 from .answers import token as _token
 from .schemas import ReportSchema
@@ -28,6 +32,9 @@ POLICY_OVERRIDES = {   # container config or environment → intake.yaml setting
     "INTAKE_OPEN_CASE_WINDOW_DAYS": ("duplicates", "open_case_window_days"),
     "INTAKE_REOPEN_DAYS": ("duplicates", "reopen_within_days"),
 }
+
+
+MATCH_FIELDS = {"_id": 1, "class_code": 1, "location": 1, "state": 1, "registered_at": 1, "closed_at": 1}
 
 
 class FilingStore:
@@ -56,7 +63,7 @@ class FilingStore:
                         "reason": f"external_id {report['external_id']} 已用于另一份内容不同的上报 "
                                   "(this external_id was sent before with a different body)"}
             return filing.answer(existing)
-        case = self.db.cases.find_one({"report_ids": report_id})
+        case = self._case_of_report(report_id)
         if case is not None:                                   # saved the case, then stopped
             return filing.answer(self._save_report(report_id, report, case, now, token, filer))
         district = load_district()
@@ -88,6 +95,19 @@ class FilingStore:
             if case is None:
                 case = self._register(report_id, report, decision, received, now, policy, district)
         return filing.answer(self._save_report(report_id, report, case, now, token, filer))
+
+    def _case_of_report(self, report_id):
+        """The case a report was filed to when its report document was not written (a crash
+        between the two): ``report_cases`` names the case, the case's ``report_ids`` confirm it."""
+        noted = self.db.report_cases.find_one({"_id": report_id})
+        if noted is None:
+            return None
+        case = self.db.cases.find_one({"_id": noted["case_id"]})
+        return case if case is not None and report_id in case.get("report_ids", []) else None
+
+    def _note_case(self, report_id, case_id):
+        """Before the case write: the report is being filed to ``case_id`` (_case_of_report)."""
+        self.db.report_cases.replace_one({"_id": report_id}, {"_id": report_id, "case_id": case_id}, upsert=True)
 
     def _apply(self, change: filing.Change, version: int | None = None) -> bool:
         """Write a change from filing.py: create its document, or update the one read at
@@ -162,13 +182,13 @@ class FilingStore:
                                       stall_count=(fields.get("attributes") or {}).get("stall_count"))
 
     def _match(self, fields, now, policy):
+        """Cases of the class in the cells the radius box touches (one indexed equality on
+        ``dup_cell`` each, usually 1–4); the rule picks among them."""
         point = fields["location"]
         box = filing.bbox_around(point["lon"], point["lat"], policy["duplicates"]["radius_m"])
-        query = {"class_code": fields["class_code"], "state": {"$ne": "cancelled"},   # 不立案: never linked
-                 "location.lon": {"$gte": box["min_lon"], "$lte": box["max_lon"]},
-                 "location.lat": {"$gte": box["min_lat"], "$lte": box["max_lat"]}}
-        candidates = list(self.db.cases.find(query, {"_id": 1, "class_code": 1, "location": 1, "state": 1,
-                                                     "registered_at": 1, "closed_at": 1}).limit(200))
+        candidates = []
+        for key in cells.duplicate_cells(fields["class_code"], box):
+            candidates += self.db.cases.find({"dup_cell": key}, MATCH_FIELDS)
         return filing.match_existing(candidates, fields["class_code"], point, now, policy)
 
     def _link(self, match, report_id, report, fields, received, now, policy):
@@ -183,6 +203,7 @@ class FilingStore:
             again = filing.match_existing([case], fields["class_code"], fields["location"], now, policy)
             if again is None:
                 return None
+            self._note_case(report_id, case["_id"])
             self._apply(filing.link(case, again, report_id, report, fields["class_code"], received, now,
                                     case_status.reopen_fields), case["_version"])
             return self.db.cases.find_one({"_id": case["_id"]})
@@ -199,6 +220,7 @@ class FilingStore:
             dispute_id = covering[0]["_id"] if covering else f"OD-{place['place_id']}"
         change = filing.registration(case_id, report_id, report, decision, received, now, dispute_id)
         doc = change.create
+        self._note_case(report_id, case_id)
         if not self._apply(change):
             doc = self.db.cases.find_one({"_id": case_id})
         if place:
@@ -216,7 +238,7 @@ class FilingStore:
         return doc
 
     def _views(self, docs, district) -> list:
-        case_ids = list({doc["case_id"] for doc in docs if doc.get("case_id")})
-        cases = {case["_id"]: case for case in self.db.cases.find({"_id": {"$in": case_ids}}, PUBLIC)} \
-            if case_ids else {}
+        cases = {}
+        for case_id in {doc["case_id"] for doc in docs if doc.get("case_id")}:   # by _id: no $in (a scan)
+            cases[case_id] = self.db.cases.find_one({"_id": case_id}, PUBLIC)
         return [open311.service_request(doc, cases.get(doc.get("case_id")), district) for doc in docs]

@@ -37,7 +37,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 
-from . import case_status, open311, rules, stalls
+from . import case_status, migrations, open311, rules, stalls
 from . import sensors as sensor_rules
 from .answers import PUBLIC
 from .answers import jsonable as _jsonable
@@ -67,12 +67,17 @@ class Indexes(DependencyProvider):
     def setup(self):
         database = self.connection.client[database_name(self.container.config, self.container.service_name)]
         wanted = [("reports", "token"), ("reports", "case_id"), ("reports", "received_at"),
-                  ("cases", "report_ids"), ("cases", "class_code"), ("disputes", "state")]
+                  ("cases", "dup_cell"), ("cases", "class_code"), ("disputes", "state")]
         for collection, key in wanted:
             try:
                 database[collection].create_index(key)
             except Exception as exc:  # noqa: BLE001 - an index is an optimisation here
                 log.warning("index %s.%s not created: %s", collection, key, exc)
+        try:
+            migrations.run(database)      # once per store: fields the searches need (migrations.py)
+        except Exception:  # noqa: BLE001 - not marked as run: tried again at the next start
+            log.exception("intake's start-up migrations did not finish; old documents may be missed "
+                          "by the duplicate and dispute searches until the next start")
 
 
 class IntakeService(FilingStore, DisputeHandlers):
@@ -293,12 +298,16 @@ class IntakeService(FilingStore, DisputeHandlers):
     @rpc
     def get_case(self, case_id: str):
         """The registering report of a case (as before), plus intake's case view."""
-        doc = self.db.reports.find_one({"case_id": case_id, "status": "registered"}) or \
-            self.db.reports.find_one({"case_id": case_id})
+        case = self.db.cases.find_one({"_id": case_id}, PUBLIC)      # by _id: the report by the case's ids
+        doc = None
+        for report_id in ([case.get("report_id")] + case.get("report_ids", [])) if case else []:
+            doc = self.db.reports.find_one({"_id": report_id}) if report_id else None
+            if doc is not None:
+                break
         if doc is None:
             return None
         answer = storage.public(doc)
-        answer["intake_case"] = storage.public(self.db.cases.find_one({"_id": case_id}, PUBLIC))
+        answer["intake_case"] = storage.public(case)
         return _jsonable(answer, load_district().calendar.tz)
 
     @rpc

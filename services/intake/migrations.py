@@ -1,0 +1,87 @@
+"""Intake's start-up migrations: what a search needs that documents saved by an older intake
+lack. Each runs once per store and records that it ran (``migrations``, ``_id`` = its name), so a
+start costs one read per migration when nothing is missing. Idempotent: two instances starting
+together both run it, harmlessly.
+
+- ``cases.dup_cell``: the cell key the duplicate search reads (cells.py, filing.registration);
+- ``report_cases``: the case of a report whose report document was never written (a crash
+  between the case write and the report write), found before by a multikey scan of
+  ``cases.report_ids``;
+- ``dispute_cells``: every dispute listed in the cells its place touches.
+
+An intake of the previous version still running after the marker is written would save cases
+without ``dup_cell`` (not found as duplicates): upgrade all instances together."""
+from __future__ import annotations
+
+import logging
+
+from shared import storage
+
+from . import cells
+
+log = logging.getLogger(__name__)
+
+DUP_CELL, REPORT_CASES, DISPUTE_CELLS = "cases.dup_cell", "report_cases", "dispute_cells"
+
+
+def _dup_cells(database) -> int:
+    done = 0
+    for case in database.cases.find({}, {"_id": 1, "class_code": 1, "location": 1, "dup_cell": 1}):
+        location = case.get("location") or {}
+        if case.get("dup_cell") or location.get("lon") is None or not case.get("class_code"):
+            continue
+        database.cases.update_one({"_id": case["_id"]}, {"$set": {"dup_cell": cells.duplicate_cell(
+            case["class_code"], location["lon"], location["lat"])}})
+        done += 1
+    return done
+
+
+def _report_cases(database) -> int:
+    done = 0
+    for case in database.cases.find({}, {"_id": 1, "report_ids": 1}):
+        for report_id in case.get("report_ids") or []:
+            if database.reports.find_one({"_id": report_id}, {"_id": 1}) is None:
+                database.report_cases.update_one({"_id": report_id}, {"$setOnInsert": {"case_id": case["_id"]}},
+                                                 upsert=True)
+                done += 1
+    return done
+
+
+def list_in_cells(database, dispute_id: str, bbox: dict) -> None:
+    """List a dispute in every cell its place's box touches (cells.py), by ``_id``."""
+    keys = cells.cells_over(bbox["min_lon"], bbox["min_lat"], bbox["max_lon"], bbox["max_lat"])
+    if len(keys) >= cells.MAX_CELLS:
+        log.warning("dispute %s: its place touches more than %d cells; listed in the first ones",
+                    dispute_id, cells.MAX_CELLS)
+    for key in keys:
+        database.dispute_cells.update_one({"_id": key}, {"$addToSet": {"dispute_ids": dispute_id}}, upsert=True)
+
+
+def _dispute_cells(database) -> int:
+    done = 0
+    for dispute in database.disputes.find({}, {"_id": 1, "bbox": 1}):
+        if dispute.get("bbox"):
+            list_in_cells(database, dispute["_id"], dispute["bbox"])
+            done += 1
+    return done
+
+
+STEPS = ((DUP_CELL, _dup_cells), (REPORT_CASES, _report_cases), (DISPUTE_CELLS, _dispute_cells))
+
+
+def marker(name: str, documents: int = 0) -> dict:
+    """The record that a migration ran (also written by bench/year_load.py for its year)."""
+    return {"_id": name, "ran_at": storage.now_utc(), "documents": documents}
+
+
+def run(database) -> dict:
+    """Run every migration this store has not run yet; {name: documents changed}."""
+    changed = {}
+    for name, step in STEPS:
+        if database.migrations.find_one({"_id": name}) is not None:
+            continue
+        changed[name] = step(database)
+        database.migrations.replace_one({"_id": name}, marker(name, changed[name]), upsert=True)
+        if changed[name]:
+            log.info("migration %s: %d documents", name, changed[name])
+    return changed
