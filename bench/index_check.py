@@ -12,7 +12,14 @@ is data), and classified from the embedded store's SQLite plan:
   collection only), even when it probes an index per document (mongoeco does that for
   array-valued, multikey, indexes such as intake's ``cases.report_ids``) — the query costs
   more as the data grows;
+  The same when mongoeco does not translate the query to SQL at all (``pushdown.mode`` python:
+  a sort on another field than an equality's, an Int64 range bound, …): it reads every
+  document and filters in Python;
 - ``whole``: an empty filter, a read of the whole (small) collection by design.
+
+An empty collection's plan never starts from an index (there are no entries yet), whatever the
+query: replay on a store whose collections hold documents (tests/integration/test_index_check.py
+gives each empty one a probe document).
 
 On real MongoDB the same replay reads ``queryPlanner.winningPlan`` (IXSCAN / COLLSCAN).
 
@@ -61,6 +68,9 @@ def classify(explained: dict, query_filter: dict) -> str:
     if isinstance(query_filter.get("_id"), (str, int)) or (
             isinstance(query_filter.get("_id"), dict) and set(query_filter["_id"]) == {"$eq"}):
         return "index"       # by _id: the embedded store's storage-key fast path (explain does not show it)
+    pushdown = (explained.get("details") or {}).get("pushdown") or {}
+    if pushdown.get("mode") == "python":             # the embedded store filters (or sorts) in Python:
+        return "scan"                                # every document of the collection is read
     details = (explained.get("details") or {}).get("engine_details")
     if details is not None:                          # the embedded store (mongoeco on SQLite)
         first = details[0] if details else ""        # what drives the plan

@@ -53,9 +53,11 @@ def record(folder: str, process: str, event) -> None:
                 if key in _seen:
                     continue
                 _seen.add(key)
+                # canonical: an Int64 stays an Int64 when the check replays it (relaxed JSON makes
+                # it an int, and the embedded store plans the two differently)
                 line = json_util.dumps({"process": process, "db": event.database_name, "coll": collection,
                                         "command": event.command_name, "filter": query["filter"],
-                                        "sort": query["sort"]})
+                                        "sort": query["sort"]}, json_options=json_util.CANONICAL_JSON_OPTIONS)
                 with open(os.path.join(folder, f"{process}-{os.getpid()}.jsonl"), "a", encoding="utf-8") as sink:
                     sink.write(line + "\n")
     except Exception:  # noqa: BLE001 - a bench aid never breaks a store call

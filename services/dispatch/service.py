@@ -56,6 +56,7 @@ class CasesDatabase(storage.MongoDatabase):
             cases.create_index([("dispatched_at", -1)])
             cases.create_index([("state", 1), ("unit_id", 1)])
             cases.create_index([("_next_due", 1)])
+            cases.create_index("dispute_id")         # a decided dispute's cases (on_ownership_event)
         except Exception as exc:  # noqa: BLE001 - the store may still be starting; indexes only speed things up
             log.warning("could not create case indexes: %s", exc)
 

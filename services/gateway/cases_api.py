@@ -163,11 +163,12 @@ class CasesApi:
         if not ids:
             return
         names = {}
-        for account in self.db.accounts.find({"$or": [{"_id": {"$in": sorted(ids)}},
-                                                      {"person_id": {"$in": sorted(ids)}}]},
-                                             {"name": 1, "person_id": 1}):
-            names[account.get("person_id") or account["_id"]] = account["name"]
-            names.setdefault(account["_id"], account["name"])
+        _index_person_id(self.db.accounts)
+        for actor in sorted(ids):       # one equality each (an $or of $in is a scan on the embedded store)
+            account = self.db.accounts.find_one({"_id": actor}, {"name": 1}) or \
+                self.db.accounts.find_one({"person_id": actor}, {"name": 1})
+            if account is not None:
+                names[actor] = account["name"]
         for entry in entries:
             if entry.get("actor") in names:
                 entry["actor_id"], entry["actor"] = entry["actor"], names[entry["actor"]]
@@ -192,3 +193,17 @@ class CasesApi:
         if result.get("status") == "ok" and result.get("per_page"):
             result["pages"] = -(-result["total"] // result["per_page"])
         return _answer(result)
+
+
+_INDEXED: set = set()
+
+
+def _index_person_id(accounts) -> None:
+    """Accounts by staff number (``person_id``): indexed once per process."""
+    if accounts.full_name in _INDEXED:
+        return
+    try:
+        accounts.create_index("person_id")
+        _INDEXED.add(accounts.full_name)
+    except Exception:  # noqa: BLE001 - the store may be away; the lookup still works
+        pass
