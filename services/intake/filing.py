@@ -221,9 +221,26 @@ def received_event(report_id: str, report: dict, now: datetime) -> tuple:
     }, report_id, f"{report_id}.received")
 
 
+def received_day(moment: datetime) -> str:
+    """A report's ``received_day``: the UTC date it was received (``YYYY-MM-DD``). A date window
+    is searched one day at a time by this key (the embedded store serves no range from an index)."""
+    return f"{moment.astimezone(timezone.utc):%Y-%m-%d}"
+
+
+def days_back(start: datetime, end: datetime) -> list[str]:
+    """The ``received_day`` keys of a window, newest first."""
+    first, day = start.astimezone(timezone.utc).date(), end.astimezone(timezone.utc).date()
+    days = []
+    while day >= first:
+        days.append(f"{day:%Y-%m-%d}")
+        day -= timedelta(days=1)
+    return days
+
+
 def _report_doc(report_id: str, report: dict, now: datetime, token: str, filer: dict | None, **outcome) -> dict:
     return {"_id": report_id, "report": report, "channel": report["channel"],
-            "class_code": report["class_code"], "received_at": now, "updated_at": now, **outcome,
+            "class_code": report["class_code"], "received_at": now, "received_day": received_day(now),
+            "updated_at": now, **outcome,
             "token": token, "reporter_id": reporter_id(report), **(filer or {})}
 
 

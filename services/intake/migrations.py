@@ -7,7 +7,8 @@ together both run it, harmlessly.
 - ``report_cases``: the case of a report whose report document was never written (a crash
   between the case write and the report write), found before by a multikey scan of
   ``cases.report_ids``;
-- ``dispute_cells``: every dispute listed in the cells its place touches.
+- ``dispute_cells``: every dispute listed in the cells its place touches;
+- ``reports.received_day``: the day key the Open311 date-window list reads.
 
 An intake of the previous version still running after the marker is written would save cases
 without ``dup_cell`` (not found as duplicates): upgrade all instances together."""
@@ -17,11 +18,12 @@ import logging
 
 from shared import storage
 
-from . import cells
+from . import cells, filing
 
 log = logging.getLogger(__name__)
 
-DUP_CELL, REPORT_CASES, DISPUTE_CELLS = "cases.dup_cell", "report_cases", "dispute_cells"
+DUP_CELL, REPORT_CASES, DISPUTE_CELLS, RECEIVED_DAY = \
+    "cases.dup_cell", "report_cases", "dispute_cells", "reports.received_day"
 
 
 def _dup_cells(database) -> int:
@@ -66,7 +68,19 @@ def _dispute_cells(database) -> int:
     return done
 
 
-STEPS = ((DUP_CELL, _dup_cells), (REPORT_CASES, _report_cases), (DISPUTE_CELLS, _dispute_cells))
+def _received_days(database) -> int:
+    done = 0
+    for report in database.reports.find({}, {"_id": 1, "received_at": 1, "received_day": 1}):
+        if report.get("received_day") or report.get("received_at") is None:
+            continue
+        database.reports.update_one({"_id": report["_id"]},
+                                    {"$set": {"received_day": filing.received_day(report["received_at"])}})
+        done += 1
+    return done
+
+
+STEPS = ((DUP_CELL, _dup_cells), (REPORT_CASES, _report_cases), (DISPUTE_CELLS, _dispute_cells),
+         (RECEIVED_DAY, _received_days))
 
 
 def marker(name: str, documents: int = 0) -> dict:

@@ -37,7 +37,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 
-from . import case_status, migrations, open311, rules, stalls
+from . import case_status, filing, migrations, open311, rules, stalls
 from . import sensors as sensor_rules
 from .answers import PUBLIC
 from .answers import jsonable as _jsonable
@@ -66,7 +66,7 @@ class Indexes(DependencyProvider):
 
     def setup(self):
         database = self.connection.client[database_name(self.container.config, self.container.service_name)]
-        wanted = [("reports", "token"), ("reports", "case_id"), ("reports", "received_at"),
+        wanted = [("reports", "token"), ("reports", "case_id"), ("reports", "received_day"),
                   ("cases", "dup_cell"), ("cases", "class_code"), ("disputes", "state")]
         for collection, key in wanted:
             try:
@@ -262,12 +262,8 @@ class IntakeService(FilingStore, DisputeHandlers):
             docs = [doc for doc in (self.db.reports.find_one({"_id": report_id}, PUBLIC)    # by _id: no $in
                                     for report_id in dict.fromkeys(ids)) if doc is not None]
         else:
-            start = _parse_time(filters["start"])
-            end = _parse_time(filters["end"])
-            query = {"received_at": {"$gte": start, "$lte": end}}
-            if filters.get("codes"):
-                query["class_code"] = {"$in": [str(c) for c in filters["codes"]]}
-            docs = list(self.db.reports.find(query, PUBLIC).sort("received_at", -1).limit(5000))
+            docs = self._received_between(_parse_time(filters["start"]), _parse_time(filters["end"]),
+                                          {str(c) for c in filters.get("codes") or []})
         docs.sort(key=lambda doc: doc.get("received_at") or datetime.min.replace(tzinfo=timezone.utc),
                   reverse=True)
         views = self._views(docs, district)
@@ -276,6 +272,20 @@ class IntakeService(FilingStore, DisputeHandlers):
             views = [view for view in views if view["status"] in statuses]
         page, size = int(filters.get("page") or 1), int(filters.get("page_size") or 1000)
         return {"total": len(views), "items": views[(page - 1) * size: page * size]}
+
+    def _received_between(self, start, end, codes, limit=5000) -> list:
+        """Reports received in the window (of these classes), newest first, at most ``limit``:
+        one indexed equality per day (``received_day``; the window is at most 90 days), the
+        rest filtered here."""
+        start, end = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc) for moment in (start, end))
+        docs = []
+        for day in filing.days_back(start, end):
+            docs += [doc for doc in self.db.reports.find({"received_day": day}, PUBLIC)
+                     if start <= doc["received_at"] <= end and (not codes or doc.get("class_code") in codes)]
+            if len(docs) >= limit:
+                break
+        docs.sort(key=lambda doc: doc["received_at"], reverse=True)
+        return docs[:limit]
 
     @rpc
     def open311_request(self, request_id: str) -> dict | None:

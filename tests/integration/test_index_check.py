@@ -116,8 +116,20 @@ def pipeline(running, config, db):
         assert file(rpc, EAST_30M)["status"] == "reopened"                # within the reopen window
 
 
-def test_every_query_the_services_make_is_served_by_an_index(container_factory, config, db, mongo, queries,
-                                                              saturday_morning):
+def timer_loop(row) -> bool:
+    """A search of the timer loops (shared/timers.py): the start-up one by ``_next_due`` and the
+    round's by ``_due_ms``; see test_the_timer_loops_searches_are_served_by_an_index."""
+    return bool(set(json.dumps(row["filter"], default=str).split('"')) & TIMER_FIELDS)
+
+
+TIMER_FIELDS = {"_due_ms", "_next_due", "_timer_lease", "_timer_holder"}
+
+
+CHECKED: dict = {}      # this module's check, for the second test
+
+
+@pytest.mark.usefixtures("saturday_morning")
+def test_every_query_the_services_make_is_served_by_an_index(container_factory, config, db, mongo, queries):
     running = start(container_factory, config, gateway=True, dispatch=True)
     pipeline(running, config, db)
     time.sleep(1.0)                      # the relays' last clears and the timer loops' next round
@@ -132,8 +144,11 @@ def test_every_query_the_services_make_is_served_by_an_index(container_factory, 
 
     report = index_check.check(mongo, queries)
     prefix = config["DB_PREFIX"]
+    CHECKED.update(report, prefix=prefix)
     scans = []
     for row in report["unindexed"] + report["errors"]:
+        if timer_loop(row):
+            continue                     # the second test
         key = (row["db"].removeprefix(prefix), row["coll"], row["command"],
                json.dumps(shape(row["filter"]), sort_keys=True))
         if key not in ALLOWED:
@@ -141,3 +156,16 @@ def test_every_query_the_services_make_is_served_by_an_index(container_factory, 
                          f" — {str(row['plan'])[:120]}")
     assert not scans, f"{len(scans)} of {report['shapes']} query shapes not served by an index:\n" + "\n".join(scans)
     Path(queries, "checked.json").write_text(json.dumps(report, default=str), encoding="utf-8")
+
+
+@pytest.mark.xfail(strict=True, reason="mongoeco 4.11 serves no range from an index: the timer loops' "
+                   "_due_ms search (a number range sorted by it) is filtered in Python, the start-up "
+                   "_next_due one is a scan (shared/timers.py, not this branch's; docs/performance.md)")
+def test_the_timer_loops_searches_are_served_by_an_index():
+    """Strict: when the timer loops' searches are index-driven this passes, and the mark must go."""
+    if not CHECKED:
+        pytest.skip("needs the first test's check")
+    prefix = CHECKED["prefix"]
+    scans = [f"{row['db'].removeprefix(prefix)}.{row['coll']} {json.dumps(shape(row['filter']))} sort {row['sort']}"
+             for row in CHECKED["unindexed"] + CHECKED["errors"] if timer_loop(row)]
+    assert not scans, "timer loop searches not served by an index:\n" + "\n".join(scans)
