@@ -9,6 +9,9 @@ from shared.refdata.intake_data import ARBITRATION_LEVELS
 
 
 # ===================================================================== ownership disputes
+STATES = ("open", "decided")          # a dispute is open until its decision (确权)
+
+
 def level_index(level: str) -> int:
     return ARBITRATION_LEVELS.index(level)
 

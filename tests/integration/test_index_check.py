@@ -8,9 +8,15 @@ closed through the gateway (dispatch), intake's reads and lists. Then every reco
 replayed with ``explain`` (bench.index_check) and each one classified ``scan`` fails the test,
 unless it is in ALLOWED below (whole reads of small, bounded collections, by design).
 
-What it covers: the query shapes intake, dispatch and the gateway make along a case's life.
-Not covered: scoring (fixed on its own branch), coordination and participation (not started
-here), the timer loops' searches (checked by the timer tests and the bench)."""
+Whole reads (an empty filter) fail too, unless allowed: a whole read of a collection that grows
+with the data costs as much as a scan. Known scans of other branches (the timer loops, dispatch's
+case list, the gateway's live records) are listed in KNOWN and checked by a strict xfail.
+
+What it covers: the query shapes intake, dispatch and the gateway make along a case's life (the
+recorded shapes are printed by the check on failure). Not covered: scoring (its event log is
+fixed on its own branch), coordination and participation (not started here), intake's sensor
+channel, stall permits, returned-twice disputes and the Open311 date-window list (their keys are
+the same kinds as those checked here: ``_id`` and one scalar equality; see test_intake_cells)."""
 from __future__ import annotations
 
 import json
@@ -35,12 +41,28 @@ from tests.integration.intake_support import GAP, INSIDE, start
 
 EAST_30M = {"lon": INSIDE["lon"] + 0.000311, "lat": INSIDE["lat"]}     # ≈ 30 m east: a duplicate
 
-# (database without its prefix, collection, command, filter shape): scans accepted by design.
+# (database without its prefix, collection, command, filter shape): scans and whole reads
+# accepted by design, each of a small collection that does not grow with the data.
 ALLOWED = {
     # the filing claims in flight (a few per filing being filed right now, deleted when it is
-    # filed): released in one delete by their ids; the collection never grows with the data
+    # filed): released in one delete by their ids
     ("intake", "filing_claims", "delete", '{"_id": {"$in": ["str"]}, "holder": "str"}'),
+    # the 四定 stall permit register (a district's permits: tens), read whole for a street-trading report
+    ("intake", "stall_permits", "find", "{}"),
+    # one heartbeat per running process (ops health reads them all)
+    ("platform", "heartbeats", "find", "{}"),
 }
+
+# Scans found here that belong to other branches, checked by the strict xfail below (which
+# passes, and so fails, once they are all fixed): (key as above) → why and whose.
+KNOWN = {
+    ("dispatch", "cases", "find", "{}"): "the case list (GET /api/cases) sorted by dispatched_at: the "
+                                        "embedded store sorts the whole collection (dispatch's views)",
+    ("dispatch", "cases", "aggregate", "{}"): "the case list's total: counts the whole collection (dispatch's views)",
+    ("gateway", "live_events", "find", "{}"): "the newest live record by a sort on _id (live_records.keep, "
+                                             "perf-writes' live stream)",
+}
+TIMER_FIELDS = {"_due_ms", "_next_due", "_timer_lease", "_timer_holder"}
 
 
 @pytest.fixture(scope="module")
@@ -122,17 +144,30 @@ def timer_loop(row) -> bool:
     return bool(set(json.dumps(row["filter"], default=str).split('"')) & TIMER_FIELDS)
 
 
-TIMER_FIELDS = {"_due_ms", "_next_due", "_timer_lease", "_timer_holder"}
+def key_of(row, prefix) -> tuple:
+    return (row["db"].removeprefix(prefix), row["coll"], row["command"],
+            json.dumps(shape(row["filter"]), sort_keys=True))
+
+
+def mark_migrations_run(mongo, prefix):
+    """A store past intake's first start: its migrations marked as run (their one-off whole
+    reads are not the services' queries; test_intake_migrations runs them)."""
+    from services.intake import migrations
+    for name, _ in migrations.STEPS:
+        mongo[f"{prefix}intake"].migrations.replace_one({"_id": name}, migrations.marker(name), upsert=True)
 
 
 CHECKED: dict = {}      # this module's check, for the second test
 
 
 @pytest.mark.usefixtures("saturday_morning")
-def test_every_query_the_services_make_is_served_by_an_index(container_factory, config, db, mongo, queries):
+def test_every_query_the_services_make_is_served_by_an_index(container_factory, config, db, mongo, queries,
+                                                              monkeypatch):
+    mark_migrations_run(mongo, config["DB_PREFIX"])
     running = start(container_factory, config, gateway=True, dispatch=True)
     pipeline(running, config, db)
     time.sleep(1.0)                      # the relays' last clears and the timer loops' next round
+    monkeypatch.setattr(storage, "QUERY_LOG", None)      # what follows is the check's, not the services'
 
     recorded = index_check.shapes(queries)
     assert len(recorded) > 20, "the query log recorded too little to check"
@@ -146,11 +181,11 @@ def test_every_query_the_services_make_is_served_by_an_index(container_factory, 
     prefix = config["DB_PREFIX"]
     CHECKED.update(report, prefix=prefix)
     scans = []
-    for row in report["unindexed"] + report["errors"]:
-        if timer_loop(row):
+    whole = [row for row in report["rows"] if row["verdict"] == "whole"]
+    for row in report["unindexed"] + report["errors"] + whole:
+        key = key_of(row, prefix)
+        if timer_loop(row) or key in KNOWN:
             continue                     # the second test
-        key = (row["db"].removeprefix(prefix), row["coll"], row["command"],
-               json.dumps(shape(row["filter"]), sort_keys=True))
         if key not in ALLOWED:
             scans.append(f"{row['verdict']}: {key[0]}.{key[1]} {row['command']} {key[3]} sort {row['sort']}"
                          f" — {str(row['plan'])[:120]}")
@@ -158,14 +193,16 @@ def test_every_query_the_services_make_is_served_by_an_index(container_factory, 
     Path(queries, "checked.json").write_text(json.dumps(report, default=str), encoding="utf-8")
 
 
-@pytest.mark.xfail(strict=True, reason="mongoeco 4.11 serves no range from an index: the timer loops' "
-                   "_due_ms search (a number range sorted by it) is filtered in Python, the start-up "
-                   "_next_due one is a scan (shared/timers.py, not this branch's; docs/performance.md)")
-def test_the_timer_loops_searches_are_served_by_an_index():
-    """Strict: when the timer loops' searches are index-driven this passes, and the mark must go."""
+@pytest.mark.xfail(strict=True, reason="known scans of other branches: mongoeco 4.11 serves no range from "
+                   "an index, so the timer loops' _due_ms search (a number range sorted by it) is filtered "
+                   "in Python and their start-up _next_due one scans (shared/timers.py); dispatch's case "
+                   "list and the gateway's live records sort whole collections (KNOWN; docs/performance.md)")
+def test_the_known_scans_of_other_branches_are_gone():
+    """Strict: when every known scan is fixed this passes, and the mark (and KNOWN) must go."""
     if not CHECKED:
         pytest.skip("needs the first test's check")
     prefix = CHECKED["prefix"]
-    scans = [f"{row['db'].removeprefix(prefix)}.{row['coll']} {json.dumps(shape(row['filter']))} sort {row['sort']}"
-             for row in CHECKED["unindexed"] + CHECKED["errors"] if timer_loop(row)]
-    assert not scans, "timer loop searches not served by an index:\n" + "\n".join(scans)
+    rows = CHECKED["unindexed"] + CHECKED["errors"] + [row for row in CHECKED["rows"] if row["verdict"] == "whole"]
+    scans = [f"{row['verdict']}: {' '.join(key_of(row, prefix))} sort {row['sort']}"
+             for row in rows if timer_loop(row) or key_of(row, prefix) in KNOWN]
+    assert not scans, "known scans still there:\n" + "\n".join(scans)
