@@ -148,6 +148,7 @@ def build(count: int, out: Path, prefix: str, seed: int = 2026, end: datetime | 
     from bench.run import class_mix, make_report
     from services.dispatch.routing import load_settings
     from services.intake import migrations as intake_migrations
+    from services.intake.filing import received_day
     from services.intake import rules as intake_rules
     from shared.contracts.events import new_id
     from shared.refdata import load_district
@@ -180,6 +181,8 @@ def build(count: int, out: Path, prefix: str, seed: int = 2026, end: datetime | 
             new_report = new_id("rpt")
             ids = [(case_id, intake_rules.case_id_for(new_report, at, tz)), (report_id, new_report)]
             moved = _moved(docs, at - template_at, ids)
+            for doc in moved["intake.reports"]:        # a key made from a moved time (filing.received_day)
+                doc["received_day"] = received_day(doc["received_at"])
             for name, items in moved.items():
                 service, collection = name.split(".", 1)
                 for doc in items:
@@ -232,7 +235,8 @@ def load(path: str, sqlite: str, batch: int = 2000) -> dict:
 
 
 # the documents' shapes: a new version when they change (v2: intake's cases carry ``dup_cell``,
-# ``report_cases`` names each report's case, intake's migrations are marked as run)
+# its reports ``received_day``, ``report_cases`` names each report's case, intake's migrations
+# are marked as run)
 CACHE_VERSION = "v2"
 PREFIX = "bench_year_"          # the year's database prefix (bench.run gives its Stack the same)
 
