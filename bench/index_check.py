@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from bson import json_util
@@ -90,12 +91,15 @@ def check(client, folder: Path) -> dict:
         command = {"find": query["coll"], "filter": query["filter"]}
         if query.get("sort"):
             command["sort"] = query["sort"]
-        try:
-            explained = client[query["db"]].command("explain", command, verbosity="queryPlanner")
-            verdict = classify(explained, query["filter"])
-            plan = (explained.get("details") or {}).get("engine_details") or explained.get("queryPlanner")
-        except Exception as exc:  # noqa: BLE001 - reported, not fatal
-            verdict, plan = "error", str(exc)[:200]
+        for attempt in range(3):      # the embedded store, busy with the running services, may refuse once
+            try:
+                explained = client[query["db"]].command("explain", command, verbosity="queryPlanner")
+                verdict = classify(explained, query["filter"])
+                plan = (explained.get("details") or {}).get("engine_details") or explained.get("queryPlanner")
+                break
+            except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                verdict, plan = "error", str(exc)[:200]
+                time.sleep(0.2 * (attempt + 1))
         rows.append({"process": query["process"], "db": query["db"], "coll": query["coll"],
                      "command": query["command"], "filter": json.loads(json_util.dumps(query["filter"])),
                      "sort": query.get("sort"), "verdict": verdict, "plan": plan})

@@ -88,10 +88,26 @@ class Settings(DependencyProvider):
 
 
 # ------------------------------------------------------------------ the service
+class OperationsDatabase(storage.MongoDatabase):
+    """The service database, with the index a case's operations are read by."""
+
+    def start(self):
+        try:
+            self.database.operations.create_index("case_id")
+        except Exception as exc:  # noqa: BLE001 - the store may still be starting; indexes only speed things up
+            log.warning("could not index operations.case_id: %s", exc)
+
+
+def _by_opened(operations, newest_first=False) -> list:
+    """A case's operations in the order they were opened (sorted here: a sort in the query
+    makes the embedded store read the whole collection, docs/performance.md)."""
+    return sorted(operations, key=lambda op: op["opened_at"], reverse=newest_first)
+
+
 class CoordinationService(EnforcementHandlers):
     name = "coordination"
 
-    db = storage.MongoDatabase()
+    db = OperationsDatabase()
     relay = OutboxRelay("operations", "parties")
     heartbeat = Heartbeat()
     settings = Settings()
@@ -321,19 +337,17 @@ class CoordinationService(EnforcementHandlers):
     @rpc
     def operation_for_case(self, case_id: str):
         """The case's most recent joint operation (None when it has none)."""
-        found = list(self.db.operations.find({"case_id": case_id}).sort("opened_at", -1).limit(1))
-        if not found:
-            found = list(self.db.operations.find({"case.case_id": case_id}).sort("opened_at", -1).limit(1))
+        found = _by_opened(self.db.operations.find({"case_id": case_id}), newest_first=True)
         return local(storage.public(found[0])) if found else None
 
     @rpc
     def operations_for_case(self, case_id: str) -> list:
-        return local([rules.summary(op) for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)])
+        return local([rules.summary(op) for op in _by_opened(self.db.operations.find({"case_id": case_id}))])
 
     @rpc
     def timeline_for_case(self, case_id: str) -> list:
         """The case's joint operations as timeline entries (rules.timeline)."""
-        return local([entry for op in self.db.operations.find({"case_id": case_id}).sort("opened_at", 1)
+        return local([entry for op in _by_opened(self.db.operations.find({"case_id": case_id}))
                       for entry in rules.timeline(op)])
 
     @rpc

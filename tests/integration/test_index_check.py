@@ -12,9 +12,10 @@ Whole reads (an empty filter) fail too, unless allowed: a whole read of a collec
 with the data costs as much as a scan. Known scans of other branches (the timer loops, dispatch's
 case list, the gateway's live records) are listed in KNOWN and checked by a strict xfail.
 
-What it covers: the query shapes intake, dispatch and the gateway make along a case's life (the
-recorded shapes are printed by the check on failure). Not covered: scoring (its event log is
-fixed on its own branch), coordination and participation (not started here), intake's sensor
+What it covers: the query shapes intake, dispatch, the gateway, coordination and participation
+make along a case's life (a street-owned case: no joint operation is opened). Not covered:
+scoring (its event log is fixed on its own branch), coordination's joint operations and
+participation's own entrypoints, intake's sensor
 channel, stall permits, returned-twice disputes and the Open311 date-window list (their keys are
 the same kinds as those checked here: ``_id`` and one scalar equality; see test_intake_cells)."""
 from __future__ import annotations
@@ -30,6 +31,8 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from bench import index_check
+from services.enforcement_coordination.service import CoordinationService
+from services.participation.service import ParticipationService
 from shared import query_log, storage
 from shared.query_log import shape
 from tests.conftest import ROOT, free_port, port_open
@@ -51,6 +54,8 @@ ALLOWED = {
     ("intake", "stall_permits", "find", "{}"),
     # one heartbeat per running process (ops health reads them all)
     ("platform", "heartbeats", "find", "{}"),
+    # participation's shop register (shops.yaml plus the shops registered over the API)
+    ("participation", "shops", "find", "{}"),
 }
 
 # Scans found here that belong to other branches, checked by the strict xfail below (which
@@ -165,6 +170,8 @@ def test_every_query_the_services_make_is_served_by_an_index(container_factory, 
                                                               monkeypatch):
     mark_migrations_run(mongo, config["DB_PREFIX"])
     running = start(container_factory, config, gateway=True, dispatch=True)
+    for service in (CoordinationService, ParticipationService):       # they follow every case
+        container_factory(service, running.config).start()
     pipeline(running, config, db)
     time.sleep(1.0)                      # the relays' last clears and the timer loops' next round
     monkeypatch.setattr(storage, "QUERY_LOG", None)      # what follows is the check's, not the services'
