@@ -240,7 +240,7 @@ def year_loaded(args, out: Path) -> dict:
     queries.mkdir(parents=True, exist_ok=True)
     stack.extra_env["STORE_QUERY_LOG"] = str(queries)
     print(f"year-loaded store: {args.year_cases} cases …", flush=True)
-    loaded = year_load.prepare(stack.workdir, args.year_cases, out / f"year-{args.year_cases}.sqlite3")
+    loaded = year_load.prepare(stack.workdir, args.year_cases, out / f"year-{args.year_cases}-v{year_load.FORMAT}.sqlite3")
     with stack:
         print(f"stack up on the year-loaded store (copied in {loaded['copy_seconds']} s)", flush=True)
         saturating, realistic, realistic_rate = loads(stack, args)

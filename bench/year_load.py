@@ -226,14 +226,15 @@ def load(path: str, sqlite: str, batch: int = 2000) -> dict:
 
 
 PREFIX = "bench_year_"          # the year's database prefix (bench.run gives its Stack the same)
+FORMAT = 2                      # bumped when the services' documents change shape: a new cache
 
 
 def prepare(workdir: Path, count: int, cache: Path | None = None) -> dict:
     """A store file holding a year of ``count`` cases at ``workdir/mongo/store.sqlite3`` (the
     file bench.stack's store opens), under the database prefix PREFIX. Built and loaded once
-    into ``cache`` (artifacts/bench/year-<count>.sqlite3), then copied: later runs take seconds."""
+    into ``cache`` (artifacts/bench/year-<count>-v<FORMAT>.sqlite3), then copied: later runs take seconds."""
     import shutil
-    cache = Path(cache or ROOT / "artifacts" / "bench" / f"year-{count}.sqlite3")
+    cache = Path(cache or ROOT / "artifacts" / "bench" / f"year-{count}-v{FORMAT}.sqlite3")
     target = Path(workdir) / "mongo" / "store.sqlite3"
     target.parent.mkdir(parents=True, exist_ok=True)
     figures = {"cases": count, "cached": cache.exists()}
