@@ -68,19 +68,21 @@ def subjects_of(event: dict) -> list[str]:
     return keys
 
 
-def subject_by_kind(subjects: list[str]) -> dict[str, str]:
-    """The subjects keyed by their kind ({"case": "case:A1", "report": "report:R1"}): an event has at
-    most one subject of each kind, so each kind is a scalar field the log is indexed on (the
-    embedded store serves an equality on a scalar field from an index, not one on an array)."""
-    return {subject.split(":", 1)[0]: subject for subject in subjects}
+def subject_fields(subjects: list[str]) -> dict[str, str]:
+    """The subjects as top-level scalar fields, one per kind ({"subject_case": "case:A1",
+    "subject_report": "report:R1"}): an event has at most one subject of each kind, and the
+    embedded store serves an equality on a top-level scalar field from its index (not one on an
+    array, nor on a dotted path)."""
+    return {f"subject_{subject.split(':', 1)[0]}": subject for subject in subjects}
 
 
 def subject_field(subject: str) -> str:
     """The log field that holds ``subject`` (an equality on it finds the subject's events)."""
-    return f"subject_by_kind.{subject.split(':', 1)[0]}"
+    return f"subject_{subject.split(':', 1)[0]}"
 
 
 SUBJECT_KINDS = ("case", "report", "request", "review")
+SUBJECT_FIELDS = tuple(f"subject_{kind}" for kind in SUBJECT_KINDS)
 
 
 def event_time(event: dict) -> datetime:
@@ -96,8 +98,7 @@ def log_entry(event: dict, recorded_at: datetime | None = None) -> dict:
         "_id": event["event_id"], "type": event["type"], "producer": event["producer"],
         "occurred_at": event["occurred_at"], "correlation_id": event["correlation_id"],
         "unit": unit_of(event), "payload": event["payload"], "at": event_time(event),
-        "subjects": subjects, "subject_by_kind": subject_by_kind(subjects),
-        "recorded_at": recorded_at,
+        "subjects": subjects, **subject_fields(subjects), "recorded_at": recorded_at,
     }
 
 

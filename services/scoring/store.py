@@ -11,9 +11,9 @@ Collections of the scoring database (``<DB_PREFIX>scoring``):
 
 Live path: ``record_batch`` inserts a batch of events in one command (a duplicate hits the unique
 _id and is skipped), then refolds their subjects from the log (one indexed read per subject: an
-event has at most one subject of each kind, kept in the scalar field ``subject_by_kind.<kind>``;
-the embedded store serves an equality on a scalar field from its index but walks the whole log
-for an ``$in`` or for an equality on the ``subjects`` array) and writes, in one bulk
+event has at most one subject of each kind, kept in the top-level field ``subject_<kind>``;
+the embedded store serves an equality on such a field from its index but walks the whole log
+for an ``$in``, an equality on the ``subjects`` array or on a dotted path) and writes, in one bulk
 write, each fact only if it was folded from MORE
 events than the stored one (``n`` grows with the set of events, so a slower worker that read
 fewer events can never overwrite a newer fact). The recompute path folds the same subjects from
@@ -41,8 +41,8 @@ def ensure_indexes(db, facts: str = FACTS) -> None:
     events = db[EVENTS]
     if "subjects_1" in events.index_information():     # the old multikey index: it made every
         events.drop_index("subjects_1")                  # refresh walk the log (issue 19)
-    for kind in rules.SUBJECT_KINDS:
-        events.create_index(f"subject_by_kind.{kind}")
+    for field in rules.SUBJECT_FIELDS:
+        events.create_index(field)
     events.create_index("correlation_id")
     label_subjects(db)
     collection = db[facts]
@@ -61,19 +61,33 @@ def locator(district):
 
 
 def label_subjects(db) -> int:
-    """Once per store: give the events logged before ``subject_by_kind`` existed that field (one
-    walk of the log, then a marker document; a store that has it costs one read by _id)."""
-    if db[MIGRATIONS].find_one({"_id": "subject_by_kind"}) is not None:
+    """Once per store: give the events logged before the ``subject_<kind>`` fields existed those
+    fields (one walk of the log, then a marker document; later starts cost one read by _id)."""
+    if db[MIGRATIONS].find_one({"_id": "subject_fields"}) is not None:
         return 0
-    updates = [UpdateOne({"_id": entry["_id"]}, {"$set": {"subjects": subjects,
-                                                         "subject_by_kind": rules.subject_by_kind(subjects)}})
-               for entry in db[EVENTS].find({"subject_by_kind": {"$exists": False}}, {"type": 1, "payload": 1})
-               for subjects in [rules.subjects_of(entry)]]
+    updates = [update for entry in db[EVENTS].find({}, {"type": 1, "payload": 1, "subjects": 1,
+                                                        **{field: 1 for field in rules.SUBJECT_FIELDS}})
+               for update in [relabel(entry)] if update]
     for index in range(0, len(updates), BATCH):
         db[EVENTS].bulk_write(updates[index:index + BATCH], ordered=False)
-    db[MIGRATIONS].update_one({"_id": "subject_by_kind"}, {"$set": {"at": storage.now_utc(),
-                                                                      "events": len(updates)}}, upsert=True)
+    db[MIGRATIONS].update_one({"_id": "subject_fields"}, {"$set": {"at": storage.now_utc(),
+                                                                     "events": len(updates)}}, upsert=True)
     return len(updates)
+
+
+def relabel(entry: dict) -> UpdateOne | None:
+    """The update that gives a logged event its current subjects (``rules.subjects_of`` and the
+    ``subject_<kind>`` fields), or None when it has them."""
+    subjects = rules.subjects_of(entry)
+    fields = rules.subject_fields(subjects)
+    if subjects == entry.get("subjects") and all(entry.get(field) == fields.get(field)
+                                                 for field in rules.SUBJECT_FIELDS):
+        return None
+    update = {"$set": {"subjects": subjects, **fields}}
+    stale = {field: "" for field in rules.SUBJECT_FIELDS if field not in fields and field in entry}
+    if stale:
+        update["$unset"] = stale
+    return UpdateOne({"_id": entry["_id"]}, update)
 
 
 # ---------------------------------------------------------------------------- live path
@@ -187,12 +201,10 @@ def rebuild(db, district, target: str = FACTS) -> dict:
     relabels = []
     for entry in db[EVENTS].find({}):
         events += 1
-        subjects = rules.subjects_of(entry)
-        by_kind = rules.subject_by_kind(subjects)
-        if subjects != entry.get("subjects") or by_kind != entry.get("subject_by_kind"):
-            relabels.append(UpdateOne({"_id": entry["_id"]}, {"$set": {"subjects": subjects,
-                                                                       "subject_by_kind": by_kind}}))
-        for subject in subjects:
+        update = relabel(entry)
+        if update:
+            relabels.append(update)
+        for subject in rules.subjects_of(entry):
             groups[subject].append(entry)
     for index in range(0, len(relabels), BATCH):
         db[EVENTS].bulk_write(relabels[index:index + BATCH], ordered=False)

@@ -1,5 +1,5 @@
 """Scoring's event log is found by subject through scalar, indexed fields (issue 19): an event has at
-most one subject of each kind, kept in ``subject_by_kind.<kind>``. A store written before those
+most one subject of each kind, kept in the top-level field ``subject_<kind>``. A store written before those
 fields existed is labelled once at start-up, and its facts are folded from the same events."""
 import pytest
 
@@ -19,7 +19,7 @@ def test_a_log_written_before_the_subject_fields_is_labelled_once_and_refolds_th
     events = [load_event(event) for event in S.build()]
     entries = [rules.log_entry(event) for event in events]
     expected = {fact["_id"]: fact for fact in rules.fold_all(entries, store.locator(district))}
-    old = [{key: value for key, value in entry.items() if key != "subject_by_kind"} for entry in entries]
+    old = [{key: value for key, value in entry.items() if key not in rules.SUBJECT_FIELDS} for entry in entries]
     scoring[store.EVENTS].insert_many(old)
     scoring[store.EVENTS].create_index("subjects")          # the old multikey index
 
@@ -27,15 +27,19 @@ def test_a_log_written_before_the_subject_fields_is_labelled_once_and_refolds_th
 
     indexes = scoring[store.EVENTS].index_information()
     assert "subjects_1" not in indexes
-    assert {f"subject_by_kind.{kind}_1" for kind in rules.SUBJECT_KINDS} <= set(indexes)
-    labelled = {entry["_id"]: entry["subject_by_kind"] for entry in scoring[store.EVENTS].find({})}
-    assert labelled == {entry["_id"]: entry["subject_by_kind"] for entry in entries}
+    assert {f"{field}_1" for field in rules.SUBJECT_FIELDS} <= set(indexes)
+
+    def labels(entry):
+        return {field: entry[field] for field in rules.SUBJECT_FIELDS if field in entry}
+    labelled = {entry["_id"]: labels(entry) for entry in scoring[store.EVENTS].find({})}
+    assert labelled == {entry["_id"]: labels(entry) for entry in entries}
     assert labelled[next(e["event_id"] for e in events if e["type"] == "case_registered"
-                         and e["payload"]["case_id"] == "A1")] == {"case": "case:A1", "report": "report:rpt-A1"}
-    assert scoring[store.MIGRATIONS].find_one({"_id": "subject_by_kind"})["events"] == len(entries)
+                         and e["payload"]["case_id"] == "A1")] == {"subject_case": "case:A1",
+                                                                    "subject_report": "report:rpt-A1"}
+    assert scoring[store.MIGRATIONS].find_one({"_id": "subject_fields"})["events"] == len(entries)
 
     store.ensure_indexes(scoring)                            # a second start walks nothing
-    assert scoring[store.MIGRATIONS].find_one({"_id": "subject_by_kind"})["events"] == len(entries)
+    assert scoring[store.MIGRATIONS].find_one({"_id": "subject_fields"})["events"] == len(entries)
 
     store.refresh(scoring, expected, district)
     stored = {fact["_id"]: fact for fact in scoring[store.FACTS].find({})}
