@@ -236,15 +236,15 @@ def load(path: str, sqlite: str, batch: int = 2000) -> dict:
 
 # the documents' shapes: a new version when they change (v2: intake's cases carry ``dup_cell``,
 # its reports ``received_day``, ``report_cases`` names each report's case, intake's migrations
-# are marked as run)
-CACHE_VERSION = "v2"
+# are marked as run; v3: scoring's log entries carry ``subject_<kind>``)
+CACHE_VERSION = "v3"
 PREFIX = "bench_year_"          # the year's database prefix (bench.run gives its Stack the same)
 
 
 def prepare(workdir: Path, count: int, cache: Path | None = None) -> dict:
     """A store file holding a year of ``count`` cases at ``workdir/mongo/store.sqlite3`` (the
     file bench.stack's store opens), under the database prefix PREFIX. Built and loaded once
-    into ``cache`` (artifacts/bench/year-<count>.sqlite3), then copied: later runs take seconds."""
+    into ``cache`` (artifacts/bench/year-<CACHE_VERSION>-<count>.sqlite3), then copied: later runs take seconds."""
     import shutil
     cache = Path(cache or ROOT / "artifacts" / "bench" / f"year-{CACHE_VERSION}-{count}.sqlite3")
     target = Path(workdir) / "mongo" / "store.sqlite3"

@@ -85,5 +85,5 @@ def visible(principal, item: dict) -> bool:
 def sse(item: dict) -> str:
     """One record as a Server-Sent Event (``id`` = its number, for Last-Event-ID)."""
     import json
-    data = {key: value for key, value in item.items() if key not in ("_id", "units", "departments")}
-    return f"id: {item['_id']}\nevent: change\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+    data = {key: value for key, value in item.items() if key not in ("_id", "n", "opening_of", "units", "departments")}
+    return f"id: {item['n']}\nevent: change\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"

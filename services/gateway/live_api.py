@@ -70,8 +70,7 @@ class LiveApi:
         request.environ["eventlet.minimum_write_chunk_size"] = 0      # each event at once, not per 4 KB
         events, who = self.db.live_events, principal.principal
         if after is None:
-            newest = events.find_one({}, {"_id": 1}, sort=[("_id", -1)])
-            after = newest["_id"] if newest else 0
+            after = live_records.newest(events)
             hello = f"id: {after}\nevent: hello\ndata: {{}}\n\n"
         else:
             hello = ": catching up\n\n"
@@ -82,11 +81,11 @@ class LiveApi:
             yield "retry: 1000\n" + hello
             while time.monotonic() < until:
                 try:
-                    items = list(events.find({"_id": {"$gt": last}}).sort("_id", 1).limit(200))
+                    items = list(events.find({"n": {"$gt": last}}).sort("n", 1).limit(200))
                 except Exception:  # noqa: BLE001 - the gateway is stopping (store closed): the page reconnects
                     return
                 for item in items:
-                    last = item["_id"]
+                    last = item["n"]
                     if visible(who, item):
                         quiet_since = time.monotonic()
                         yield sse(item)

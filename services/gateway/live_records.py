@@ -1,7 +1,10 @@
 """The gateway's live-stream records (collection ``live_events``; rules: services/gateway/live.py).
 
 Each lifecycle event the pages are told about is kept as a record numbered 1, 2, 3 … (the
-number is the record's ``_id`` and the SSE ``id``). A batch of events costs ONE insert:
+number ``n`` is the SSE ``id``; the record's ``_id`` is the number as 12 digits, ``key(n)``: the
+embedded store checks a NUMERIC ``_id`` — or any numeric unique key — against every document of
+the collection on each insert, a string ``_id`` by its storage key). A batch of events costs ONE
+insert:
 
 - the numbers continue from the newest record; this process remembers the next one, and takes a
   number only once the one before it is in the store (it wrote it, or read it as the newest), so
@@ -11,7 +14,10 @@ number is the record's ``_id`` and the SSE ``id``). A batch of events costs ONE 
 - ``event_id`` is unique too: an event delivered twice stops the insert at its record, which is
   skipped, and the rest goes on.
 
-The newest ``KEEP`` records are kept.
+The newest ``KEEP`` records are kept. Every search is one the embedded store serves from an
+index: the newest record and "after N" by the numeric index on ``n``, an operation's opening by
+its own scalar key ``opening_of`` (not ``{operation_id, type}``: two equalities walk the
+collection there).
 """
 from __future__ import annotations
 
@@ -27,11 +33,18 @@ _NEXT: dict[str, int] = {}          # per collection: the number this process gi
 _INDEXED: set[str] = set()
 
 
+def key(number: int) -> str:
+    """A record's ``_id``: its number as 12 digits (sorts as the number does)."""
+    return f"{number:012d}"
+
+
 def ensure_indexes(events) -> None:
-    """Once per process: event_id unique (records kept before the index: the first stays), and
-    the operation's opening found by its id."""
+    """Once per process: event_id unique (records kept before the index: the first stays), the
+    number ``n``, an operation's opening by ``opening_of``; records kept before with a numeric
+    ``_id`` are given theirs."""
     if events.full_name in _INDEXED:
         return
+    _renumber_old(events)
     try:
         events.create_index("event_id", unique=True, name="event_id_unique")
     except DuplicateKeyError:
@@ -41,20 +54,39 @@ def ensure_indexes(events) -> None:
                 events.delete_one({"_id": doc["_id"]})
             seen.add(doc.get("event_id"))
         events.create_index("event_id", unique=True, name="event_id_unique")
-    events.create_index([("operation_id", 1), ("type", 1)])
+    events.create_index("n")
+    events.create_index("opening_of")
+    if "operation_id_1_type_1" in events.index_information():
+        events.drop_index("operation_id_1_type_1")           # replaced by opening_of
     _INDEXED.add(events.full_name)
+
+
+def _renumber_old(events) -> None:
+    """Records kept before ``n`` existed (a numeric ``_id``): the same record under ``key(n)``."""
+    for doc in list(events.find({"n": {"$exists": False}})):
+        number = doc.pop("_id")
+        if not isinstance(number, int):
+            continue
+        doc.update(_id=key(number), n=number)
+        if doc.get("type") == "joint_operation_opened" and doc.get("operation_id"):
+            doc["opening_of"] = doc["operation_id"]
+        events.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        events.delete_one({"_id": number})
 
 
 def items_for(events, batch: list[dict], to_local=None) -> list[dict]:
     """The records for a batch of lifecycle events, in order (None-records dropped). An event that
     names only its operation takes units and departments from the operation's opening: from the
-    same batch, or from the store (one read for the whole batch)."""
+    same batch, or from the store (one indexed read per operation not opened in the batch)."""
+    opened_here = {(event.get("payload") or {}).get("operation_id") for event in batch
+                   if event.get("type") == "joint_operation_opened"}
     wanted = {(event.get("payload") or {}).get("operation_id") for event in batch
-              if event.get("type") != "joint_operation_opened"} - {None}
+              if event.get("type") != "joint_operation_opened"} - opened_here - {None}
     openings = {}
-    if wanted:
-        openings = {doc["operation_id"]: doc for doc in events.find(
-            {"operation_id": {"$in": sorted(wanted)}, "type": "joint_operation_opened"})}
+    for operation_id in sorted(wanted):
+        doc = events.find_one({"opening_of": operation_id})
+        if doc is not None:
+            openings[operation_id] = doc
     items = []
     for event in batch:
         operation_id = (event.get("payload") or {}).get("operation_id")
@@ -63,6 +95,7 @@ def items_for(events, batch: list[dict], to_local=None) -> list[dict]:
         if item is None:
             continue
         if item["type"] == "joint_operation_opened" and operation_id:
+            item["opening_of"] = operation_id
             openings.setdefault(operation_id, item)
         items.append(item)
     return items
@@ -74,16 +107,16 @@ def keep(events, items: list[dict]) -> list[int]:
     if not items:
         return []
     ensure_indexes(events)
-    key, numbers, pending = events.full_name, [], list(items)
+    name, numbers, pending = events.full_name, [], list(items)
     with _LOCK:
         while pending:
-            if key not in _NEXT:
-                newest = events.find_one({}, {"_id": 1}, sort=[("_id", -1)])
-                _NEXT[key] = (newest["_id"] if newest else 0) + 1
-            first = _NEXT[key]
+            if name not in _NEXT:
+                _NEXT[name] = newest(events) + 1
+            first = _NEXT[name]
             error = None
             try:
-                events.insert_many([dict(item, _id=first + index) for index, item in enumerate(pending)],
+                events.insert_many([dict(item, _id=key(first + index), n=first + index)
+                                    for index, item in enumerate(pending)],
                                    ordered=True)
                 inserted = len(pending)
             except BulkWriteError as exc:
@@ -92,15 +125,21 @@ def keep(events, items: list[dict]) -> list[int]:
                     raise
                 inserted, error = exc.details.get("nInserted", 0), errors[0]
             numbers += range(first, first + inserted)
-            _NEXT[key] = first + inserted
+            _NEXT[name] = first + inserted
             if error is None:
                 break
             if "event_id" in (error.get("keyPattern") or {}) or "event_id_unique" in error.get("errmsg", ""):
                 pending = pending[inserted + 1:]          # delivered twice: kept already
             else:
-                _NEXT.pop(key, None)                      # the number was taken: read the newest
+                _NEXT.pop(name, None)                      # the number was taken: read the newest
                 pending = pending[inserted:]
     for number in numbers:
         if number % 1000 == 0:
-            events.delete_many({"_id": {"$lte": number - KEEP}})
+            events.delete_many({"n": {"$lte": number - KEEP}})
     return numbers
+
+
+def newest(events) -> int:
+    """The number of the newest record (0: none yet)."""
+    doc = events.find_one({}, {"n": 1}, sort=[("n", -1)])
+    return doc["n"] if doc else 0

@@ -68,6 +68,23 @@ def subjects_of(event: dict) -> list[str]:
     return keys
 
 
+def subject_fields(subjects: list[str]) -> dict[str, str]:
+    """The subjects as top-level scalar fields, one per kind ({"subject_case": "case:A1",
+    "subject_report": "report:R1"}): an event has at most one subject of each kind, and the
+    embedded store serves an equality on a top-level scalar field from its index (not one on an
+    array, nor on a dotted path)."""
+    return {f"subject_{subject.split(':', 1)[0]}": subject for subject in subjects}
+
+
+def subject_field(subject: str) -> str:
+    """The log field that holds ``subject`` (an equality on it finds the subject's events)."""
+    return f"subject_{subject.split(':', 1)[0]}"
+
+
+SUBJECT_KINDS = ("case", "report", "request", "review")
+SUBJECT_FIELDS = tuple(f"subject_{kind}" for kind in SUBJECT_KINDS)
+
+
 def event_time(event: dict) -> datetime:
     payload = event["payload"]
     field = TIME_FIELDS.get(event["type"], "at")
@@ -76,11 +93,12 @@ def event_time(event: dict) -> datetime:
 
 def log_entry(event: dict, recorded_at: datetime | None = None) -> dict:
     """The event-log document for a validated envelope (``shared.contracts.events.load_event``)."""
+    subjects = subjects_of(event)
     return {
         "_id": event["event_id"], "type": event["type"], "producer": event["producer"],
         "occurred_at": event["occurred_at"], "correlation_id": event["correlation_id"],
         "unit": unit_of(event), "payload": event["payload"], "at": event_time(event),
-        "subjects": subjects_of(event), "recorded_at": recorded_at,
+        "subjects": subjects, **subject_fields(subjects), "recorded_at": recorded_at,
     }
 
 

@@ -10,7 +10,10 @@ Collections of the scoring database (``<DB_PREFIX>scoring``):
 - ``recomputes`` one record per run of the recompute command.
 
 Live path: ``record_batch`` inserts a batch of events in one command (a duplicate hits the unique
-_id and is skipped), then refolds their subjects from the log (one read) and writes, in one bulk
+_id and is skipped), then refolds their subjects from the log (one indexed read per subject: an
+event has at most one subject of each kind, kept in the top-level field ``subject_<kind>``;
+the embedded store serves an equality on such a field from its index but walks the whole log
+for an ``$in``, an equality on the ``subjects`` array or on a dotted path) and writes, in one bulk
 write, each fact only if it was folded from MORE
 events than the stored one (``n`` grows with the set of events, so a slower worker that read
 fewer events can never overwrite a newer fact). The recompute path folds the same subjects from
@@ -30,12 +33,18 @@ from . import evaluation, indicators, practices, practices_data, roles, rules
 from .periods import months_in
 
 EVENTS, FACTS, REPLAY, BULLETINS, RUNS = "events", "facts", "facts_replay", "bulletins", "recomputes"
+MIGRATIONS = "migrations"
 BATCH = 200
 
 
 def ensure_indexes(db, facts: str = FACTS) -> None:
-    db[EVENTS].create_index("subjects")
-    db[EVENTS].create_index("correlation_id")
+    events = db[EVENTS]
+    if "subjects_1" in events.index_information():     # the old multikey index: it made every
+        events.drop_index("subjects_1")                  # refresh walk the log (issue 19)
+    for field in rules.SUBJECT_FIELDS:
+        events.create_index(field)
+    events.create_index("correlation_id")
+    label_subjects(db)
     collection = db[facts]
     for field in ("due_at", "registered_at", "received_at", "sent_at", "effective_deadline",
                   "dispatches.at", "returns.at", "verifications.at", "supervisions.at", "callback.at"):
@@ -49,6 +58,36 @@ def locator(district):
         except (ValueError, TypeError):
             return None
     return locate
+
+
+def label_subjects(db) -> int:
+    """Once per store: give the events logged before the ``subject_<kind>`` fields existed those
+    fields (one walk of the log, then a marker document; later starts cost one read by _id)."""
+    if db[MIGRATIONS].find_one({"_id": "subject_fields"}) is not None:
+        return 0
+    updates = [update for entry in db[EVENTS].find({}, {"type": 1, "payload": 1, "subjects": 1,
+                                                        **{field: 1 for field in rules.SUBJECT_FIELDS}})
+               for update in [relabel(entry)] if update]
+    for index in range(0, len(updates), BATCH):
+        db[EVENTS].bulk_write(updates[index:index + BATCH], ordered=False)
+    db[MIGRATIONS].update_one({"_id": "subject_fields"}, {"$set": {"at": storage.now_utc(),
+                                                                     "events": len(updates)}}, upsert=True)
+    return len(updates)
+
+
+def relabel(entry: dict) -> UpdateOne | None:
+    """The update that gives a logged event its current subjects (``rules.subjects_of`` and the
+    ``subject_<kind>`` fields), or None when it has them."""
+    subjects = rules.subjects_of(entry)
+    fields = rules.subject_fields(subjects)
+    if subjects == entry.get("subjects") and all(entry.get(field) == fields.get(field)
+                                                 for field in rules.SUBJECT_FIELDS):
+        return None
+    update = {"$set": {"subjects": subjects, **fields}}
+    stale = {field: "" for field in rules.SUBJECT_FIELDS if field not in fields and field in entry}
+    if stale:
+        update["$unset"] = stale
+    return UpdateOne({"_id": entry["_id"]}, update)
 
 
 # ---------------------------------------------------------------------------- live path
@@ -78,14 +117,11 @@ def record_batch(db, events: list[dict], district) -> int:
 
 
 def refresh(db, subjects, district, facts: str = FACTS) -> None:
-    """Fold ``subjects`` again from the log (one read) and store their facts (one write)."""
+    """Fold ``subjects`` again from the log (one indexed read each) and store their facts (one write)."""
     subjects = sorted(subjects)
     if not subjects:
         return
-    groups: dict[str, list] = defaultdict(list)
-    for entry in db[EVENTS].find({"subjects": {"$in": subjects}}):
-        for subject in entry["subjects"]:
-            groups[subject].append(entry)
+    groups = {subject: list(db[EVENTS].find({rules.subject_field(subject): subject})) for subject in subjects}
     locate = locator(district)
     write_facts(db[facts], [rules.fold(subject, groups[subject], locate) for subject in subjects if groups[subject]])
 
@@ -165,10 +201,10 @@ def rebuild(db, district, target: str = FACTS) -> dict:
     relabels = []
     for entry in db[EVENTS].find({}):
         events += 1
-        subjects = rules.subjects_of(entry)
-        if subjects != entry.get("subjects"):
-            relabels.append(UpdateOne({"_id": entry["_id"]}, {"$set": {"subjects": subjects}}))
-        for subject in subjects:
+        update = relabel(entry)
+        if update:
+            relabels.append(update)
+        for subject in rules.subjects_of(entry):
             groups[subject].append(entry)
     for index in range(0, len(relabels), BATCH):
         db[EVENTS].bulk_write(relabels[index:index + BATCH], ordered=False)

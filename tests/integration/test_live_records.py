@@ -17,7 +17,8 @@ def test_records_are_numbered_in_order_and_a_redelivery_adds_nothing(db):
     # a batch holding a redelivery (twice, even) and new events: only the new ones, still no gap
     assert live_records.keep(events, [item("e2"), item("e1"), item("e3"), item("e3")]) == [3, 4]
     assert live_records.keep(events, [item("e0")]) == []
-    assert [doc["event_id"] for doc in events.find({}).sort("_id", 1)] == ["e0", "e1", "e2", "e3"]
+    assert [(doc["_id"], doc["event_id"]) for doc in events.find({}).sort("n", 1)] == \
+        [("000000000001", "e0"), ("000000000002", "e1"), ("000000000003", "e2"), ("000000000004", "e3")]
 
 
 def test_appends_from_several_gateways_at_once_leave_no_gap_and_no_double(db):
@@ -35,7 +36,7 @@ def test_appends_from_several_gateways_at_once_leave_no_gap_and_no_double(db):
     for name in ("a", "b", "c"):
         pool.spawn(gateway, name)
     pool.waitall()
-    numbers = [doc["_id"] for doc in events.find({}).sort("_id", 1)]
+    numbers = [doc["n"] for doc in events.find({}).sort("n", 1)]
     assert numbers == list(range(1, 62))
     assert len({doc["event_id"] for doc in events.find({})}) == 61
 
@@ -55,3 +56,19 @@ def test_an_event_naming_only_its_operation_is_shown_to_the_operations_units_and
     kept = {doc["event_id"]: doc for doc in events.find({})}
     assert kept["o2"]["case_id"] == "c9" and "dept.chengguan" in kept["o2"]["units"]
     assert kept["o3"]["case_id"] == "c9" and kept["o3"]["departments"] == ["police"]
+
+
+def test_records_kept_with_a_numeric_id_before_are_renumbered_and_numbering_goes_on(db):
+    events = db("gateway").live_events
+    events.insert_many([dict(item("old1"), _id=1), dict(item("old2"), _id=2),
+                        {"_id": 3, "event_id": "old3", "type": "joint_operation_opened", "operation_id": "op7",
+                         "case_id": "c7", "units": ["u7"], "departments": ["police"]}])
+    live_records._INDEXED.discard(events.full_name)
+    live_records._NEXT.pop(events.full_name, None)
+    replied = {"event_id": "new1", "type": "department_replied", "occurred_at": "2026-12-01T02:05:00Z",
+               "payload": {"operation_id": "op7", "department": "police", "status": "accepted"}}
+    assert live_records.keep(events, [item("new0")]) == [4]
+    assert live_records.keep(events, live_records.items_for(events, [replied])) == [5]
+    kept = {doc["n"]: doc for doc in events.find({})}
+    assert sorted(kept) == [1, 2, 3, 4, 5] and kept[1]["_id"] == "000000000001"
+    assert kept[5]["case_id"] == "c7" and "u7" in kept[5]["units"]          # the opening found by opening_of

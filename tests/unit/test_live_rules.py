@@ -36,6 +36,6 @@ def test_an_operation_event_reaches_its_lead_and_its_departments_through_the_ope
 
 def test_unknown_events_are_not_streamed_and_a_record_is_one_sse_message_with_its_number():
     assert record(event("owner_notified", case_id="C1")) is None
-    item = dict(record(event("case_closed", case_id="C1", unit_id="street.beiquan")), _id=7)
+    item = dict(record(event("case_closed", case_id="C1", unit_id="street.beiquan")), _id="000000000007", n=7)
     text = sse(item)
-    assert text.startswith("id: 7\nevent: change\ndata: ") and text.endswith("\n\n") and "units" not in text
+    assert text.startswith("id: 7\nevent: change\ndata: ") and text.endswith("\n\n") and "units" not in text and "000000000007" not in text
