@@ -73,6 +73,7 @@ class LiveApi:
             after = live_records.newest(events)
             hello = f"id: {after}\nevent: hello\ndata: {{}}\n\n"
         else:
+            after = live_records.resume_from(events, after)
             hello = ": catching up\n\n"
         seconds = float((self.config or {}).get("LIVE_STREAM_SECONDS") or 300)
 
@@ -81,7 +82,7 @@ class LiveApi:
             yield "retry: 1000\n" + hello
             while time.monotonic() < until:
                 try:
-                    items = list(events.find({"n": {"$gt": last}}).sort("n", 1).limit(200))
+                    items = live_records.after(events, last)
                 except Exception:  # noqa: BLE001 - the gateway is stopping (store closed): the page reconnects
                     return
                 for item in items:

@@ -139,6 +139,28 @@ def keep(events, items: list[dict]) -> list[int]:
     return numbers
 
 
+def after(events, last: int, limit: int = 200) -> list[dict]:
+    """The records after number ``last``, in order, at most ``limit``: each read by its ``_id``
+    (the numbers have no gaps, so the next one is ``key(last + 1)``; an equality on ``_id`` is
+    the embedded store's fastest read, where a range on ``n`` sorted by it is filtered over the
+    whole collection). A stream that resumes before the oldest kept record is moved up to it
+    once, by ``resume_from``."""
+    found = []
+    while len(found) < limit:
+        doc = events.find_one({"_id": key(last + 1)})
+        if doc is None:
+            break
+        found.append(doc)
+        last = doc["n"]
+    return found
+
+
+def resume_from(events, last: int) -> int:
+    """Where a stream resuming after ``last`` (its Last-Event-ID) goes on: there, or just before
+    the oldest kept record if the ones after ``last`` were trimmed."""
+    return max(last, newest(events) - KEEP)
+
+
 def newest(events) -> int:
     """The number of the newest record (0: none yet)."""
     doc = events.find_one({}, {"n": 1}, sort=[("n", -1)])

@@ -72,3 +72,14 @@ def test_records_kept_with_a_numeric_id_before_are_renumbered_and_numbering_goes
     kept = {doc["n"]: doc for doc in events.find({})}
     assert sorted(kept) == [1, 2, 3, 4, 5] and kept[1]["_id"] == "000000000001"
     assert kept[5]["case_id"] == "c7" and "u7" in kept[5]["units"]          # the opening found by opening_of
+
+
+def test_a_stream_reads_the_records_after_its_last_in_order_and_resumes_from_the_oldest_kept(db, monkeypatch):
+    events = db("gateway").live_events
+    live_records.keep(events, [item(f"s{n}") for n in range(6)])
+    assert [doc["n"] for doc in live_records.after(events, 2)] == [3, 4, 5, 6]
+    assert [doc["event_id"] for doc in live_records.after(events, 0, limit=2)] == ["s0", "s1"]
+    assert live_records.after(events, 6) == []
+    monkeypatch.setattr(live_records, "KEEP", 3)
+    assert live_records.resume_from(events, 1) == 3            # records 1–3 may be gone: go on after 3
+    assert live_records.resume_from(events, 5) == 5
