@@ -126,6 +126,8 @@ def keep(events, items: list[dict]) -> list[int]:
                 inserted, error = exc.details.get("nInserted", 0), errors[0]
             numbers += range(first, first + inserted)
             _NEXT[name] = first + inserted
+            if inserted:
+                _NEWEST[name] = max(_NEWEST.get(name, 0), first + inserted - 1)
             if error is None:
                 break
             if "event_id" in (error.get("keyPattern") or {}) or "event_id_unique" in error.get("errmsg", ""):
@@ -161,7 +163,28 @@ def resume_from(events, last: int) -> int:
     return max(last, newest(events) - KEEP)
 
 
+_NEWEST: dict[str, int] = {}       # per collection: the newest number this process has seen
+
+
 def newest(events) -> int:
-    """The number of the newest record (0: none yet)."""
-    doc = events.find_one({}, {"n": 1}, sort=[("n", -1)])
-    return doc["n"] if doc else 0
+    """The number of the newest record (0: none yet). The first call in a process sorts the
+    collection (the embedded store reads every record for it); later ones go on from the newest
+    seen, looking the next numbers up by ``_id`` (the numbers have no gaps): forward in doubling
+    steps, then halving — a few reads however many records other gateways added meanwhile."""
+    name = events.full_name
+    if name not in _NEWEST:
+        doc = events.find_one({}, {"n": 1}, sort=[("n", -1)])
+        _NEWEST[name] = doc["n"] if doc else 0
+        return _NEWEST[name]
+
+    def kept(number):
+        return events.find_one({"_id": key(number)}, {"_id": 1}) is not None
+    low, step = _NEWEST[name], 1
+    while kept(low + step):
+        low, step = low + step, step * 2
+    high = low + step                                      # low is kept (or the start), high is not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if kept(middle) else (low, middle)
+    _NEWEST[name] = low
+    return low

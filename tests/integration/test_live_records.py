@@ -65,6 +65,7 @@ def test_records_kept_with_a_numeric_id_before_are_renumbered_and_numbering_goes
                          "case_id": "c7", "units": ["u7"], "departments": ["police"]}])
     live_records._INDEXED.discard(events.full_name)
     live_records._NEXT.pop(events.full_name, None)
+    live_records._NEWEST.pop(events.full_name, None)
     replied = {"event_id": "new1", "type": "department_replied", "occurred_at": "2026-12-01T02:05:00Z",
                "payload": {"operation_id": "op7", "department": "police", "status": "accepted"}}
     assert live_records.keep(events, [item("new0")]) == [4]
@@ -83,3 +84,14 @@ def test_a_stream_reads_the_records_after_its_last_in_order_and_resumes_from_the
     monkeypatch.setattr(live_records, "KEEP", 3)
     assert live_records.resume_from(events, 1) == 3            # records 1–3 may be gone: go on after 3
     assert live_records.resume_from(events, 5) == 5
+
+
+def test_the_newest_number_follows_records_other_gateways_added(db):
+    events = db("gateway").live_events
+    live_records.keep(events, [item("g0")])
+    assert live_records.newest(events) == 1
+    for count in (1, 2, 5, 37):          # another gateway appends: its numbers come right after
+        start = live_records.newest(events) + 1
+        events.insert_many([dict(item(f"other-{start + n}"), _id=live_records.key(start + n), n=start + n)
+                            for n in range(count)])
+        assert live_records.newest(events) == start + count - 1
