@@ -62,7 +62,11 @@ def ensure_indexes(events) -> None:
 
 
 def _renumber_old(events) -> None:
-    """Records kept before ``n`` existed (a numeric ``_id``): the same record under ``key(n)``."""
+    """Once per store: records kept before ``n`` existed (a numeric ``_id``) become the same
+    record under ``key(n)``; then a marker (later starts: one read by _id)."""
+    markers = events.database["migrations"]
+    if markers.find_one({"_id": "live_events_n"}) is not None:
+        return
     for doc in list(events.find({"n": {"$exists": False}})):
         number = doc.pop("_id")
         if not isinstance(number, int):
@@ -72,6 +76,7 @@ def _renumber_old(events) -> None:
             doc["opening_of"] = doc["operation_id"]
         events.replace_one({"_id": doc["_id"]}, doc, upsert=True)
         events.delete_one({"_id": number})
+    markers.replace_one({"_id": "live_events_n"}, {"_id": "live_events_n"}, upsert=True)
 
 
 def items_for(events, batch: list[dict], to_local=None) -> list[dict]:

@@ -131,12 +131,15 @@ class ScoringService:
     @rpc
     def events_for(self, correlation_id: str) -> list:
         tz = self._district().timezone
-        return [_public_event(doc, tz) for doc in
-                self.db.events.find({"correlation_id": correlation_id}).sort("occurred_at", 1)]
+        found = self.db.events.find({"correlation_id": correlation_id})     # sorted here: a sort by
+        return [_public_event(doc, tz) for doc in                            # another field than the
+                sorted(found, key=lambda doc: (doc["occurred_at"], doc["_id"]))]   # equality's walks the log
 
 
 def _public_event(doc: dict, tz: str) -> dict:
     """A logged event for the case page, its times in local time with offset."""
     out = storage.public(doc)
     out.pop("subjects", None)
+    for field in rules.SUBJECT_FIELDS:
+        out.pop(field, None)
     return local_times(out, tz)
