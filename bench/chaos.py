@@ -38,7 +38,7 @@ from deploy.rabbit_nodes import Node
 SINGLE_NODE = ("chaos-one", 5731)      # the private broker of `make chaos`
 ROUNDS, RATE = 5, 1.4                  # default: 5 rounds of 10 faults, reports at 1.4/s (≥ 1,000)
 BAR = {"reports": 1000, "faults": 50, "minutes": 20}   # issue 17: one default run, stack start included
-FAULT_MINUTES = 14                     # default --max-minutes: with the stack's start (≤ 2.5 min), the
+FAULT_MINUTES = 14                     # default --max-minutes: with the stack's start (18 s; cluster 56 s), the
                                        # last fault (≤ 2 min) and the check, a run ends within BAR's 20
 ONCE_PER_CASE = ("case_registered", "case_dispatched", "owner_notified")
 SETTLED = ("disposed", "rejected", "cancelled")
@@ -159,7 +159,11 @@ def run(stack, nodes, faults, args, log, title) -> int:
     load = Load(stack, args.rate, args.reports, outcome)
     load.thread.start()
     injector = Injector(stack, load, nodes, log, duplicate_deliveries, args.probe_timeout)
-    injector.run(faults, args.pause, began + args.max_minutes * 60 if args.max_minutes else float("inf"))
+    try:
+        injector.run(faults, args.pause, began + args.max_minutes * 60 if args.max_minutes else float("inf"))
+    except BaseException:                 # SIGTERM, SIGINT: the stack is being stopped
+        load.abandon()
+        raise
     load.stop.set()
     if load.schedule.issued < args.reports:
         log(f"faults done after {time.time() - began:.0f} s; the load goes on to its {args.reports} reports "

@@ -40,6 +40,7 @@ class Steady:
         self.make, self.send, self.rate, self.total, self.workers = make, send, rate, total, workers
         self.clock, self.sleep = clock, sleep
         self.stop = threading.Event()
+        self.abandon = threading.Event()   # the run was interrupted: hand nothing more over
         self.lock = threading.Lock()
         self.issued = 0                # items handed to the pool
         self.in_flight = 0             # handed over and not yet returned (running or queued)
@@ -49,7 +50,7 @@ class Steady:
         begin = self.clock()
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="load") as pool:
             number = 0
-            while number < self.total or not self.stop.is_set():
+            while (number < self.total or not self.stop.is_set()) and not self.abandon.is_set():
                 due = begin + number / self.rate
                 delay = due - self.clock()
                 if delay > 0:
@@ -103,6 +104,8 @@ class Load:
                     "description": "故障演练探测 chaos probe" if probe else "故障演练 chaos"}
 
     def send_scheduled(self, report, due):
+        if self.schedule.abandon.is_set():        # queued when the run was interrupted
+            return
         if self.send(report, due + GIVE_UP_S) is not None:
             with self.lock:
                 self.late.append(time.time() - due)
@@ -125,11 +128,16 @@ class Load:
                 error = str(exc)[:200]
             with self.lock:
                 self.last_error = error
-            if time.time() > deadline:
+            if time.time() > deadline or self.schedule.abandon.is_set():
                 with self.lock:
                     self.refused.append(report["external_id"])
                 return None
             time.sleep(RETRY_S)
+
+    def abandon(self):
+        """The run was interrupted: no more reports, and the ones in flight stop retrying (else the
+        pool's threads would keep the interpreter alive until their reports' give-up times)."""
+        self.schedule.abandon.set()
 
     def answers(self) -> list[tuple[str, dict]]:
         """The accepted reports so far (a copy: the workers keep adding)."""

@@ -125,3 +125,24 @@ def test_bar_of_issue_17():
     assert bar_missed(1000, 50, 20.0) == []
     assert bar_missed(999, 52, 19.0) == ["999 reports sent"]
     assert bar_missed(1200, 40, 21.5) == ["40 faults", "21.5 min"]
+
+
+def test_an_interrupted_run_hands_nothing_more_over():
+    schedule = None
+
+    def send(number, due):
+        if number == 5:                          # SIGTERM while report 5 is out
+            schedule.abandon.set()
+
+    def make(number):
+        if number > 5:
+            assert schedule.abandon.wait(SAFETY)
+        return number
+
+    clock = FakeClock()
+    schedule = Steady(make, send, 1.4, 1000, 2, clock=clock, sleep=clock.sleep)
+    runner = threading.Thread(target=schedule.run)
+    runner.start()
+    runner.join(SAFETY)
+    assert not runner.is_alive()
+    assert schedule.issued in (6, 7)             # far short of its 1,000
