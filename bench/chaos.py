@@ -3,13 +3,17 @@ final state. Prints ``sent N, completed N, lost 0, applied twice 0, faults F``, 
 recover after each fault and a summary per fault kind; the JSON report goes to artifacts/chaos/.
 
 The faults (bench/chaos_faults.py), in rounds (5 by default, 10 faults each) while reports keep
-coming (1,000 at least): SIGKILL of each service in turn (restarted after a pause); a restart of
-the broker (stop_app, start_app); the store's process killed and restarted; duplicated deliveries
-(events published again); a department program that disappears for a while.
+coming (1,000 at least, at 1.4/s): SIGKILL of each service in turn (restarted after a pause); a
+restart of the broker (stop_app, start_app); the store's process killed and restarted; duplicated
+deliveries (events published again); a department program that disappears for a while. The
+default is sized for issue 17's bar (BAR: ≥ 1,000 reports, ≥ 50 faults, ≤ 20 minutes with the stack's
+start): no fault begins after 14 minutes of load (``--max-minutes``), a fault not recovered in
+120 s counts as not recovered (``--probe-timeout``); the last lines say whether the bar was met.
 
-The client behaves like a real channel: each report has an external_id, and a report whose
-HTTP request failed (gateway down, broker restarting) is sent again until it is accepted —
-the platform must turn those repeats into one report.
+The load (bench/chaos_load.py) is many channels at once: each report goes out at its scheduled
+time on a pool of 16 threads, whatever the earlier ones are waiting for, and is sent again until
+it is accepted (gateway down, broker restarting) — the platform must turn those repeats into one
+report. The load lasts until both its reports and the faults are done.
 
 Runs on a private RabbitMQ node of its own (``chaos-one`` on :5731, started and stopped here by
 deploy/rabbit_nodes.py, so the broker restart hits nobody else), its own vhost, database prefix
@@ -21,89 +25,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import signal
-import threading
 import time
-import uuid
 from collections import Counter
 
-import requests
-
-from bench.run import class_mix, random_point
 from bench.chaos_faults import schedule, single_cycle, summary
-from bench.chaos_run import Injector
+from bench.chaos_load import Load
+from bench.chaos_run import PROBE_TIMEOUT, Injector
 from bench.stack import DEPARTMENTS, MGMT_AUTH, ROOT, Stack
 from deploy.rabbit_nodes import Node
 
 SINGLE_NODE = ("chaos-one", 5731)      # the private broker of `make chaos`
 ROUNDS, RATE = 5, 1.4                  # default: 5 rounds of 10 faults, reports at 1.4/s (≥ 1,000)
+BAR = {"reports": 1000, "faults": 50, "minutes": 20}   # issue 17: one default run, stack start included
+FAULT_MINUTES = 14                     # default --max-minutes: with the stack's start (18 s; cluster 56 s), the
+                                       # last fault (≤ 2 min) and the check, a run ends within BAR's 20
 ONCE_PER_CASE = ("case_registered", "case_dispatched", "owner_notified")
 SETTLED = ("disposed", "rejected", "cancelled")
-
-
-class Load:
-    """Sends reports at a steady rate from a background thread, each retried until accepted, until
-    ``total`` are sent and ``stop`` is set (the load lasts as long as the faults do)."""
-
-    def __init__(self, stack, rate, total, seed=11):
-        from shared.refdata import load_district
-        self.stack, self.rate, self.total = stack, rate, total
-        self.district = load_district()
-        self.rng = random.Random(seed)
-        self.lock = threading.Lock()
-        self.mix = [(codes, w) for codes, w in class_mix(self.district)]
-        self.plain = self.mix[0][0]            # street-order events, not joint: what a probe sends
-        self.accepted: dict[str, dict] = {}     # external_id → answer
-        self.final: dict[str, str] = {}         # external_id → "done" / "refused", once seen
-        self.attempts = 0
-        self.key = stack.operator_key()
-        self.refused: list[str] = []
-        self.last_error = None
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def report(self, probe=False):
-        with self.lock:
-            pool = self.plain if probe else \
-                self.rng.choices([codes for codes, _ in self.mix], weights=[w for _, w in self.mix])[0]
-            return {"external_id": uuid.uuid4().hex[:20], "channel": "web", "class_code": self.rng.choice(pool),
-                    "location": random_point(self.district, self.rng),
-                    "description": "故障演练探测 chaos probe" if probe else "故障演练 chaos"}
-
-    def send(self, report, deadline):
-        """POST until accepted (201, or 422: refused with a reason); the answer, or None at ``deadline``."""
-        while True:
-            self.attempts += 1
-            try:
-                answer = requests.post(f"{self.stack.gateway}/api/reports", json=report, timeout=15,
-                                       headers={"Authorization": f"Bearer {self.key}"})
-                if answer.status_code in (201, 422):
-                    self.accepted[report["external_id"]] = answer.json()
-                    return answer.json()
-                self.last_error = f"{answer.status_code} {answer.text[:200]}"
-            except requests.RequestException as exc:
-                self.last_error = str(exc)[:200]
-            if time.time() > deadline:
-                self.refused.append(report["external_id"])
-                return None
-            time.sleep(0.5)
-
-    def run(self):
-        begin = time.time()
-        number = 0
-        while number < self.total or not self.stop.is_set():
-            delay = begin + number / self.rate - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            self.send(self.report(), time.time() + 300)     # give up on a report after that
-            number += 1
-
-    def state(self, report_id) -> str:
-        try:
-            return outcome(self.stack, report_id)
-        except Exception:                       # the store away: not known yet
-            return "pending"
 
 
 def outcome(stack, report_id) -> str:
@@ -187,7 +125,7 @@ def waiting_requests(stack):
 def check(stack, load):
     """Every accepted report in its right final state; nothing applied twice."""
     completed, lost, twice = [], [], []
-    for external_id, answer in list(load.accepted.items()):    # external_id is per key: go by report id
+    for external_id, answer in load.answers():    # external_id is per key: go by report id
         state = load.final.get(external_id) or outcome(stack, answer.get("report_id"))
         if state in ("done", "refused"):
             load.final[external_id] = state        # final: not asked again while settling
@@ -218,14 +156,24 @@ def run(stack, nodes, faults, args, log, title) -> int:
     """Steady load on ``stack`` while ``faults`` are carried out one after another; then the
     check, the printout and the JSON report (artifacts/chaos/<title>.json)."""
     began = time.time()
-    load = Load(stack, args.rate, args.reports)
+    load = Load(stack, args.rate, args.reports, outcome)
     load.thread.start()
-    injector = Injector(stack, load, nodes, log, duplicate_deliveries)
-    injector.run(faults, args.pause, began + args.max_minutes * 60 if args.max_minutes else float("inf"))
+    injector = Injector(stack, load, nodes, log, duplicate_deliveries, args.probe_timeout)
+    try:
+        injector.run(faults, args.pause, began + args.max_minutes * 60 if args.max_minutes else float("inf"))
+    except BaseException:                 # SIGTERM, SIGINT: the stack is being stopped
+        load.abandon()
+        raise
     load.stop.set()
+    if load.schedule.issued < args.reports:
+        log(f"faults done after {time.time() - began:.0f} s; the load goes on to its {args.reports} reports "
+            f"({load.schedule.issued} so far)")
     load.thread.join()
-    log(f"load finished: {len(load.accepted)} reports accepted after {load.attempts} attempts; "
-        f"{len(load.refused)} never accepted (last error: {load.last_error})")
+    late = load.lateness()
+    log(f"load finished after {time.time() - began:.0f} s: {len(load.accepted)} reports accepted after "
+        f"{load.attempts} attempts; {len(load.refused)} never accepted (last error: {load.last_error}); "
+        f"accepted after their scheduled time: median {late['median_s']} s, 95% {late['p95_s']} s, "
+        f"most {late['max_s']} s; at most {late['most_in_flight']} in flight on {late['workers']} workers")
     log("waiting for the platform to settle …")
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -239,16 +187,20 @@ def run(stack, nodes, faults, args, log, title) -> int:
     waiting = waiting_requests(stack)
     letters = dead_letters(stack)
     kinds = summary(injector.records)
+    minutes = round((time.time() - getattr(log, "began", began)) / 60, 1)
     result = {"title": title, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "duration_s": round(time.time() - began, 1), "load_average": os.getloadavg(),
+              "minutes_in_all": minutes,
               "arguments": vars(args), "sent": len(load.accepted), "never_accepted": len(load.refused),
-              "last_http_error": load.last_error, "http_attempts": load.attempts, "completed": len(completed),
+              "last_http_error": load.last_error, "http_attempts": load.attempts,
+              "accepted_after_scheduled_time": late, "completed": len(completed),
               "lost": len(lost), "applied_twice": len(twice), "dead_lettered": len(letters),
               "faults": len(injector.records), "joint_operations": operations,
               "operations_unfinished": len(unsettled),
               "requests_waiting_for_departments_without_program": {
                   dept: {"sent": sent, "in_inbox": held} for dept, (sent, held) in waiting.items()},
               "dead_letter_reasons": Counter(letter["reason"][:120] for letter in letters),
+              "bar_missed": bar_missed(len(load.accepted), len(injector.records), minutes),
               "per_kind": kinds, "fault_log": injector.records,
               "lost_examples": lost[:5], "twice_examples": twice[:5], "unfinished_examples": unsettled[:5]}
     out = ROOT / "artifacts" / "chaos"
@@ -269,10 +221,20 @@ def run(stack, nodes, faults, args, log, title) -> int:
         times = " / ".join("-" if row[key] is None else f"{row[key]:.1f}" for key in ("min_s", "median_s", "max_s"))
         print(f"  {row['label']}: {row['faults']} faults, {times}"
               + (f", {row['not_recovered']} NOT recovered" if row["not_recovered"] else ""))
+    misses = result["bar_missed"]
+    print(f"issue 17's bar (≥ {BAR['reports']:,} reports, ≥ {BAR['faults']} faults, ≤ {BAR['minutes']} min with the "
+          f"stack's start): " + ("met" if not misses else "NOT met: " + "; ".join(misses)))
     print(f"report: {out / f'{title}.json'}")
     ok = not lost and not twice and not unsettled and not load.refused and \
         all(row["not_recovered"] == 0 for row in kinds.values())
     return 0 if ok else 1
+
+
+def bar_missed(sent: int, faults: int, minutes: float) -> list[str]:
+    """What a run missed of issue 17's bar (BAR): nothing when it met it."""
+    return [text for short, text in (
+        (sent < BAR["reports"], f"{sent} reports sent"), (faults < BAR["faults"], f"{faults} faults"),
+        (minutes > BAR["minutes"], f"{minutes:.1f} min")) if short]
 
 
 def arguments(argv, rounds, rate):
@@ -280,9 +242,11 @@ def arguments(argv, rounds, rate):
     parser.add_argument("--reports", type=int, default=1000, help="at least this many reports (more if the faults last longer)")
     parser.add_argument("--rate", type=float, default=rate, help="reports per second")
     parser.add_argument("--rounds", type=int, default=rounds, help="times the cycle of faults is repeated")
-    parser.add_argument("--pause", type=float, default=2.0, help="seconds between faults")
-    parser.add_argument("--max-minutes", type=float, default=None,
-                        help="begin no fault after this many minutes of load (then check and report)")
+    parser.add_argument("--pause", type=float, default=1.0, help="seconds between faults")
+    parser.add_argument("--max-minutes", type=float, default=FAULT_MINUTES,
+                        help="begin no fault after this many minutes of load (then check and report); 0: no limit")
+    parser.add_argument("--probe-timeout", type=float, default=PROBE_TIMEOUT,
+                        help="seconds a fault may take to recover before it counts as not recovered")
     parser.add_argument("--skip", nargs="*", default=[], help="fault kinds to leave out (bench/chaos_faults.py LABELS)")
     return parser.parse_args(argv)
 
@@ -298,6 +262,7 @@ def logger():
 
     def log(text):
         print(f"[{time.time() - began:6.1f}s] {text}", flush=True)
+    log.began = began                   # the run's start: the stack's start counts in its minutes
     return log
 
 

@@ -3,7 +3,8 @@
 The cluster chaos-a, chaos-b, chaos-c (AMQP 5721-5723, management 15721-15723; started, joined and
 stopped here by deploy/rabbit_nodes.py) carries the platform with ``QUEUE_TYPE=quorum``; services
 get the three nodes as kombu's failover list. The faults, in rounds (4 by default, 13 faults each)
-while reports keep coming (1,000 at least):
+while reports keep coming (1,000 at least, on 16 sender threads; the same time box as ``make
+chaos``: no fault begun after 14 minutes of load):
 
   SIGKILL of the node that leads most queues (management API: each queue's ``leader``), then its
   restart; ``rabbitmqctl stop_app`` and ``start_app`` on each node in turn (a rolling upgrade);

@@ -24,7 +24,8 @@ from shared.messaging import topology
 SERVICE_OUTAGE = 2.0       # seconds a killed service, or the store, stays dead
 BROKER_OUTAGE = 2.0        # seconds between stop_app and start_app
 DEPARTMENT_OUTAGE = 15.0   # seconds the department program stays away
-PROBE_TIMEOUT = 240.0
+PROBE_TIMEOUT = 120.0      # default: a fault not recovered within 2 min counts as not recovered (and a
+                           # 20-minute run has no room for more); --probe-timeout changes it
 
 
 def until(check, what: str, seconds: float):
@@ -41,8 +42,9 @@ def until(check, what: str, seconds: float):
 
 
 class Injector:
-    def __init__(self, stack, load, nodes, log, duplicate):
+    def __init__(self, stack, load, nodes, log, duplicate, probe_timeout=PROBE_TIMEOUT):
         self.stack, self.load, self.nodes, self.log = stack, load, nodes, log
+        self.probe_timeout = probe_timeout
         self.duplicate = duplicate          # callable(stack, log) -> number of events sent again
         self.records: list[dict] = []
         self.consumed: set[str] = set()       # queues seen with a consumer
@@ -123,7 +125,7 @@ class Injector:
         self.stack.start_department(fault.target)
         inbox = f"dept.{fault.target}.inbox"
         held = self.queue_depth(inbox)
-        until(lambda: self.queue_depth(inbox) == 0, f"{inbox} to drain", PROBE_TIMEOUT)
+        until(lambda: self.queue_depth(inbox) == 0, f"{inbox} to drain", self.probe_timeout)
         return {"inbox_after_absence": held, "recovered_s": round(time.time() - began, 1)}
 
     # ---------------------------------------------------------------- probe
@@ -131,7 +133,7 @@ class Injector:
         """Send a report and wait until it is registered, dispatched and its owner notified (a
         report the platform refuses with a reason is replaced by another), then until no message
         is ready in ``owner``'s queues (every platform queue's when None). Seconds since ``began``."""
-        deadline = time.time() + PROBE_TIMEOUT
+        deadline = time.time() + self.probe_timeout
         if not self.report_through(deadline):
             return None
         names = {spec.name for spec in topology.consumer_queues() if owner in (None, spec.owner)}
@@ -151,6 +153,7 @@ class Injector:
         return sum(row.get("messages_ready") or 0 for row in rows) if rows else None
 
     def report_through(self, deadline) -> bool:
+        answer, state = {}, "not sent"
         while time.time() < deadline:
             report = self.load.report(probe=True)
             answer = self.load.send(report, deadline)

@@ -63,3 +63,12 @@ def test_summary_per_kind_counts_faults_not_recovered():
     assert rows["service"]["faults"] == 3 and rows["service"]["median_s"] == 6.0
     assert rows["service"]["min_s"] == 4.0 and rows["service"]["max_s"] == 9.0
     assert rows["store"]["not_recovered"] == 1 and rows["store"]["median_s"] is None
+
+
+def test_default_runs_send_their_thousand_reports_before_the_fault_window_closes():
+    # issue 17: one default run of ≥ 1,000 reports and ≥ 50 faults within 20 minutes; faults begin
+    # only within --max-minutes, and the load must not outlast them by design
+    for rounds, rate in ((chaos.ROUNDS, chaos.RATE), (chaos_cluster.ROUNDS, chaos_cluster.RATE)):
+        args = chaos.arguments([], rounds, rate)
+        assert args.reports / args.rate <= args.max_minutes * 60
+        assert args.max_minutes + args.probe_timeout / 60 < chaos.BAR["minutes"]
