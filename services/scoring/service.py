@@ -17,7 +17,7 @@ from shared.messaging.batch import consume_batches
 from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 
-from . import indicators, store
+from . import indicators, rules, store
 from .periods import local_iso, parse_period
 from .schemas import load_query
 from .settings import load_settings
