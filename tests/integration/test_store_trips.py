@@ -1,10 +1,11 @@
 """Store trips (issue 19), against the real broker and store: a save's events are published by
 the relay right after the save (not by its poll, which here would come only after 10 minutes),
-its outbox is cleared, and every store command is counted by kind for Prometheus."""
+its outbox is cleared (the clears of several saves in one update command, never an event that
+was not published), and every store command is counted by kind for Prometheus."""
 from nameko.rpc import rpc
 
 from shared import metrics, storage
-from shared.messaging.relay import OutboxRelay
+from shared.messaging.relay import Clears, OutboxRelay
 from tests.helpers import drain, observer, wait_until
 
 
@@ -38,6 +39,64 @@ def test_a_save_is_published_right_after_it_and_its_outbox_cleared_without_the_p
     assert cases.find_one({"_id": "C-1"})["_outbox"] == []
     # the save and the one clearing update: no lease, no search, no second clearing update
     assert {kind: count(kind) - before[kind] for kind in before} == {"update": 2, "findAndModify": 0}
+
+
+def test_the_clears_of_saves_published_within_the_linger_go_in_one_update_command(
+        container_factory, config, db):
+    container = container_factory(ToySaver, dict(config, OUTBOX_POLL_SECONDS=600, OUTBOX_CLEAR_SECONDS=3))
+    container.start()
+    queue = observer(config, "dispatch.events", "owner_notified", name="test.store-trips-batch")
+    cases = db("dispatch").cases
+    before = count("update")
+    for number in range(3):
+        storage.create(cases, {"_id": f"C-{number}", "state": "new"}, events=[notified(f"C-{number}")])
+
+    got = []
+    wait_until(lambda: got.extend(drain(config, queue)) or len(got) >= 3, what="the three events")
+    wait_until(lambda: cases.count_documents({"_pending": False}) == 3, what="the outboxes cleared")
+    assert [doc["_outbox"] for doc in cases.find({})] == [[], [], []]
+    assert count("update") - before == 1          # three saves, one clearing command
+
+
+def test_a_clear_never_drops_an_event_saved_after_the_publish(db):
+    cases = db("dispatch").cases
+    storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1")])
+    clears = Clears()
+    clears.add("cases", "C-1", 1, ["E-1"])                       # E-1 published at version 1
+    storage.update(cases, "C-1", 1, events=[notified("C-1", "E-2")])   # saved again before the clear
+    clears.flush(cases)
+    doc = cases.find_one({"_id": "C-1"})
+    assert [entry["id"] for entry in doc["_outbox"]] == ["E-2"] and doc["_pending"] is True
+
+
+def test_two_published_saves_of_one_document_are_cleared_together(db):
+    cases = db("dispatch").cases
+    storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1")])
+    storage.update(cases, "C-1", 1, events=[notified("C-1", "E-2")])
+    clears = Clears()
+    clears.add("cases", "C-1", 1, ["E-1"])
+    clears.add("cases", "C-1", 2, ["E-2"])
+    before = count("update")
+    clears.flush(cases)
+    doc = cases.find_one({"_id": "C-1"})
+    assert doc["_outbox"] == [] and doc["_pending"] is False
+    assert count("update") - before == 1 and not clears.pending
+
+
+def test_a_half_published_save_keeps_its_unpublished_events(db):
+    cases = db("dispatch").cases
+    storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1"), notified("C-1", "E-2")])
+    clears = Clears()
+    clears.add("cases", "C-1", None, ["E-1"])                    # E-2's publish failed
+    clears.flush(cases)
+    doc = cases.find_one({"_id": "C-1"})
+    assert [entry["id"] for entry in doc["_outbox"]] == ["E-2"] and doc["_pending"] is True
+
+
+def notified(case_id, event_id=None):
+    return storage.outbox_entry("dispatch.events", "owner_notified",
+                                {"event_id": event_id or f"E-{case_id}", "type": "owner_notified",
+                                 "payload": {"case_id": case_id}})
 
 
 def count(kind):
