@@ -67,7 +67,7 @@ class RelayStalled(Exception):
     pass
 
 
-def _relay_saved(collection, aggregate_id, version, entries, publisher, service="", clears=None) -> int:
+def _relay_saved(collection, aggregate_id, _version, entries, publisher, service="", clears=None) -> int:
     """Publish the events this process just saved, from memory (no store trip), and note what
     went out in ``clears``, written later with the other documents' clears (Clears.flush)."""
     published = []
@@ -75,33 +75,28 @@ def _relay_saved(collection, aggregate_id, version, entries, publisher, service=
         _publish(publisher, entries, service, published)
     finally:
         if published:
-            clears.add(collection.name, aggregate_id, version if len(published) == len(entries) else None,
-                       published)
+            clears.add(collection.name, aggregate_id, published)
     return len(published)
 
 
 class Clears:
     """Published events waiting to be cleared from their outboxes, per collection and document.
 
-    Each document's clear is conditional, so it never drops an event that was not published:
-    ``_outbox`` is emptied only while the document is still at the version of its last
-    published save and its outbox holds exactly the published events (``$size`` and ``$all``
-    on their ids); otherwise (saved again since, older events still waiting, a publish that
-    failed half-way) only the published events are pulled and the rest stays pending for the
-    next save's round or the fallback poll. Another instance's fallback poll may publish the
-    same events before the clear: at least once, as always."""
+    Each document's clear is conditional on the outbox's content, never on its version (a
+    copy update without events may have changed the document since, and must not leave it
+    pending for the fallback poll): ``_outbox`` is emptied only while it holds exactly the
+    published events (``$size`` and ``$all`` on their ids); otherwise (saved again with new
+    events, older events still waiting, a publish that failed half-way) only the published
+    events are pulled and the rest stays pending for the next save's round or the fallback
+    poll. Another instance's fallback poll may publish the same events before the clear: at
+    least once, as always."""
 
     def __init__(self):
-        self.pending: dict[str, dict] = {}       # collection name -> {id: (version | None, ids)}
+        self.pending: dict[str, dict] = {}       # collection name -> {id: [published event ids]}
         self.since: float | None = None          # when the oldest waiting clear was noted
 
-    def add(self, name, aggregate_id, version, ids):
-        docs = self.pending.setdefault(name, {})
-        before_version, before_ids = docs.get(aggregate_id, (version, []))
-        # two saves of one document published in a row: cleared together at the later version
-        # (a half-published save on either side leaves only the pull)
-        merged_version = version if (before_version is not None and version is not None) else None
-        docs[aggregate_id] = (merged_version, before_ids + list(ids))
+    def add(self, name, aggregate_id, ids):
+        self.pending.setdefault(name, {}).setdefault(aggregate_id, []).extend(ids)
         if self.since is None:
             self.since = time.monotonic()
 
@@ -115,19 +110,20 @@ class Clears:
         return 0.0 if len(self) >= BATCH else max(0.0, self.since + linger - now)
 
     def flush(self, collection) -> None:
-        """Write the waiting clears of one collection: ONE update command (two statements per
-        document: the full clear, then the pull of what is left of its published events)."""
+        """Write the waiting clears of one collection: ONE update command, three statements
+        per document: the full clear; else the pull of its published events; and an outbox
+        left empty by that pull is no longer pending."""
         docs = self.pending.get(collection.name)
         if not docs:
             return
         ops = []
-        for aggregate_id, (version, ids) in docs.items():
-            if version is not None:
-                ops.append(UpdateOne({"_id": aggregate_id, "_version": version, "_outbox": {"$size": len(ids)},
-                                      "_outbox.id": {"$all": ids}},
-                                     {"$set": {"_outbox": [], "_pending": False}}))
-            ops.append(UpdateOne({"_id": aggregate_id, "_outbox.id": {"$in": ids}},
-                                 {"$pull": {"_outbox": {"id": {"$in": ids}}}}))
+        for aggregate_id, ids in docs.items():
+            ops += [UpdateOne({"_id": aggregate_id, "_outbox": {"$size": len(ids)}, "_outbox.id": {"$all": ids}},
+                              {"$set": {"_outbox": [], "_pending": False}}),
+                    UpdateOne({"_id": aggregate_id, "_outbox.id": {"$in": ids}},
+                              {"$pull": {"_outbox": {"id": {"$in": ids}}}}),
+                    UpdateOne({"_id": aggregate_id, "_outbox": {"$size": 0}, "_pending": True},
+                              {"$set": {"_pending": False}})]
         collection.bulk_write(ops, ordered=True)
         del self.pending[collection.name]
         if not self.pending:

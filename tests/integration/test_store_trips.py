@@ -62,7 +62,7 @@ def test_a_clear_never_drops_an_event_saved_after_the_publish(db):
     cases = db("dispatch").cases
     storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1")])
     clears = Clears()
-    clears.add("cases", "C-1", 1, ["E-1"])                       # E-1 published at version 1
+    clears.add("cases", "C-1", ["E-1"])                          # E-1 published at version 1
     storage.update(cases, "C-1", 1, events=[notified("C-1", "E-2")])   # saved again before the clear
     clears.flush(cases)
     doc = cases.find_one({"_id": "C-1"})
@@ -74,8 +74,8 @@ def test_two_published_saves_of_one_document_are_cleared_together(db):
     storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1")])
     storage.update(cases, "C-1", 1, events=[notified("C-1", "E-2")])
     clears = Clears()
-    clears.add("cases", "C-1", 1, ["E-1"])
-    clears.add("cases", "C-1", 2, ["E-2"])
+    clears.add("cases", "C-1", ["E-1"])
+    clears.add("cases", "C-1", ["E-2"])
     before = count("update")
     clears.flush(cases)
     doc = cases.find_one({"_id": "C-1"})
@@ -83,11 +83,22 @@ def test_two_published_saves_of_one_document_are_cleared_together(db):
     assert count("update") - before == 1 and not clears.pending
 
 
+def test_a_copy_update_without_events_before_the_clear_does_not_leave_the_document_pending(db):
+    cases = db("dispatch").cases
+    storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1")])
+    clears = Clears()
+    clears.add("cases", "C-1", ["E-1"])
+    storage.update(cases, "C-1", 1, set_fields={"state": "dispatched"})     # version 2, no events
+    clears.flush(cases)
+    doc = cases.find_one({"_id": "C-1"})
+    assert doc["_outbox"] == [] and doc["_pending"] is False and doc["state"] == "dispatched"
+
+
 def test_a_half_published_save_keeps_its_unpublished_events(db):
     cases = db("dispatch").cases
     storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1"), notified("C-1", "E-2")])
     clears = Clears()
-    clears.add("cases", "C-1", None, ["E-1"])                    # E-2's publish failed
+    clears.add("cases", "C-1", ["E-1"])                          # E-2's publish failed
     clears.flush(cases)
     doc = cases.find_one({"_id": "C-1"})
     assert [entry["id"] for entry in doc["_outbox"]] == ["E-2"] and doc["_pending"] is True
