@@ -75,12 +75,13 @@ def _relay_saved(collection, aggregate_id, _version, entries, publisher, service
         _publish(publisher, entries, service, published)
     finally:
         if published:
-            clears.add(collection.name, aggregate_id, published)
+            clears.add(collection.full_name, aggregate_id, published)
     return len(published)
 
 
 class Clears:
-    """Published events waiting to be cleared from their outboxes, per collection and document.
+    """Published events waiting to be cleared from their outboxes, per collection (full name)
+    and document.
 
     Each document's clear is conditional on the outbox's content, never on its version (a
     copy update without events may have changed the document since, and must not leave it
@@ -89,16 +90,33 @@ class Clears:
     events, older events still waiting, a publish that failed half-way) only the published
     events are pulled and the rest stays pending for the next save's round or the fallback
     poll. Another instance's fallback poll may publish the same events before the clear: at
-    least once, as always."""
+    least once, as always. A save of the document in this process before the clear does the
+    clear itself, in its own update (shared.storage.update: ``waiting_clear``/``forget``)."""
 
     def __init__(self):
-        self.pending: dict[str, dict] = {}       # collection name -> {id: [published event ids]}
+        self.pending: dict[str, dict] = {}       # "<db>.<collection>" -> {id: [published event ids]}
         self.since: float | None = None          # when the oldest waiting clear was noted
 
-    def add(self, name, aggregate_id, ids):
-        self.pending.setdefault(name, {}).setdefault(aggregate_id, []).extend(ids)
+    def add(self, full_name, aggregate_id, ids):
+        self.pending.setdefault(full_name, {}).setdefault(aggregate_id, []).extend(ids)
         if self.since is None:
             self.since = time.monotonic()
+
+    def waiting(self, full_name, aggregate_id) -> list | None:
+        return (self.pending.get(full_name) or {}).get(aggregate_id)
+
+    def forget(self, full_name, aggregate_id):
+        """Cleared by the document's own save (shared.storage.update)."""
+        docs = self.pending.get(full_name)
+        if docs is not None:
+            docs.pop(aggregate_id, None)
+        self._tidy()
+
+    def _tidy(self):
+        for name in [name for name, docs in self.pending.items() if not docs]:
+            del self.pending[name]
+        if not self.pending:
+            self.since = None
 
     def __len__(self):
         return sum(len(docs) for docs in self.pending.values())
@@ -113,7 +131,8 @@ class Clears:
         """Write the waiting clears of one collection: ONE update command, three statements
         per document: the full clear; else the pull of its published events; and an outbox
         left empty by that pull is no longer pending."""
-        docs = self.pending.get(collection.name)
+        docs = self.pending.pop(collection.full_name, None)
+        self._tidy()
         if not docs:
             return
         ops = []
@@ -124,10 +143,12 @@ class Clears:
                               {"$pull": {"_outbox": {"id": {"$in": ids}}}}),
                     UpdateOne({"_id": aggregate_id, "_outbox": {"$size": 0}, "_pending": True},
                               {"$set": {"_pending": False}})]
-        collection.bulk_write(ops, ordered=True)
-        del self.pending[collection.name]
-        if not self.pending:
-            self.since = None
+        try:
+            collection.bulk_write(ops, ordered=True)
+        except Exception:
+            for aggregate_id, ids in docs.items():       # written with the next round's
+                self.add(collection.full_name, aggregate_id, ids)
+            raise
 
 
 def _publish(publisher, entries, service, published: list) -> None:
@@ -214,6 +235,7 @@ class OutboxRelay(DependencyProvider):
     def start(self):
         self._running = True
         self._wake = storage.waiter("relay")
+        storage.register_clears(self.clears)
         self._gt = self.container.spawn_managed_thread(self._run, identifier="outbox-relay")
 
     def stop(self):
@@ -222,11 +244,13 @@ class OutboxRelay(DependencyProvider):
         if self._gt is not None:
             self._gt.wait()
         storage.forget_waiter(self._wake)
+        storage.register_clears(self.clears, False)
         self.publisher.close()
 
     def kill(self):
         self._running = False
         storage.forget_waiter(getattr(self, "_wake", None))
+        storage.register_clears(getattr(self, "clears", None), False)
         if self._gt is not None:
             self._gt.kill()
         self.publisher.close()
@@ -257,7 +281,7 @@ class OutboxRelay(DependencyProvider):
 
     def flush_clears(self):
         """Write every waiting clear (one update command per collection)."""
-        for name in list(self.clears.pending):
+        for name in self.collections:
             self.clears.flush(self.database[name])
 
     def _run(self):

@@ -62,7 +62,7 @@ def test_a_clear_never_drops_an_event_saved_after_the_publish(db):
     cases = db("dispatch").cases
     storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1")])
     clears = Clears()
-    clears.add("cases", "C-1", ["E-1"])                          # E-1 published at version 1
+    clears.add(cases.full_name, "C-1", ["E-1"])                          # E-1 published at version 1
     storage.update(cases, "C-1", 1, events=[notified("C-1", "E-2")])   # saved again before the clear
     clears.flush(cases)
     doc = cases.find_one({"_id": "C-1"})
@@ -74,8 +74,8 @@ def test_two_published_saves_of_one_document_are_cleared_together(db):
     storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1")])
     storage.update(cases, "C-1", 1, events=[notified("C-1", "E-2")])
     clears = Clears()
-    clears.add("cases", "C-1", ["E-1"])
-    clears.add("cases", "C-1", ["E-2"])
+    clears.add(cases.full_name, "C-1", ["E-1"])
+    clears.add(cases.full_name, "C-1", ["E-2"])
     before = count("update")
     clears.flush(cases)
     doc = cases.find_one({"_id": "C-1"})
@@ -87,7 +87,7 @@ def test_a_copy_update_without_events_before_the_clear_does_not_leave_the_docume
     cases = db("dispatch").cases
     storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1")])
     clears = Clears()
-    clears.add("cases", "C-1", ["E-1"])
+    clears.add(cases.full_name, "C-1", ["E-1"])
     storage.update(cases, "C-1", 1, set_fields={"state": "dispatched"})     # version 2, no events
     clears.flush(cases)
     doc = cases.find_one({"_id": "C-1"})
@@ -98,10 +98,46 @@ def test_a_half_published_save_keeps_its_unpublished_events(db):
     cases = db("dispatch").cases
     storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1"), notified("C-1", "E-2")])
     clears = Clears()
-    clears.add("cases", "C-1", ["E-1"])                          # E-2's publish failed
+    clears.add(cases.full_name, "C-1", ["E-1"])                          # E-2's publish failed
     clears.flush(cases)
     doc = cases.find_one({"_id": "C-1"})
     assert [entry["id"] for entry in doc["_outbox"]] == ["E-2"] and doc["_pending"] is True
+
+
+def test_a_save_before_the_clear_clears_the_published_events_in_its_own_update(db):
+    """Intake's copy update for case_dispatched comes within the relay's linger after the case
+    was saved and published: that update empties the outbox too (one write, not two)."""
+    cases = db("dispatch").cases
+    storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1")])
+    clears = Clears()
+    clears.add(cases.full_name, "C-1", ["E-1"])                  # published, clear waiting
+    storage.register_clears(clears)
+    try:
+        before = count("update")
+        assert storage.update(cases, "C-1", 1, set_fields={"state": "dispatched"},
+                              events=[notified("C-1", "E-2")])
+    finally:
+        storage.register_clears(clears, False)
+    doc = cases.find_one({"_id": "C-1"})
+    assert [entry["id"] for entry in doc["_outbox"]] == ["E-2"] and doc["_pending"] is True
+    assert doc["state"] == "dispatched" and doc["_version"] == 2
+    assert count("update") - before == 1 and not clears.pending     # nothing left for the relay
+
+
+def test_a_save_before_the_clear_keeps_events_the_relay_did_not_publish(db):
+    cases = db("dispatch").cases
+    storage.create(cases, {"_id": "C-1"}, events=[notified("C-1", "E-1"), notified("C-1", "E-0")])
+    clears = Clears()
+    clears.add(cases.full_name, "C-1", ["E-1"])                  # E-0 not published
+    storage.register_clears(clears)
+    try:
+        assert storage.update(cases, "C-1", 1, set_fields={"state": "dispatched"},
+                              events=[notified("C-1", "E-2")])
+    finally:
+        storage.register_clears(clears, False)
+    doc = cases.find_one({"_id": "C-1"})
+    assert [entry["id"] for entry in doc["_outbox"]] == ["E-1", "E-0", "E-2"] and doc["_version"] == 2
+    assert clears.waiting(cases.full_name, "C-1") == ["E-1"]      # the relay still clears E-1
 
 
 def notified(case_id, event_id=None):
