@@ -116,7 +116,8 @@ class FilingStore:
 
         ONE store trip when nobody else filed nearby within the lease: the claims are taken in
         one ordered update command (in sorted order, so two filings never hold parts of each
-        other's set), each an upsert of its key that matches only a lease run out. A filing
+        other's set), each an upsert of its key that matches only a lease run out or this
+        report's own claim (taken over just before, or left by an earlier attempt). A filing
         that ends normally does not release its claims: its report document (written right
         after) says it is done, so a later filing that meets one of its claims reads the
         holder's report and takes the claim over (``_take_over``). A filing that fails releases
