@@ -31,6 +31,7 @@ SAVED_KEEP = 10000           # saves remembered for the relay per collection (be
 APPLIED_KEEP = 500          # how many applied message ids an aggregate remembers
 _saved: dict[str, dict] = {}       # "<db>.<collection>" -> {id: (version, stamped events)}, for the relay
 _relay_waiters: set = set()        # each relay loop's Event (green under eventlet)
+_clears: list = []                 # each relay's published events waiting for their clear
 _timer_waiters: set = set()        # each timer loop's Event
 
 
@@ -39,6 +40,27 @@ def waiter(kind: str) -> threading.Event:
     event = threading.Event()
     (_relay_waiters if kind == "relay" else _timer_waiters).add(event)
     return event
+
+
+def register_clears(clears, present: bool = True):
+    """A relay's published events waiting to be cleared (shared.messaging.relay.Clears): a save
+    of one of those documents in this process clears them in its own update (see ``update``)."""
+    if clears is None:
+        return
+    if present and clears not in _clears:
+        _clears.append(clears)
+    elif not present and clears in _clears:
+        _clears.remove(clears)
+
+
+def _waiting_clear(collection, aggregate_id):
+    """(the relay's Clears, the published ids) of a document whose clear has not been written."""
+    full_name = getattr(collection, "full_name", "")
+    for clears in list(_clears):
+        ids = clears.waiting(full_name, aggregate_id)
+        if ids:
+            return clears, list(ids)
+    return None, None
 
 
 def forget_waiter(event):
@@ -212,13 +234,19 @@ def create(collection, document: dict, events=(), applied: str | None = None,
 
 def update(collection, aggregate_id, version: int, *, set_fields: dict | None = None,
            push: dict | None = None, inc: dict | None = None, events=(),
-           applied: str | None = None, timers=None) -> bool:
+           applied: str | None = None, timers=None, fold: bool = True) -> bool:
     """Apply one change to an aggregate read at ``version``.
 
     ``timers``, when given, is the aggregate's whole new list of durable timers (see
     shared.timers): scheduling, cancelling and firing a timer are part of the same update.
     Returns False when ``applied`` was already applied (a duplicate delivery: no effect).
     Raises Conflict when someone else changed the aggregate first.
+
+    When this process's relay has published the document's outbox and not yet cleared it
+    (shared.messaging.relay.Clears), this update clears it too: it matches only while the
+    outbox holds exactly those published events, and sets the outbox to this change's events
+    (one write instead of two). If the outbox holds anything else, the update is made again
+    the ordinary way (``fold=False``), and the relay clears later.
     """
     query = {"_id": aggregate_id, "_version": version}
     if applied:
@@ -237,12 +265,22 @@ def update(collection, aggregate_id, version: int, *, set_fields: dict | None = 
         pushes["_outbox"] = {"$each": stamped}
     if applied:
         pushes["_applied"] = {"$each": [applied], "$slice": -APPLIED_KEEP}
+    clears, published = _waiting_clear(collection, aggregate_id) if fold else (None, None)
+    if published:
+        query.update({"_outbox": {"$size": len(published)}, "_outbox.id": {"$all": published}})
+        pushes.pop("_outbox", None)
+        sets.update({"_outbox": stamped, "_pending": bool(events)})
     if sets:
         change["$set"] = sets
     if pushes:
         change["$push"] = pushes
     result = collection.update_one(query, change)
+    if result.matched_count != 1 and published:      # the outbox holds more: the ordinary way
+        return update(collection, aggregate_id, version, set_fields=set_fields, push=push, inc=inc,
+                      events=events, applied=applied, timers=timers, fold=False)
     if result.matched_count == 1:
+        if published:
+            clears.forget(getattr(collection, "full_name", ""), aggregate_id)
         if events:
             wake_relays(collection, aggregate_id, version + 1, stamped)
         if timers is not None:

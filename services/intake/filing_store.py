@@ -27,6 +27,9 @@ from .schemas import ReportSchema
 
 log = logging.getLogger(__name__)
 
+CLAIM_SWEEP = 100            # filings between two sweeps of the expired filing claims
+_SWEEP = [0]
+
 POLICY_OVERRIDES = {   # container config or environment → intake.yaml setting
     "INTAKE_DUPLICATE_RADIUS_M": ("duplicates", "radius_m"),
     "INTAKE_OPEN_CASE_WINDOW_DAYS": ("duplicates", "open_case_window_days"),
@@ -131,9 +134,15 @@ class FilingStore:
         filing: a second report of the same problem waits, then finds the first one's case. A
         lease left by a killed instance runs out; past the lease the filing goes ahead anyway.
 
-        Two store trips when nobody else files nearby: the claims are inserted in one ordered
-        command (in sorted order, so two filings never hold parts of each other's set) and
-        deleted in one."""
+        ONE store trip when nobody else filed nearby within the lease: the claims are taken in
+        one ordered update command (in sorted order, so two filings never hold parts of each
+        other's set), each an upsert of its key that matches only a lease run out or this
+        report's own claim (taken over just before, or left by an earlier attempt). A filing
+        that ends normally does not release its claims: its report document (written right
+        after) says it is done, so a later filing that meets one of its claims reads the
+        holder's report and takes the claim over (``_take_over``). A filing that fails releases
+        them at once. Expired claims are swept now and then (``CLAIM_SWEEP``)."""
+        from pymongo import UpdateOne
         from pymongo.errors import BulkWriteError
         claims = self.db.filing_claims
         keys = sorted(keys)
@@ -143,26 +152,60 @@ class FilingStore:
             while len(held) < len(keys):
                 now = storage.now_utc()
                 want = keys[len(held):]
-                until = now + timedelta(seconds=lease_seconds)
+                lease = {"$set": {"holder": holder, "until": now + timedelta(seconds=lease_seconds)}}
+                free = {"$or": [{"until": {"$lt": now}}, {"holder": holder}]}    # run out, or ours
                 try:
-                    claims.insert_many([{"_id": key, "holder": holder, "until": until} for key in want],
-                                       ordered=True)
+                    claims.bulk_write([UpdateOne({"_id": key, **free}, lease, upsert=True) for key in want],
+                                      ordered=True)
                     held += want
                     break
-                except BulkWriteError as exc:                  # another filing holds the next key
-                    held += want[:exc.details.get("nInserted", 0)]
+                except BulkWriteError as exc:                  # the next key is held (or was)
+                    errors = exc.details.get("writeErrors") or [{}]
+                    if errors[0].get("code") != 11000:
+                        raise
+                    held += want[:errors[0].get("index", 0)]
+                    if self._take_over(claims, keys[len(held):], holder, lease):
+                        continue                               # taken over: claim the rest again
                     if time.monotonic() > deadline:
                         log.warning("filing %s went ahead without the claims %s", holder, keys[len(held):])
                         break
-                    # a claim left by a killed instance (or released the old way) is taken over
-                    claims.delete_many({"_id": keys[len(held)],
-                                        "$or": [{"holder": None}, {"until": {"$lt": now}}]})
                     attempt += 1
                     time.sleep(min(0.2, 0.01 * attempt))        # green under eventlet
-            yield
-        finally:
+            self._sweep_claims(claims)
+        except BaseException:
             if held:
                 claims.delete_many({"_id": {"$in": held}, "holder": holder})
+            raise
+        try:
+            yield
+        except BaseException:
+            if held:                   # released at once: the others need not wait for the lease
+                claims.delete_many({"_id": {"$in": held}, "holder": holder})
+            raise
+
+    def _take_over(self, claims, keys, holder, lease) -> bool:
+        """The first of ``keys`` is held by another filing: if that filing is done (its report
+        exists), take over every one of ``keys`` it still holds, in one update command
+        (conditionally on that holder), and say so; False: it is still filing (wait)."""
+        from pymongo import UpdateOne
+        claim = claims.find_one({"_id": keys[0]})
+        if claim is None:
+            return True                                        # released meanwhile: claim again
+        previous = claim.get("holder")
+        if previous is not None and self.db.reports.find_one({"_id": previous}, {"_id": 1}) is None:
+            return False                                       # still filing: wait
+        claims.bulk_write([UpdateOne({"_id": key, "holder": previous}, lease) for key in keys], ordered=True)
+        return True
+
+    def _sweep_claims(self, claims):
+        """Delete the expired claims once every CLAIM_SWEEP filings of this process (claims are
+        not deleted when a filing ends, so the collection would keep one per place ever filed)."""
+        _SWEEP[0] += 1
+        if _SWEEP[0] % CLAIM_SWEEP == 0:
+            try:
+                claims.delete_many({"until": {"$lt": storage.now_utc() - timedelta(minutes=1)}})
+            except Exception as exc:  # noqa: BLE001 - housekeeping: the filing goes on
+                log.warning("expired filing claims not swept: %s", exc)
 
     # ================================================================= 四定 stall permits
     def _stall_permits(self) -> list:

@@ -48,7 +48,26 @@ def test_reports_of_one_problem_arriving_together_open_one_case(container_factor
     assert db("intake").cases.count_documents({}) == 1
     case = db("intake").cases.find_one({})
     assert len(case["report_ids"]) == 8 and case["duplicate_count"] == 7
-    assert db("intake").filing_claims.count_documents({"holder": {"$ne": None}}) == 0   # all released
+    # claims are not deleted when a filing ends: each is held by a filing that is done (its report)
+    claims = list(db("intake").filing_claims.find({}))
+    assert claims and all(db("intake").reports.find_one({"_id": claim["holder"]}) for claim in claims)
+
+
+def test_a_filing_takes_over_the_claims_of_a_finished_filing_without_waiting_for_their_lease(
+        container_factory, config, db):
+    """Claims stay after a filing (no release write); the next report of the same place finds
+    their holder's report and takes them over at once (a 10 s lease would otherwise hold it)."""
+    running = start(container_factory, config)
+    with ClusterRpcProxy(running.config) as rpc:
+        first = rpc.intake.submit_report(report(INSIDE))
+        held = {claim["_id"]: claim["holder"] for claim in db("intake").filing_claims.find({})}
+        clock.advance(seconds=-60)          # the first filing's leases cannot run out during this test
+        second = rpc.intake.submit_report(report(NORTH_10M))
+    assert set(held.values()) == {first["report_id"]} and len(held) == 4
+    assert second["status"] == "duplicate" and second["case_id"] == first["case_id"]
+    holders = {claim["_id"]: claim["holder"] for claim in db("intake").filing_claims.find({})}
+    shared = set(held) & set(holders)
+    assert shared and all(holders[key] == second["report_id"] for key in shared)
 
 
 def test_same_class_nearby_while_open_is_linked_and_its_reporter_subscribed(container_factory, config, db):
