@@ -12,6 +12,9 @@ sets it: var/secrets/store.json) every client must authenticate: user ``dcg`` (o
 negotiates correctly). mongoeco checks WHO connects but not WHAT they may do: any
 authenticated user may read and write every database, so one user serves all services here
 (MongoDB in docker-compose.yml has one user per service, each on its own database).
+
+Before serving it applies deploy/store_patches.py: an update by ``_id`` and a version (every
+optimistic save) reads its one document by storage key instead of walking the collection.
 """
 from __future__ import annotations
 
@@ -24,6 +27,11 @@ from pathlib import Path
 
 async def serve(port: int, data: str | None, host: str, user: str | None = None, password: str | None = None):
     import mongoeco.wire
+    try:
+        from deploy import store_patches
+    except ImportError:                       # run as a script: deploy/ is on the path
+        import store_patches
+    store_patches.apply()
     from mongoeco.wire.auth import WireAuthUser
     if data:
         from mongoeco.engines.sqlite import SQLiteEngine

@@ -1,0 +1,49 @@
+"""deploy/store_patches.py on the embedded store itself (the store's own Python, .venv-store):
+an update by ``_id`` and a version — every optimistic save of shared.storage — finds its document
+by storage key, compiles no SQL search over the collection, and still refuses a stale version."""
+import subprocess
+
+from tests.conftest import ROOT
+
+SCRIPT = r'''
+import os, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+from deploy import store_patches
+from mongoeco import MongoClient
+from mongoeco.engines.sqlite import SQLiteEngine
+
+patched = store_patches.apply() if sys.argv[2] == "patched" else False
+client = MongoClient(SQLiteEngine(os.path.join(tempfile.mkdtemp(), "store.sqlite3")))
+cases = client.db.cases
+cases.insert_many([{"_id": f"c{i}", "_version": 1, "state": "new"} for i in range(200)])
+searches = []
+compile_plan = SQLiteEngine._compile_read_execution_plan
+SQLiteEngine._compile_read_execution_plan = lambda self, *a, **k: searches.append(1) or compile_plan(self, *a, **k)
+saved = sum(cases.update_one({"_id": f"c{i}", "_version": 1},
+                             {"$set": {"_version": 2, "state": "dispatched"}}).matched_count for i in range(50))
+stale = cases.update_one({"_id": "c1", "_version": 1}, {"$set": {"state": "lost"}}).matched_count
+absent = cases.update_one({"_id": "none", "_version": 1}, {"$set": {"state": "lost"}}).matched_count
+other = cases.update_one({"state": "new", "_version": 1}, {"$set": {"state": "seen"}}).matched_count
+print(patched, saved, stale, absent, other, cases.find_one({"_id": "c1"})["state"], len(searches))
+'''
+
+
+def run(mode):
+    done = subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", SCRIPT, str(ROOT), mode],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split()
+
+
+def test_an_update_by_id_and_version_reads_one_document_and_still_refuses_a_stale_version():
+    patched, saved, stale, absent, other, state, searches = run("patched")
+    assert patched == "True"
+    assert (saved, stale, absent, other, state) == ("50", "0", "0", "1", "dispatched")
+    assert int(searches) <= 2       # the update without _id (and at most the final read): not 50
+
+
+def test_without_the_patch_every_such_update_searches_the_collection():
+    """What the patch is for: mongoeco 4.11 compiles a search over the collection for each."""
+    patched, saved, stale, absent, other, state, searches = run("plain")
+    assert (patched, saved, stale, absent, state) == ("False", "50", "0", "0", "dispatched")
+    assert int(searches) >= 52
