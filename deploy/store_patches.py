@@ -1,6 +1,16 @@
-"""One targeted fix to the embedded store (mongoeco 4.11, pinned in requirements-store.txt),
-applied by deploy/embedded_store.py before it serves: an update by ``_id`` AND other conditions
-reads the one document by its storage key.
+"""Two targeted fixes to the embedded store (mongoeco 4.11, pinned in requirements-store.txt),
+applied by deploy/embedded_store.py before it serves. Production runs MongoDB, which needs
+neither. Checked by tests/integration/test_store_patches.py.
+
+1. An insert of one document with a non-numeric ``_id`` does not read the whole collection.
+   mongoeco's single-document insert asks its unique check to compare the new ``_id`` with
+   EVERY stored one by logical BSON equality (``scan_payload_id``), decoding every document in
+   Python — 19 % of the store's time under the chaos load, growing with each collection. That
+   comparison matters only for numeric ids (1 == 1.0 == Int64(1)); for any other ``_id`` the
+   storage-key lookup the check makes first is complete. So it is skipped unless the ``_id``
+   holds a number.
+
+2. An update by ``_id`` AND other conditions reads the one document by its storage key.
 
 Why: every ``shared.storage.update`` is optimistic — ``{"_id": id, "_version": v}`` — and so are
 leases and guarded writes. mongoeco takes its storage-key fast path only for a filter that is
@@ -13,8 +23,7 @@ replace_one, find_one_and_update …) given an ``$and`` whose clauses include an
 with a STRING value (no numeric logical equality to consider) fetches that one document by its
 storage key and keeps it only if mongoeco's own matcher (``QueryEngine.match_plan``) accepts the
 whole filter. At most one document has that ``_id``, so the answer is the one the SQL search
-would give. Anything else goes to mongoeco unchanged. Production runs MongoDB, which needs none
-of this. Checked by tests/integration/test_store_patches.py.
+would give. Anything else goes to mongoeco unchanged.
 """
 from __future__ import annotations
 
@@ -33,7 +42,32 @@ def _id_clause(plan):
 
 
 def apply() -> bool:
-    """Patch the engine once; True if it is patched (False: this mongoeco lacks the method)."""
+    """Patch the engine once; True if both are patched (False: this mongoeco lacks a method)."""
+    return _patch_insert_id_scan() & _patch_first_by_id()
+
+
+def _patch_insert_id_scan() -> bool:
+    from mongoeco.core.identity import id_contains_numeric_value
+    from mongoeco.engines.sqlite import SQLiteEngine
+    original = getattr(SQLiteEngine, "_validate_document_against_unique_indexes", None)
+    if original is None:
+        return False
+    if getattr(original, PATCHED, False):
+        return True
+
+    def validate(self, db_name, coll_name, document, *, exclude_storage_key=None, skip_id_check=False,
+                 scan_payload_id=False):
+        if scan_payload_id and not id_contains_numeric_value(document.get("_id")):
+            scan_payload_id = False              # the storage-key lookup is the whole answer
+        return original(self, db_name, coll_name, document, exclude_storage_key=exclude_storage_key,
+                        skip_id_check=skip_id_check, scan_payload_id=scan_payload_id)
+
+    setattr(validate, PATCHED, True)
+    SQLiteEngine._validate_document_against_unique_indexes = validate
+    return True
+
+
+def _patch_first_by_id() -> bool:
     from mongoeco.core.filtering import QueryEngine
     from mongoeco.engines.sqlite import SQLiteEngine
     original = getattr(SQLiteEngine, "_select_first_document_for_plan", None)

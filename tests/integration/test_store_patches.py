@@ -1,6 +1,8 @@
 """deploy/store_patches.py on the embedded store itself (the store's own Python, .venv-store):
-an update by ``_id`` and a version — every optimistic save of shared.storage — finds its document
-by storage key, compiles no SQL search over the collection, and still refuses a stale version."""
+an insert of one document with a string ``_id`` decodes no stored document and still refuses a
+duplicate; an update by ``_id`` and a version — every optimistic save of shared.storage — finds
+its document by storage key, compiles no SQL search over the collection, and still refuses a
+stale version."""
 import subprocess
 
 from tests.conftest import ROOT
@@ -16,6 +18,24 @@ patched = store_patches.apply() if sys.argv[2] == "patched" else False
 client = MongoClient(SQLiteEngine(os.path.join(tempfile.mkdtemp(), "store.sqlite3")))
 cases = client.db.cases
 cases.insert_many([{"_id": f"c{i}", "_version": 1, "state": "new"} for i in range(200)])
+from pymongo.errors import DuplicateKeyError
+loads = []
+load_documents = SQLiteEngine._load_documents
+SQLiteEngine._load_documents = lambda self, *a, **k: loads.append(1) or load_documents(self, *a, **k)
+for i in range(200, 220):
+    cases.insert_one({"_id": f"c{i}", "_version": 1, "state": "new"})
+try:
+    cases.insert_one({"_id": "c5", "_version": 1})
+    duplicate = "accepted"
+except DuplicateKeyError:
+    duplicate = "refused"
+cases.insert_one({"_id": 7, "_version": 1})
+try:
+    cases.insert_one({"_id": 7.0, "_version": 1})          # 7 == 7.0: the logical check still runs
+    numeric = "accepted"
+except DuplicateKeyError:
+    numeric = "refused"
+inserts_decoding = len(loads)
 searches = []
 compile_plan = SQLiteEngine._compile_read_execution_plan
 SQLiteEngine._compile_read_execution_plan = lambda self, *a, **k: searches.append(1) or compile_plan(self, *a, **k)
@@ -24,7 +44,8 @@ saved = sum(cases.update_one({"_id": f"c{i}", "_version": 1},
 stale = cases.update_one({"_id": "c1", "_version": 1}, {"$set": {"state": "lost"}}).matched_count
 absent = cases.update_one({"_id": "none", "_version": 1}, {"$set": {"state": "lost"}}).matched_count
 other = cases.update_one({"state": "new", "_version": 1}, {"$set": {"state": "seen"}}).matched_count
-print(patched, saved, stale, absent, other, cases.find_one({"_id": "c1"})["state"], len(searches))
+print(patched, saved, stale, absent, other, cases.find_one({"_id": "c1"})["state"], len(searches),
+      duplicate, numeric, inserts_decoding)
 '''
 
 
@@ -35,15 +56,22 @@ def run(mode):
     return done.stdout.split()
 
 
+def test_an_insert_by_a_string_id_decodes_nothing_and_a_duplicate_is_still_refused():
+    *_, duplicate, numeric, inserts_decoding = run("patched")
+    assert (duplicate, numeric) == ("refused", "refused")
+    assert inserts_decoding == "2"      # only the two numeric ids compared with every stored one
+
+
 def test_an_update_by_id_and_version_reads_one_document_and_still_refuses_a_stale_version():
-    patched, saved, stale, absent, other, state, searches = run("patched")
+    patched, saved, stale, absent, other, state, searches, *_ = run("patched")
     assert patched == "True"
     assert (saved, stale, absent, other, state) == ("50", "0", "0", "1", "dispatched")
     assert int(searches) <= 2       # the update without _id (and at most the final read): not 50
 
 
 def test_without_the_patch_every_such_update_searches_the_collection():
-    """What the patch is for: mongoeco 4.11 compiles a search over the collection for each."""
-    patched, saved, stale, absent, other, state, searches = run("plain")
+    """What the patches are for: mongoeco 4.11 compiles a search over the collection for each
+    such update, and decodes every stored document for each single insert."""
+    patched, saved, stale, absent, other, state, searches, duplicate, numeric, decoding = run("plain")
     assert (patched, saved, stale, absent, state) == ("False", "50", "0", "0", "dispatched")
-    assert int(searches) >= 52
+    assert int(searches) >= 52 and int(decoding) >= 22 and (duplicate, numeric) == ("refused", "refused")
