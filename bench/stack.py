@@ -144,6 +144,9 @@ class Stack:
         return auth.new_key(self.db("gateway")["accounts"], "压测值班员 bench operator", "operator")
 
     def stop(self):
+        if hasattr(self, "_client"):      # before the store goes: closing asks it to end sessions,
+            self._client.close()          # which waits out server selection (30 s) once it is gone
+            del self._client
         for name, proc in reversed(list(self.procs.items())):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -152,8 +155,6 @@ class Stack:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if hasattr(self, "_client"):
-            self._client.close()
         requests.delete(f"{self.management}/api/vhosts/{quote(self.vhost, safe='')}", auth=MGMT_AUTH, timeout=30)
 
     def amqp_uri(self, scheme: str) -> str:
