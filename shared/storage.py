@@ -133,9 +133,16 @@ def client_options(uri: str) -> dict:
     return {key: value for key, value in REPLICA_SET_DEFAULTS.items() if key not in options}
 
 
+SOCKET_TIMEOUT_MS = 60000   # a store that never answers a command (it was killed mid-command and
+                            # restarted, say) fails it after a minute instead of hanging its worker
+
+
 def mongo_client(uri: str) -> MongoClient:
+    options = client_options(uri)
+    if "sockettimeoutms" not in uri.lower():
+        options["socketTimeoutMS"] = SOCKET_TIMEOUT_MS
     return MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False,
-                       event_listeners=[COMMANDS], **client_options(uri))
+                       event_listeners=[COMMANDS], **options)
 
 
 def outbox_entry(exchange: str, routing_key: str, body: dict, headers: dict | None = None) -> dict:

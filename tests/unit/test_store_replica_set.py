@@ -41,3 +41,15 @@ def test_a_single_server_is_left_as_it_was():
         assert client.read_concern.level is None
     finally:
         client.close()
+
+
+def test_a_command_the_store_never_answers_fails_after_a_minute_unless_the_uri_says_otherwise():
+    """A store killed mid-command and restarted may never answer it: without a socket timeout the
+    worker waiting on it hangs for good (seen in `make chaos-cluster`: scoring stopped acking)."""
+    for uri, seconds in (("mongodb://127.0.0.1:27017/?directConnection=true", 60.0),
+                         (RS, 60.0), (RS + "&socketTimeoutMS=5000", 5.0)):
+        client = mongo_client(uri)
+        try:
+            assert client.options.pool_options.socket_timeout == seconds
+        finally:
+            client.close()
