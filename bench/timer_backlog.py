@@ -4,8 +4,10 @@ platform's timer loop (shared/timers.py) fires per second on the real store.
 A backlog of aggregates, each with one overdue timer, is written straight to the store; a
 service with one ``@timer_due`` entrypoint fires them (lease, worker, the worker's own
 ``storage.update`` removing the timer, release), exactly the path dispatch's 督办 timers take.
+``--closed N`` also stores N documents with no timer (closed cases: what a year leaves in
+``dispatch.cases``), so the figures show whether a round's cost grows with the data stored.
 Run as its own process (eventlet patches first):
-    python -m bench.timer_backlog --mongo-uri mongodb://… --count 300
+    python -m bench.timer_backlog --mongo-uri mongodb://… --count 300 [--closed 5000]
 """
 from __future__ import annotations
 
@@ -48,22 +50,31 @@ class BacklogService:
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--mongo-uri", required=True)
-    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--count", type=int, default=300, help="overdue timers, one per document")
+    parser.add_argument("--closed", type=int, default=0, help="documents without timers stored beside them")
     args = parser.parse_args(argv)
     prefix = f"timerbench_{uuid.uuid4().hex[:6]}_"
     config = {"MONGO_URI": args.mongo_uri, "DB_PREFIX": prefix, "TIMER_POLL_SECONDS": 1,
               "AMQP_URI": "memory://"}
     client = storage.mongo_client(args.mongo_uri)
     items = client[f"{prefix}timerbench"]["items"]
-    items.create_index("_due_ms")
+    for field in ("_timer_set", "_timer_holder"):     # the loop's indexes, before the data (as in service)
+        items.create_index(field)
     due_at = storage.now_utc() - timedelta(minutes=5)
     documents = []
     for number in range(args.count):
         entry = timers.timer(f"t{number}", due_at, "督办")
         documents.append({"_id": f"item-{number}", "_version": 1, "_timers": [entry], "_next_due": due_at,
-                          "_due_ms": storage.due_ms(due_at),
+                          "_due_ms": storage.due_ms(due_at), "_timer_set": 1,
                           "_outbox": [], "_pending": False, "_applied": []})
     items.insert_many(documents)
+    closed = [{"_id": f"closed-{number}", "_version": 3, "state": "closed", "_timers": [], "_next_due": None,
+               "_due_ms": None, "_timer_set": None, "_outbox": [], "_pending": False, "_applied": []}
+              for number in range(args.closed)]
+    for start in range(0, len(closed), 500):
+        items.insert_many(closed[start:start + 500])
+    # written as the current version saves them: the timer loop's one-off migration is done
+    client[f"{prefix}timerbench"][timers.MIGRATIONS].insert_one({"_id": "timer_set.items"})
     container = ServiceContainer(BacklogService, config)
     before = store_commands()
     begin = time.time()
@@ -77,7 +88,7 @@ def main(argv=None):
     container.stop()
     client.drop_database(f"{prefix}timerbench")
     client.close()
-    print(json.dumps({"backlog": args.count, "fired": fired, "seconds": round(seconds, 2),
+    print(json.dumps({"backlog": args.count, "closed": args.closed, "fired": fired, "seconds": round(seconds, 2),
                       "timers_fired_per_s": round(fired / seconds, 1),
                       "store_commands_per_timer": round(sum(trips.values()) / max(1, fired), 2),
                       "store_commands": trips, "load_average": list(__import__("os").getloadavg())}))

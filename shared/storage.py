@@ -172,10 +172,17 @@ def next_due(timers) -> datetime | None:
 
 
 def due_ms(moment: datetime | None) -> int | None:
-    """``_next_due`` as epoch milliseconds (``_due_ms``): the embedded store serves a range on a
-    number from its index but scans the collection for a range on a date (bench/index_check.py),
-    so the timer loops search this one."""
+    """``_next_due`` as epoch milliseconds (``_due_ms``). Kept for MongoDB-side tooling; the timer
+    loops no longer search it (the embedded store serves no range from an index: ``_timer_set``)."""
     return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def timer_set(moment: datetime | None) -> int | None:
+    """``_timer_set``: 1 while the aggregate has a pending timer (``_next_due``), else None. The
+    timer loops read ``{_timer_set: 1}`` — one equality on an indexed top-level field, the one
+    search the embedded store serves from an index — so a round reads the open work, not every
+    document ever stored (shared/timers.py)."""
+    return None if moment is None else 1
 
 
 def wake_relays(collection=None, aggregate_id=None, version=None, entries=()):
@@ -224,6 +231,7 @@ def create(collection, document: dict, events=(), applied: str | None = None,
     doc["_timers"] = list(timers)
     doc["_next_due"] = next_due(doc["_timers"])
     doc["_due_ms"] = due_ms(doc["_next_due"])
+    doc["_timer_set"] = timer_set(doc["_next_due"])
     doc["_version"] = 1
     doc["_outbox"] = stamp(events, doc.get("_id"), 1)
     doc["_pending"] = bool(events)
@@ -264,6 +272,7 @@ def update(collection, aggregate_id, version: int, *, set_fields: dict | None = 
         sets["_timers"] = list(timers)
         sets["_next_due"] = next_due(sets["_timers"])
         sets["_due_ms"] = due_ms(sets["_next_due"])
+        sets["_timer_set"] = timer_set(sets["_next_due"])
         sets["_timer_lease"] = None     # the timers changed: the timer loop's lease is done with
     pushes = {key: {"$each": list(values)} for key, values in (push or {}).items()}
     stamped = stamp(events, aggregate_id, version + 1) if events else []

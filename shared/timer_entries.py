@@ -23,3 +23,16 @@ def without(document_or_timers, *timer_ids_or_kinds) -> list[dict]:
 def due(document: dict, now: datetime) -> list[dict]:
     return sorted((entry for entry in pending(document) if entry["due_at"] <= now),
                   key=lambda entry: entry["due_at"])
+
+
+def due_documents(rows, now: datetime, batch: int) -> tuple[list, int, datetime | None]:
+    """A timer loop's round, from its read of the documents with pending timers (``_id``,
+    ``_next_due``, ``_timer_lease``): the ids due now that no one holds, earliest first, at most
+    ``batch``; how many documents are due in all (held by another instance included); and the
+    earliest ``_next_due`` still to come (None: nothing later)."""
+    due_rows = sorted((row for row in rows if row.get("_next_due") is not None and row["_next_due"] <= now),
+                      key=lambda row: row["_next_due"])
+    free = [row["_id"] for row in due_rows if row.get("_timer_lease") is None or row["_timer_lease"] < now]
+    later = min((row["_next_due"] for row in rows if row.get("_next_due") is not None and row["_next_due"] > now),
+                default=None)
+    return free[:batch], len(due_rows), later

@@ -1,13 +1,27 @@
 """Durable timers: warnings, 督办, check-in deadlines, re-notifications, follow-up checks.
 
-A timer is kept IN its aggregate document (``_timers``; ``_next_due`` is the earliest), so it
-is scheduled in the same atomic update as the state change that needs it, and survives any
-restart. ``@timer_due("cases")`` marks the service method that fires them: a background loop
-finds documents whose ``_next_due`` has passed, leases them in one update (so several instances
-never fire the same document at once), and runs the method once per due timer with
-``(aggregate_id, timer)``. The method applies the effect and removes the timer in one
+A timer is kept IN its aggregate document (``_timers``; ``_next_due`` is the earliest, and
+``_timer_set`` is 1 while there is one), so it is scheduled in the same atomic update as the
+state change that needs it, and survives any restart. ``@timer_due("cases")`` marks the service
+method that fires them: a background loop fires the due timers, and runs the method once per due
+timer with ``(aggregate_id, timer)``. The method applies the effect and removes the timer in one
 ``storage.update(..., timers=timers.without(doc, timer), applied=timer["id"])`` — so a timer
 that fired while the service was down fires after the restart, and exactly once.
+
+A round costs three store commands, whatever the collection holds (issue 19: on the embedded
+store only ONE equality on an indexed top-level field, or on ``_id``, is served by an index;
+ranges, ``$in``, ``$or`` and two conditions together walk the whole collection):
+1. ``find({_timer_set: 1})`` (indexed): every document with a pending timer — the open work, not
+   the closed cases of a year — with ``_next_due`` and ``_timer_lease`` only; which are due and
+   free, and when to look again, is picked here (``timer_entries.due_documents``);
+2. ONE ``update`` command leasing them: a statement per document selected by ``_id`` alone (the
+   store's by-id path), whose change is a pipeline that stamps this round's holder id and lease
+   ONLY IF the document still has a due timer and nobody holds it (checked atomically on the
+   document, so several instances never fire the same document at once);
+3. ``find({_timer_holder: <this round>})`` (indexed): the documents this round holds, with their
+   timers as they are now.
+Documents saved before ``_timer_set`` existed get it once per store and collection, at the
+first start (``migrate``, marker ``migrations/timer_set.<collection>``).
 """
 from __future__ import annotations
 
@@ -16,21 +30,62 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import eventlet
-from bson import Int64
 from eventlet.event import Event
 from nameko.extensions import Entrypoint
+from pymongo import UpdateOne
 
 from . import metrics, storage
 from .config import database_name
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-NONE_MS = Int64(0)   # a 64-bit bound: the embedded store's index misses int64 keys against a 32-bit 0
-BATCH = 100          # documents per search
+NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
+BATCH = 100          # documents leased per round
+WRITES = 200         # statements per update command of the migration
+MIGRATIONS = "migrations"
 CONCURRENCY = 20     # documents fired at once (a Monday 08:30 backlog fires in batches)
 
 
-from .timer_entries import due, pending, timer, without  # noqa: F401,E402  (the timer list, pure)
+from .timer_entries import due, due_documents, pending, timer, without  # noqa: F401,E402  (pure)
+
+
+def lease_change(now: datetime, until: datetime, holder: str) -> list:
+    """The pipeline update that leases one document to ``holder`` until ``until`` — only if it
+    still has a timer due at ``now`` and nobody holds it; otherwise it leaves it as it is."""
+    free = {"$and": [{"$eq": ["$_timer_set", 1]},
+                     {"$lte": [{"$ifNull": ["$_next_due", NEVER]}, now]},
+                     {"$lt": [{"$ifNull": ["$_timer_lease", EPOCH]}, now]}]}
+    return [{"$set": {"_timer_holder": {"$cond": [free, holder, "$_timer_holder"]},
+                      "_timer_lease": {"$cond": [free, until, "$_timer_lease"]}}}]
+
+
+# ``_timer_set`` from the document's own ``_next_due`` (so a save racing the migration is kept)
+TIMER_SET_FROM_NEXT_DUE = [{"$set": {"_timer_set": {
+    "$cond": [{"$eq": [{"$ifNull": ["$_next_due", None]}, None]}, None, 1]}}}]
+
+
+def migrate(collection) -> int:
+    """Once per store and collection: give the documents saved before ``_timer_set`` existed
+    that field (one walk of the collection, then a marker in ``migrations``, ``_id``
+    ``timer_set.<collection>``; later starts cost one read by ``_id``). Each document is written
+    by ``_id`` alone, from its own current ``_next_due``. Returns how many were written.
+
+    A service of the previous version still running after the marker is written saves timers
+    without ``_timer_set`` (they would not fire): upgrade all instances together."""
+    migrations = collection.database[MIGRATIONS]
+    name = f"timer_set.{collection.name}"
+    if migrations.find_one({"_id": name}, {"_id": 1}) is not None:
+        return 0
+    ids = [row["_id"] for row in collection.find({}, {"_next_due": 1, "_timer_set": 1})
+           if (row.get("_next_due") is not None) != (row.get("_timer_set") == 1)]
+    for start in range(0, len(ids), WRITES):
+        collection.bulk_write([UpdateOne({"_id": doc_id}, TIMER_SET_FROM_NEXT_DUE)
+                               for doc_id in ids[start:start + WRITES]], ordered=False)
+    migrations.update_one({"_id": name}, {"$set": {"ran_at": storage.now_utc(), "documents": len(ids)}},
+                          upsert=True)
+    if ids:
+        log.info("timers: %s: _timer_set given to %d documents", collection.full_name, len(ids))
+    return len(ids)
 
 
 class TimerDue(Entrypoint):
@@ -50,10 +105,11 @@ class TimerDue(Entrypoint):
         self.retry_after = timedelta(seconds=float(config.get("TIMER_RETRY_SECONDS", 5)))
         self.collection = self.connection.client[
             database_name(config, self.container.service_name)][self.collection_name]
-        try:                                  # the search for due timers is served by an index
-            self.collection.create_index("_due_ms")
+        try:                                  # the round's two searches are served by an index
+            self.collection.create_index("_timer_set")
+            self.collection.create_index("_timer_holder")
         except Exception as exc:  # noqa: BLE001 - the store may still be starting
-            log.warning("could not index %s._due_ms: %s", self.collection_name, exc)
+            log.warning("could not index %s's timer fields: %s", self.collection_name, exc)
         self._running = False
         self._gt = None
 
@@ -70,23 +126,17 @@ class TimerDue(Entrypoint):
 
     kill = stop
 
-    def _backfill(self):
-        """Documents saved before ``_due_ms`` existed get it once, at start (one search by date)."""
-        for row in self.collection.find({"_next_due": {"$gt": EPOCH}, "_due_ms": None}, {"_next_due": 1}):
-            self.collection.update_one({"_id": row["_id"], "_next_due": row["_next_due"]},
-                                       {"$set": {"_due_ms": storage.due_ms(row["_next_due"])}})
-
     def _run(self):
         # Idle, the loop costs one find per TIMER_POLL_SECONDS: it sleeps until the earliest
         # due timer it saw, and a save that changes timers wakes it (shared.storage.wake_timers).
-        backfilled = False
+        migrated = False
         while self._running:
             self._wake.clear()
             wait = self.poll
             try:
-                if not backfilled:
-                    self._backfill()
-                    backfilled = True
+                if not migrated:
+                    migrate(self.collection)
+                    migrated = True
                 fired, wait = self.fire_due()
             except Exception as exc:  # noqa: BLE001 - the store may be away; try again
                 log.warning("timers on %s: %s", self.collection_name, exc)
@@ -97,41 +147,34 @@ class TimerDue(Entrypoint):
         """Fire every timer due now, BATCH documents at a time, their workers concurrently.
         Returns (how many ran successfully, seconds until the next due timer or the poll).
 
-        Three store trips per batch before the workers run, whatever its size: the search, ONE
-        update that leases every due document of the batch that nobody else holds (stamped with
-        this round's holder id), and ONE search for the documents this round now holds, with
-        their timers. (Was a findAndModify per document.)"""
+        Three store commands per round before the workers run, whatever the collection holds:
+        the read of the documents with pending timers, ONE update command leasing the due and
+        free ones (a statement by ``_id`` each), and the read of those this round now holds."""
         now = storage.now_utc()
-        now_ms = storage.due_ms(now)
+        rows = list(self.collection.find({"_timer_set": 1}, {"_next_due": 1, "_timer_lease": 1}))
+        free, due_count, later = due_documents(rows, now, BATCH)
+        leased = self._lease(free, now) if free else []
         fired = 0
-        rows = list(self.collection.find({"_due_ms": {"$gt": NONE_MS}}, {"_id": 1, "_next_due": 1, "_due_ms": 1})
-                    .sort("_due_ms", 1).limit(BATCH + 1))
-        due_rows = [row for row in rows if row["_due_ms"] <= now_ms][:BATCH]
-        candidates = [row["_id"] for row in due_rows]
-        later = [row["_next_due"] for row in rows if row["_due_ms"] > now_ms]
-        leased = self._lease(due_rows[-1]["_due_ms"], now) if due_rows else []
         pool = eventlet.GreenPool(CONCURRENCY)
         for count in pool.imap(lambda doc: self._fire_document(doc, now), leased):
             fired += count
         wait = self.poll
-        if later:
-            wait = min(wait, (later[0] - now).total_seconds())
-        if candidates:               # leased elsewhere or failed: look again when a retry is due
+        if later is not None:
+            wait = min(wait, (later - now).total_seconds())
+        if due_count:                # held elsewhere or failed: look again when a retry is due
             wait = min(wait, self.retry_after.total_seconds())
-        if len(candidates) == BATCH and fired:
+        if len(free) == BATCH and due_count > BATCH and fired:
             wait = 0.0               # a backlog (Monday 08:30): the next batch at once
         return fired, wait
 
-    def _lease(self, last_due_ms, now) -> list:
-        """Lease the batch: the documents due up to ``last_due_ms`` (the batch's last) that no one
-        holds; returns the leased ones with their timers. Both trips select by the ``_due_ms``
-        index; the holder id tells this round's leases from another instance's."""
+    def _lease(self, ids, now) -> list:
+        """Lease these documents to this round (a fresh holder id) in ONE update command, a
+        statement by ``_id`` each (``lease_change`` re-checks due and free on the document), and
+        return the ones this round holds, with their timers."""
         holder = uuid.uuid4().hex
-        batch = {"_due_ms": {"$gt": NONE_MS, "$lte": min(last_due_ms, storage.due_ms(now))}}
-        free = {"$or": [{"_timer_lease": None}, {"_timer_lease": {"$lt": now}}]}
-        self.collection.update_many({**batch, **free},
-                                    {"$set": {"_timer_lease": now + self.lease, "_timer_holder": holder}})
-        return list(self.collection.find({**batch, "_timer_holder": holder}, {"_timers": 1}))
+        change = lease_change(now, now + self.lease, holder)
+        self.collection.bulk_write([UpdateOne({"_id": doc_id}, change) for doc_id in ids], ordered=False)
+        return list(self.collection.find({"_timer_holder": holder}, {"_timers": 1}))
 
     def _fire_document(self, doc, now) -> int:
         fired = 0

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timezone
 
 PUBLIC = {"_outbox": 0, "_applied": 0, "_timers": 0, "_pending": 0, "_lease": 0, "_timer_lease": 0, "_timer_holder": 0,
-          "_due_ms": 0}
+          "_due_ms": 0, "_timer_set": 0}
 
 
 def token() -> str:

@@ -30,7 +30,7 @@ from .settings import default_shops, load_settings
 
 log = logging.getLogger(__name__)
 HIDDEN = {"_outbox": 0, "_applied": 0, "_timers": 0, "_pending": 0, "_lease": 0, "_version": 0,
-          "_next_due": 0, "_timer_lease": 0, "_due_ms": 0}
+          "_next_due": 0, "_timer_lease": 0, "_due_ms": 0, "_timer_set": 0, "_timer_holder": 0}
 
 
 def ok(**body) -> dict:

@@ -9,8 +9,9 @@ replayed with ``explain`` (bench.index_check) and each one classified ``scan`` f
 unless it is in ALLOWED below (whole reads of small, bounded collections, by design).
 
 Whole reads (an empty filter) fail too, unless allowed: a whole read of a collection that grows
-with the data costs as much as a scan. Known scans of other branches (the timer loops, dispatch's
-case list) are listed in KNOWN and checked by a strict xfail.
+with the data costs as much as a scan. Known scans of other branches (dispatch's case list) are
+listed in KNOWN and checked by a strict xfail. The timer loops' searches are checked like the rest
+(``{_timer_set: 1}``, the lease by ``_id``, ``{_timer_holder}``: shared/timers.py).
 
 What it covers: the query shapes intake, dispatch, the gateway, coordination, participation and
 scoring make along a case's life (a street-owned case: no joint operation is opened). Not covered:
@@ -34,11 +35,11 @@ from bench import index_check
 from services.enforcement_coordination.service import CoordinationService
 from services.participation.service import ParticipationService
 from services.scoring.service import ScoringService
-from shared import query_log, storage
+from shared import metrics, query_log, storage
 from shared.query_log import shape
 from tests.conftest import ROOT, free_port, port_open
 from tests.dispatch_support import (  # noqa: F401  (fixtures)
-    UNIT, log_in, ok, operator_headers, saturday_morning,
+    UNIT, local, log_in, ok, operator_headers, saturday_morning, set_clock,
 )
 from tests.helpers import wait_until
 from tests.integration.intake_support import GAP, INSIDE, start
@@ -69,7 +70,9 @@ KNOWN = {
                                         "embedded store sorts the whole collection (dispatch's views)",
     ("dispatch", "cases", "aggregate", "{}"): "the case list's total: counts the whole collection (dispatch's views)",
 }
-TIMER_FIELDS = {"_due_ms", "_next_due", "_timer_lease", "_timer_holder"}
+# the timer loops' collections (shared/timers.py): their one-off migration is marked as run
+TIMER_COLLECTIONS = (("dispatch", "cases"), ("intake", "disputes"), ("coordination", "operations"),
+                     ("coordination", "parties"))
 
 
 @pytest.fixture(scope="module")
@@ -143,12 +146,11 @@ def pipeline(running, config, db):
         requests.get(f"{gateway}{path}", headers=operator_headers(gateway), timeout=15)
     with ClusterRpcProxy(running.config) as rpc:
         assert file(rpc, EAST_30M)["status"] == "reopened"                # within the reopen window
-
-
-def timer_loop(row) -> bool:
-    """A search of the timer loops (shared/timers.py): the start-up one by ``_next_due`` and the
-    round's by ``_due_ms``; see test_the_timer_loops_searches_are_served_by_an_index."""
-    return bool(set(json.dumps(row["filter"], default=str).split('"')) & TIMER_FIELDS)
+    # the open cases' 预警/督办/升级 fall due: the timer loops' lease and read-back run too
+    fired = metrics.TIMERS_FIRED.labels("dispatch", "ok")._value.get()
+    set_clock(local(2026, 12, 1, 12, 0))
+    wait_until(lambda: metrics.TIMERS_FIRED.labels("dispatch", "ok")._value.get() > fired,   # no store read
+               what="a timer loop's round firing dispatch's timers", timeout=60)
 
 
 def key_of(row, prefix) -> tuple:
@@ -157,14 +159,17 @@ def key_of(row, prefix) -> tuple:
 
 
 def mark_migrations_run(mongo, prefix):
-    """A store past intake's, scoring's and the gateway's first start: their migrations marked as run (their
-    one-off whole reads are not the services' queries; test_intake_migrations and
-    test_scoring_log_keys run them)."""
+    """A store past intake's, scoring's, the gateway's and the timer loops' first start: their migrations
+    marked as run (their one-off whole reads are not the services' queries; test_intake_migrations,
+    test_scoring_log_keys and test_timers run them)."""
     from services.intake import migrations
     for name, _ in migrations.STEPS:
         mongo[f"{prefix}intake"].migrations.replace_one({"_id": name}, migrations.marker(name), upsert=True)
     mongo[f"{prefix}scoring"].migrations.replace_one({"_id": "subject_fields"}, {"events": 0}, upsert=True)
     mongo[f"{prefix}gateway"].migrations.replace_one({"_id": "live_events_n"}, {"_id": "live_events_n"}, upsert=True)
+    for database, collection in TIMER_COLLECTIONS:
+        mongo[f"{prefix}{database}"].migrations.replace_one({"_id": f"timer_set.{collection}"}, {"documents": 0},
+                                                            upsert=True)
 
 
 CHECKED: dict = {}      # this module's check, for the second test
@@ -196,19 +201,22 @@ def test_every_query_the_services_make_is_served_by_an_index(container_factory, 
     whole = [row for row in report["rows"] if row["verdict"] == "whole"]
     for row in report["unindexed"] + report["errors"] + whole:
         key = key_of(row, prefix)
-        if timer_loop(row) or key in KNOWN:
+        if key in KNOWN:
             continue                     # the second test
         if key not in ALLOWED:
             scans.append(f"{row['verdict']}: {key[0]}.{key[1]} {row['command']} {key[3]} sort {row['sort']}"
                          f" — {str(row['plan'])[:120]}")
     assert not scans, f"{len(scans)} of {report['shapes']} query shapes not served by an index:\n" + "\n".join(scans)
+    checked = {(row["command"], json.dumps(shape(row["filter"]), sort_keys=True)) for row in report["rows"]
+               if row["db"] == f"{prefix}dispatch" and row["coll"] == "cases" and row["verdict"] == "index"}
+    # the timer loop's round and its read-back (its lease statements are by _id alone)
+    assert {("find", '{"_timer_set": "int"}'), ("find", '{"_timer_holder": "str"}')} <= checked, \
+        "the timer loop's round was not checked"
     Path(queries, "checked.json").write_text(json.dumps(report, default=str), encoding="utf-8")
 
 
-@pytest.mark.xfail(strict=True, reason="known scans of other branches: mongoeco 4.11 serves no range from "
-                   "an index, so the timer loops' _due_ms search (a number range sorted by it) is filtered "
-                   "in Python and their start-up _next_due one scans (shared/timers.py); dispatch's case "
-                   "list sorts the whole collection (KNOWN; docs/performance.md)")
+@pytest.mark.xfail(strict=True, reason="known scans of other branches: dispatch's case list sorts the whole "
+                   "collection (KNOWN; docs/performance.md)")
 def test_the_known_scans_of_other_branches_are_gone():
     """Strict: when every known scan is fixed this passes, and the mark (and KNOWN) must go."""
     if not CHECKED:
@@ -216,5 +224,5 @@ def test_the_known_scans_of_other_branches_are_gone():
     prefix = CHECKED["prefix"]
     rows = CHECKED["unindexed"] + CHECKED["errors"] + [row for row in CHECKED["rows"] if row["verdict"] == "whole"]
     scans = [f"{row['verdict']}: {' '.join(key_of(row, prefix))} sort {row['sort']}"
-             for row in rows if timer_loop(row) or key_of(row, prefix) in KNOWN]
+             for row in rows if key_of(row, prefix) in KNOWN]
     assert not scans, "known scans still there:\n" + "\n".join(scans)

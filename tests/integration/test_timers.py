@@ -49,6 +49,7 @@ def test_a_timer_fires_once_when_its_time_comes(container_factory, config, db):
     wait_until(lambda: len(cases.find_one({"_id": "C1"})["fired"]) == 2, what="the second timer")
     doc = cases.find_one({"_id": "C1"})
     assert doc["fired"] == ["C1.t0", "C1.t1"] and doc["_timers"] == [] and doc["_next_due"] is None
+    assert doc["_timer_set"] is None                # no longer read by the loop's round
 
 
 def test_timers_that_fell_due_while_the_service_was_down_fire_after_restart_exactly_once(
@@ -75,3 +76,34 @@ def test_two_instances_fire_each_timer_once(container_factory, config, db):
     cases = db("dispatch").cases
     wait_until(lambda: cases.count_documents({"_next_due": None}) == 20, what="every timer")
     assert all(doc["fired"] == [f"{doc['_id']}.t0"] for doc in cases.find({}))
+
+
+def test_documents_saved_before_timer_set_existed_get_it_once_and_fire(container_factory, config, db):
+    cases = db("dispatch").cases
+    schedule(db, "C4", 5)
+    schedule(db, "C5")                                   # no timer
+    cases.update_one({"_id": "C4"}, {"$unset": {"_timer_set": ""}})       # saved by an older version
+    cases.update_one({"_id": "C5"}, {"$unset": {"_timer_set": ""}})
+    clock.advance(minutes=6)
+    container_factory(Reminder, config).start()
+    wait_until(lambda: cases.find_one({"_id": "C4"})["fired"], what="the migrated document's timer")
+    marker = db("dispatch").migrations.find_one({"_id": "timer_set.cases"})
+    assert marker["documents"] == 1                      # C4 only: C5 has no timer
+    assert "_timer_set" not in cases.find_one({"_id": "C5"})
+    assert timers.migrate(cases) == 0                    # once per store: the marker says it ran
+
+
+def test_the_lease_takes_a_due_document_nobody_holds_and_only_once(db):
+    cases = db("dispatch").cases
+    schedule(db, "C6", 1)
+    schedule(db, "C7", 60)
+    now = (storage.now_utc() + timedelta(minutes=2)).replace(microsecond=0)     # BSON keeps ms
+    until = now + timedelta(seconds=30)
+    for doc_id in ("C6", "C7"):
+        cases.update_one({"_id": doc_id}, timers.lease_change(now, until, "first"))
+    cases.update_one({"_id": "C6"}, timers.lease_change(now, until, "second"))    # another instance
+    assert [doc["_id"] for doc in cases.find({"_timer_holder": "first"})] == ["C6"]   # C7 is not due
+    assert cases.find_one({"_id": "C6"})["_timer_lease"] == until
+    later = until + timedelta(seconds=1)                 # the first holder's lease ran out
+    cases.update_one({"_id": "C6"}, timers.lease_change(later, later + timedelta(seconds=30), "second"))
+    assert cases.find_one({"_id": "C6"})["_timer_holder"] == "second"
