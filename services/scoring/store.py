@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
+from eventlet import GreenPool
 from pymongo import ASCENDING, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
@@ -35,6 +36,7 @@ from .periods import months_in
 EVENTS, FACTS, REPLAY, BULLETINS, RUNS = "events", "facts", "facts_replay", "bulletins", "recomputes"
 MIGRATIONS = "migrations"
 BATCH = 200
+READS_AT_ONCE = 8      # a batch's subjects are read this many at a time (one indexed read each)
 
 
 def ensure_indexes(db, facts: str = FACTS) -> None:
@@ -121,7 +123,9 @@ def refresh(db, subjects, district, facts: str = FACTS) -> None:
     subjects = sorted(subjects)
     if not subjects:
         return
-    groups = {subject: list(db[EVENTS].find({rules.subject_field(subject): subject})) for subject in subjects}
+    def events_of(subject):
+        return subject, list(db[EVENTS].find({rules.subject_field(subject): subject}))
+    groups = dict(GreenPool(READS_AT_ONCE).imap(events_of, subjects))    # the store works on several
     locate = locator(district)
     write_facts(db[facts], [rules.fold(subject, groups[subject], locate) for subject in subjects if groups[subject]])
 
