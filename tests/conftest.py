@@ -47,15 +47,13 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.fixture(scope="session")
-def store_uri():
-    if os.environ.get("MONGO_URI"):
-        yield os.environ["MONGO_URI"]
-        return
+def embedded_store(*args, env=None):
+    """Start the embedded store with ``args`` (``--memory`` or ``--data DIR``); yield its URI,
+    then stop it (the body of a store fixture)."""
     port = free_port()
     proc = subprocess.Popen([str(ROOT / ".venv-store" / "bin" / "python"),
-                             str(ROOT / "deploy" / "embedded_store.py"), "--memory", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                             str(ROOT / "deploy" / "embedded_store.py"), *args, "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + 30
     while not port_open(port):
         if proc.poll() is not None or time.time() > deadline:
@@ -64,6 +62,14 @@ def store_uri():
     yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def store_uri():
+    if os.environ.get("MONGO_URI"):
+        yield os.environ["MONGO_URI"]
+        return
+    yield from embedded_store("--memory")
 
 
 @pytest.fixture

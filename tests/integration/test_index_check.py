@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from services.participation.service import ParticipationService
 from services.scoring.service import ScoringService
 from shared import metrics, query_log, storage
 from shared.query_log import shape
-from tests.conftest import ROOT, free_port, port_open
+from tests.conftest import embedded_store
 from tests.dispatch_support import (  # noqa: F401  (fixtures)
     UNIT, local, log_in, ok, operator_headers, saturday_morning, set_clock,
 )
@@ -78,19 +77,8 @@ TIMER_COLLECTIONS = (("dispatch", "cases"), ("intake", "disputes"), ("coordinati
 @pytest.fixture(scope="module")
 def store_uri(tmp_path_factory):
     """This module's own embedded store, on SQLite (overrides the session's in-memory one)."""
-    port = free_port()
     env = {key: value for key, value in os.environ.items() if key != "EMBEDDED_STORE_PASSWORD"}
-    proc = subprocess.Popen([str(ROOT / ".venv-store" / "bin" / "python"), str(ROOT / "deploy" / "embedded_store.py"),
-                             "--data", str(tmp_path_factory.mktemp("sqlite-store")), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
-    deadline = time.time() + 30
-    while not port_open(port):
-        if proc.poll() is not None or time.time() > deadline:
-            raise RuntimeError("the embedded store did not start (make store-venv)")
-        time.sleep(0.1)
-    yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
-    proc.terminate()
-    proc.wait(10)
+    yield from embedded_store("--data", str(tmp_path_factory.mktemp("sqlite-store")), env=env)
 
 
 @pytest.fixture
