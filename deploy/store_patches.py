@@ -1,6 +1,6 @@
-"""Two targeted fixes to the embedded store (mongoeco 4.11, pinned in requirements-store.txt),
+"""Three targeted fixes to the embedded store (mongoeco 4.11, pinned in requirements-store.txt),
 applied by deploy/embedded_store.py before it serves. Production runs MongoDB, which needs
-neither. Checked by tests/integration/test_store_patches.py.
+none of them. Checked by tests/integration/test_store_patches.py.
 
 1. An insert of one document with a non-numeric ``_id`` does not read the whole collection.
    mongoeco's single-document insert asks its unique check to compare the new ``_id`` with
@@ -24,6 +24,12 @@ with a STRING value (no numeric logical equality to consider) fetches that one d
 storage key and keeps it only if mongoeco's own matcher (``QueryEngine.match_plan``) accepts the
 whole filter. At most one document has that ``_id``, so the answer is the one the SQL search
 would give. Anything else goes to mongoeco unchanged.
+
+3. Forgetting a collection's cached facts no longer iterates a dict other threads write.
+   ``_invalidate_collection_features_cache`` (run after every write) walked the engine-wide
+   cache while the store's worker threads added entries to it; under concurrent requests a
+   command failed with "dictionary changed size during iteration" (seen in make chaos-cluster).
+   The patched one takes a snapshot of the keys first.
 """
 from __future__ import annotations
 
@@ -43,7 +49,29 @@ def _id_clause(plan):
 
 def apply() -> bool:
     """Patch the engine once; True if both are patched (False: this mongoeco lacks a method)."""
-    return _patch_insert_id_scan() & _patch_first_by_id()
+    return _patch_insert_id_scan() & _patch_first_by_id() & _patch_cache_invalidation()
+
+
+def _patch_cache_invalidation() -> bool:
+    from mongoeco.engines.sqlite import SQLiteEngine
+    original = getattr(SQLiteEngine, "_invalidate_collection_features_cache", None)
+    if original is None:
+        return False
+    if getattr(original, PATCHED, False):
+        return True
+
+    def invalidate(self, db_name=None, coll_name=None):
+        cache = self._collection_features_cache
+        if db_name is None or coll_name is None:
+            cache.clear()
+            return
+        for key in list(cache):                  # a snapshot: other threads may add meanwhile
+            if key[:2] == (db_name, coll_name):
+                cache.pop(key, None)
+
+    setattr(invalidate, PATCHED, True)
+    SQLiteEngine._invalidate_collection_features_cache = invalidate
+    return True
 
 
 def _patch_insert_id_scan() -> bool:

@@ -75,3 +75,42 @@ def test_without_the_patch_every_such_update_searches_the_collection():
     patched, saved, stale, absent, other, state, searches, duplicate, numeric, decoding = run("plain")
     assert (patched, saved, stale, absent, state) == ("False", "50", "0", "0", "dispatched")
     assert int(searches) >= 52 and int(decoding) >= 22 and (duplicate, numeric) == ("refused", "refused")
+
+
+CACHE_SCRIPT = r'''
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+from deploy import store_patches
+from mongoeco.engines.sqlite import SQLiteEngine
+store_patches.apply()
+engine = SQLiteEngine(":memory:")
+cache = engine._collection_features_cache
+for n in range(200):
+    cache[("db", "cases", f"feature{n}")] = False
+    cache[("db", "events", f"feature{n}")] = True
+stop, errors = threading.Event(), []
+def writer():                       # another worker thread adding facts meanwhile
+    n = 0
+    while not stop.is_set():
+        key = ("db", "other", f"f{n % 1000}")
+        if cache.pop(key, None) is None:
+            cache[key] = False
+        n += 1
+thread = threading.Thread(target=writer)
+thread.start()
+try:
+    for _ in range(300):
+        engine._invalidate_collection_features_cache("db", "cases")
+except RuntimeError as exc:
+    errors.append(str(exc))
+stop.set()
+thread.join()
+print(len(errors), sum(1 for key in cache if key[1] == "cases"), sum(1 for key in cache if key[1] == "events"))
+'''
+
+
+def test_forgetting_a_collections_cached_facts_is_safe_while_other_threads_add_some():
+    done = subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", CACHE_SCRIPT, str(ROOT)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "0", "200"]      # no error; that collection's gone, the other's kept
