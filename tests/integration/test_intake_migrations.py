@@ -44,7 +44,8 @@ def test_a_store_saved_before_the_search_keys_is_searched_after_a_restart(contai
     store.reports.delete_one({"_id": first["report_id"]})        # stopped between the case and the report
 
     container_factory(IntakeService, cfg).start()                # the migrations run at start
-    assert sorted(doc["_id"] for doc in store.migrations.find()) == sorted(name for name, _ in migrations.STEPS)
+    marked = {doc["_id"] for doc in store.migrations.find()}      # (the timer loop marks its own too)
+    assert {name for name, _ in migrations.STEPS} <= marked
     assert store.cases.find_one({"_id": first["case_id"]})["dup_cell"].startswith("E0101:")
     with ClusterRpcProxy(cfg) as rpc:
         again = rpc.intake.submit_report(report(INSIDE, external_id="OLD-1"))          # the channel re-sends
