@@ -53,7 +53,9 @@ def test_fan_out_every_department_program_answers(config, db, container_factory,
         programs(dept)
     case_id = register_case(config, class_code=MUCK_TRUCK, joint=DEPTS)
     op_id = f"OP-{case_id}"
-    doc = wait_operation(db, op_id, lambda d: set(dept_states(d).values()) == {"disposed"},
+    # replies may be handled out of order (a retried check-in after the disposition): wait for both
+    doc = wait_operation(db, op_id, lambda d: set(dept_states(d).values()) == {"disposed"} and all(
+                             d["departments"][dept].get("checkin_received_at") for dept in DEPTS),
                          "every department to check in, act and dispose", timeout=30)
     for dept in DEPTS:
         state = doc["departments"][dept]
