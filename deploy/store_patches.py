@@ -48,40 +48,27 @@ def _id_clause(plan):
 
 
 def apply() -> bool:
-    """Patch the engine once; True if both are patched (False: this mongoeco lacks a method)."""
-    return _patch_insert_id_scan() & _patch_first_by_id() & _patch_cache_invalidation()
+    """Patch the engine once; True if all are patched (False: this mongoeco lacks a method)."""
+    return (_replace("_validate_document_against_unique_indexes", _insert_id_scan)
+            & _replace("_select_first_document_for_plan", _first_by_id)
+            & _replace("_invalidate_collection_features_cache", _cache_invalidation))
 
 
-def _patch_cache_invalidation() -> bool:
+def _replace(name: str, make) -> bool:
+    """Put ``make(original)`` in place of ``SQLiteEngine.<name>``, once."""
     from mongoeco.engines.sqlite import SQLiteEngine
-    original = getattr(SQLiteEngine, "_invalidate_collection_features_cache", None)
+    original = getattr(SQLiteEngine, name, None)
     if original is None:
         return False
-    if getattr(original, PATCHED, False):
-        return True
-
-    def invalidate(self, db_name=None, coll_name=None):
-        cache = self._collection_features_cache
-        if db_name is None or coll_name is None:
-            cache.clear()
-            return
-        for key in list(cache):                  # a snapshot: other threads may add meanwhile
-            if key[:2] == (db_name, coll_name):
-                cache.pop(key, None)
-
-    setattr(invalidate, PATCHED, True)
-    SQLiteEngine._invalidate_collection_features_cache = invalidate
+    if not getattr(original, PATCHED, False):
+        replacement = make(original)
+        setattr(replacement, PATCHED, True)
+        setattr(SQLiteEngine, name, replacement)
     return True
 
 
-def _patch_insert_id_scan() -> bool:
+def _insert_id_scan(original):
     from mongoeco.core.identity import id_contains_numeric_value
-    from mongoeco.engines.sqlite import SQLiteEngine
-    original = getattr(SQLiteEngine, "_validate_document_against_unique_indexes", None)
-    if original is None:
-        return False
-    if getattr(original, PATCHED, False):
-        return True
 
     def validate(self, db_name, coll_name, document, *, exclude_storage_key=None, skip_id_check=False,
                  scan_payload_id=False):
@@ -89,20 +76,11 @@ def _patch_insert_id_scan() -> bool:
             scan_payload_id = False              # the storage-key lookup is the whole answer
         return original(self, db_name, coll_name, document, exclude_storage_key=exclude_storage_key,
                         skip_id_check=skip_id_check, scan_payload_id=scan_payload_id)
-
-    setattr(validate, PATCHED, True)
-    SQLiteEngine._validate_document_against_unique_indexes = validate
-    return True
+    return validate
 
 
-def _patch_first_by_id() -> bool:
+def _first_by_id(original):
     from mongoeco.core.filtering import QueryEngine
-    from mongoeco.engines.sqlite import SQLiteEngine
-    original = getattr(SQLiteEngine, "_select_first_document_for_plan", None)
-    if original is None:
-        return False
-    if getattr(original, PATCHED, False):
-        return True
 
     def select_first(self, db_name, coll_name, plan, *, hint=None, context=None):
         by_id = _id_clause(plan) if hint is None else None
@@ -112,7 +90,16 @@ def _patch_first_by_id() -> bool:
         if selected is None or not QueryEngine.match_plan(selected[1], plan):
             return None
         return selected
+    return select_first
 
-    setattr(select_first, PATCHED, True)
-    SQLiteEngine._select_first_document_for_plan = select_first
-    return True
+
+def _cache_invalidation(original):
+    def invalidate(self, db_name=None, coll_name=None):
+        cache = self._collection_features_cache
+        if db_name is None or coll_name is None:
+            cache.clear()
+            return
+        for key in list(cache):                  # a snapshot: other threads may add meanwhile
+            if key[:2] == (db_name, coll_name):
+                cache.pop(key, None)
+    return invalidate
