@@ -25,13 +25,23 @@ from .logs import setup_logging  # noqa: E402
 from .messaging import topology  # noqa: E402
 
 
+DUMP_END = "--- end of green threads\n"
+
+
 def dump_green_threads(signum=None, frame=None):  # noqa: ARG001
-    """SIGUSR2: write every green thread's stack to stderr (what is a stuck service waiting on?)."""
+    """SIGUSR2: write every green thread's stack to stderr (what is a stuck service waiting on?).
+
+    The dump is built whole and written at once, ending with a marker line, so a reader of
+    the log never sees half of it."""
+    parts = []
     for thread in gc.get_objects():
         if isinstance(thread, greenlet.greenlet) and thread.gr_frame is not None:
-            sys.stderr.write(f"--- green thread {thread!r}\n")
-            sys.stderr.write("".join(traceback.format_stack(thread.gr_frame)))
-    sys.stderr.write("".join(["--- current\n"] + traceback.format_stack(frame)) if frame else "")
+            parts.append(f"--- green thread {thread!r}\n")
+            parts.append("".join(traceback.format_stack(thread.gr_frame)))
+    if frame:
+        parts.append("".join(["--- current\n"] + traceback.format_stack(frame)))
+    parts.append(DUMP_END)
+    sys.stderr.write("".join(parts))
     sys.stderr.flush()
 
 

@@ -49,8 +49,8 @@ def test_logs_follow_the_case_and_metrics_count_the_work(test_env, config, db, t
 
         # SIGUSR2: every green thread's stack into the log (a stuck service shows what it waits on)
         proc.send_signal(signal.SIGUSR2)
-        wait_until(lambda: "--- green thread" in log_path.read_text(encoding="utf-8", errors="replace"),
-                   timeout=10, what="the green-thread dump")
+        wait_until(lambda: "--- end of green threads" in log_path.read_text(encoding="utf-8", errors="replace"),
+                   timeout=10, what="the whole green-thread dump")
         assert "queue_consumer" in log_path.read_text(encoding="utf-8", errors="replace").lower() or \
             "kombu" in log_path.read_text(encoding="utf-8", errors="replace")
         assert proc.poll() is None, "the dump must not stop the service"
