@@ -114,3 +114,45 @@ def test_forgetting_a_collections_cached_facts_is_safe_while_other_threads_add_s
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["0", "0", "200"]      # no error; that collection's gone, the other's kept
+
+
+TAGGED_SCRIPT = r'''
+import os, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+from bson.decimal128 import Decimal128
+from deploy import store_patches
+from mongoeco import MongoClient
+from mongoeco.engines.sqlite import SQLiteEngine
+
+walks = []
+stock = SQLiteEngine._field_contains_tagged_value_type_in_collection
+SQLiteEngine._field_contains_tagged_value_type_in_collection = \
+    lambda self, *a: walks.append(a) or stock(self, *a)          # counts mongoeco's SQL walks
+patched = store_patches.apply() if sys.argv[2] == "patched" else False
+client = MongoClient(SQLiteEngine(os.path.join(tempfile.mkdtemp(), "store.sqlite3")))
+events = client.db.events
+events.insert_many([{"_id": f"e{i}", "subject_case": f"case:{i % 20}", "amount": i % 7} for i in range(300)])
+for i in range(40):                   # a write, then a query on the same collection, in turn
+    events.insert_one({"_id": f"n{i}", "subject_case": "case:1", "amount": 3})
+    events.find_one({"subject_case": f"case:{i % 20}"})
+before_decimal = len(walks)
+found_before = sorted(d["_id"] for d in events.find({"amount": {"$gte": 6}}))
+events.insert_one({"_id": "d1", "subject_case": "case:1", "amount": Decimal128("6.5")})
+found_after = sorted(str(d["_id"]) for d in events.find({"amount": {"$gte": 6}}))
+print(patched, before_decimal, len(found_before), "d1" in found_after, len(found_after))
+'''
+
+
+def test_the_decimal_walk_runs_once_per_field_until_a_decimal_is_written():
+    """Patch 4: a write no longer makes the next query walk the collection for decimals; once a
+    decimal is written the query still finds it (the answer is mongoeco's again)."""
+    def run_tagged(mode):
+        done = subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", TAGGED_SCRIPT, str(ROOT), mode],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.split()
+    patched, walks, before, found, after = run_tagged("patched")
+    assert patched == "True" and int(walks) <= 3 * 2     # three decimal types × the fields queried
+    plain, plain_walks, plain_before, plain_found, plain_after = run_tagged("plain")
+    assert plain == "False" and int(plain_walks) >= 40   # stock mongoeco: a walk after every write
+    assert (before, found, after) == (plain_before, plain_found, plain_after) == ("42", "True", "43")
