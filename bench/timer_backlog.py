@@ -74,7 +74,7 @@ def main(argv=None):
     for start in range(0, len(closed), 500):
         items.insert_many(closed[start:start + 500])
     # written as the current version saves them: the timer loop's one-off migration is done
-    client[f"{prefix}timerbench"][timers.MIGRATIONS].insert_one({"_id": "timer_set.items"})
+    client[f"{prefix}timerbench"][storage.MIGRATIONS].insert_one(storage.migration_marker(timers.migration_name("items")))
     container = ServiceContainer(BacklogService, config)
     before = store_commands()
     begin = time.time()

@@ -117,7 +117,7 @@ def one_case(district, policy, settings, report: dict, at: datetime, rng) -> dic
     coordination = {"_id": case_id, **registered["payload"], "seen_at": at}
     noted = {"_id": report_id, "case_id": case_id}            # FilingStore._note_case
     return {"intake.reports": [report_doc], "intake.cases": [intake_case], "intake.report_cases": [noted], "dispatch.cases": [dispatch_case],
-            "enforcement_coordination.cases": [coordination], "scoring.events": logged, "scoring.facts": facts}
+            "coordination.cases": [coordination], "scoring.events": logged, "scoring.facts": facts}
 
 
 def _moved(value, delta, ids):
@@ -147,7 +147,8 @@ def build(count: int, out: Path, prefix: str, seed: int = 2026, end: datetime | 
 
     from bench.run import class_mix, make_report
     from services.dispatch.routing import load_settings
-    from services.intake import migrations as intake_migrations
+    from services.dispatch import listing as dispatch_listing
+    from shared import storage
     from services.intake.filing import received_day
     from services.intake import rules as intake_rules
     from shared.contracts.events import new_id
@@ -174,6 +175,7 @@ def build(count: int, out: Path, prefix: str, seed: int = 2026, end: datetime | 
     made_templates = time.time() - begin
     step = (end - start) / max(1, count)
     counts: dict[str, int] = defaultdict(int)
+    days: dict[str, list] = {}
     with open(out, "wb") as sink:
         for number in range(count):
             template_at, case_id, report_id, docs = pool[number % len(pool)]
@@ -190,10 +192,17 @@ def build(count: int, out: Path, prefix: str, seed: int = 2026, end: datetime | 
                     counts[name] += 1
             if number and number % 10000 == 0:
                 print(f"  built {number} cases ({time.time() - begin:.0f} s)", flush=True)
-        for name, _ in intake_migrations.STEPS:       # the year's documents have what they add
-            sink.write(bson.encode({"db": f"{prefix}intake", "coll": "migrations",
-                                    "doc": intake_migrations.marker(name)}))
-            counts["intake.migrations"] += 1
+            for doc in moved["dispatch.cases"]:           # the unfiltered case list's day lists
+                day, entry = dispatch_listing.listing(doc["_id"], doc["dispatched_at"])
+                days.setdefault(day, []).append(entry)
+        for day, entries in days.items():
+            sink.write(bson.encode({"db": f"{prefix}dispatch", "coll": dispatch_listing.DAYS,
+                                    "doc": {"_id": day, "cases": entries}}))
+            counts[f"dispatch.{dispatch_listing.DAYS}"] += 1
+        for service, name in migration_markers():       # the year's documents have what they add
+            sink.write(bson.encode({"db": f"{prefix}{service}", "coll": storage.MIGRATIONS,
+                                    "doc": storage.migration_marker(name)}))
+            counts[f"{service}.{storage.MIGRATIONS}"] += 1
     return {"cases": count, "templates": len(pool), "template_seconds": round(made_templates, 1),
             "documents": dict(counts), "build_seconds": round(time.time() - begin, 1)}
 
@@ -236,8 +245,26 @@ def load(path: str, sqlite: str, batch: int = 2000) -> dict:
 
 # the documents' shapes: a new version when they change (v2: intake's cases carry ``dup_cell``,
 # its reports ``received_day``, ``report_cases`` names each report's case, intake's migrations
-# are marked as run; v3: scoring's log entries carry ``subject_<kind>``)
-CACHE_VERSION = "v3"
+# are marked as run; v3: scoring's log entries carry ``subject_<kind>``; v4: dispatch's
+# ``case_days``, every service's start-up migration marked as run)
+CACHE_VERSION = "v4"
+# the collections whose timer loop migrates them once (shared/timers.migrate)
+TIMER_COLLECTIONS = (("dispatch", "cases"), ("intake", "disputes"), ("coordination", "operations"),
+                     ("coordination", "parties"))
+
+
+def migration_markers() -> list[tuple[str, str]]:
+    """(service database, marker) of every start-up migration of the platform (storage.run_once):
+    a store whose documents already have what they add is marked as past them."""
+    from services.dispatch import listing
+    from services.gateway import live_records
+    from services.intake import migrations
+    from services.scoring import store
+    from shared import timers
+    return [("intake", name) for name, _ in migrations.STEPS] + [
+        ("dispatch", listing.DAYS), ("scoring", store.SUBJECT_FIELDS_MIGRATION),
+        ("gateway", live_records.RENUMBER_MIGRATION)] + [
+        (database, timers.migration_name(collection)) for database, collection in TIMER_COLLECTIONS]
 PREFIX = "bench_year_"          # the year's database prefix (bench.run gives its Stack the same)
 
 

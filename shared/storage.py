@@ -145,6 +145,29 @@ def mongo_client(uri: str) -> MongoClient:
                        event_listeners=[COMMANDS], **options)
 
 
+MIGRATIONS = "migrations"   # per database: one marker document per start-up migration that ran
+
+
+def migration_marker(name: str, documents: int = 0) -> dict:
+    """The record that the migration ``name`` ran (bench/year_load.py writes it for its year)."""
+    return {"_id": name, "ran_at": now_utc(), "documents": documents}
+
+
+def run_once(database, name: str, step) -> int | None:
+    """Run ``step()`` (it returns how many documents it changed) unless this database's
+    ``migrations`` holds the marker ``name``; then write the marker. None when it had run, so a
+    later start costs one read by ``_id``. Two instances starting together may both run the
+    step: every step must be idempotent."""
+    markers = database[MIGRATIONS]
+    if markers.find_one({"_id": name}, {"_id": 1}) is not None:
+        return None
+    documents = step()
+    markers.replace_one({"_id": name}, migration_marker(name, documents), upsert=True)
+    if documents:
+        log.info("migration %s.%s: %d documents", database.name, name, documents)
+    return documents
+
+
 def outbox_entry(exchange: str, routing_key: str, body: dict, headers: dict | None = None) -> dict:
     """An outgoing message to save with the aggregate. The body must already be JSON: checked
     here, so a bad body fails the handler that made it instead of blocking the relay later."""

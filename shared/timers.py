@@ -42,7 +42,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 BATCH = 100          # documents leased per round
 WRITES = 200         # statements per update command of the migration
-MIGRATIONS = "migrations"
 CONCURRENCY = 20     # documents fired at once (a Monday 08:30 backlog fires in batches)
 
 
@@ -72,20 +71,19 @@ def migrate(collection) -> int:
 
     A service of the previous version still running after the marker is written saves timers
     without ``_timer_set`` (they would not fire): upgrade all instances together."""
-    migrations = collection.database[MIGRATIONS]
-    name = f"timer_set.{collection.name}"
-    if migrations.find_one({"_id": name}, {"_id": 1}) is not None:
-        return 0
-    ids = [row["_id"] for row in collection.find({}, {"_next_due": 1, "_timer_set": 1})
-           if (row.get("_next_due") is not None) != (row.get("_timer_set") == 1)]
-    for start in range(0, len(ids), WRITES):
-        collection.bulk_write([UpdateOne({"_id": doc_id}, TIMER_SET_FROM_NEXT_DUE)
-                               for doc_id in ids[start:start + WRITES]], ordered=False)
-    migrations.update_one({"_id": name}, {"$set": {"ran_at": storage.now_utc(), "documents": len(ids)}},
-                          upsert=True)
-    if ids:
-        log.info("timers: %s: _timer_set given to %d documents", collection.full_name, len(ids))
-    return len(ids)
+    def step():
+        ids = [row["_id"] for row in collection.find({}, {"_next_due": 1, "_timer_set": 1})
+               if (row.get("_next_due") is not None) != (row.get("_timer_set") == 1)]
+        for start in range(0, len(ids), WRITES):
+            collection.bulk_write([UpdateOne({"_id": doc_id}, TIMER_SET_FROM_NEXT_DUE)
+                                   for doc_id in ids[start:start + WRITES]], ordered=False)
+        return len(ids)
+    return storage.run_once(collection.database, migration_name(collection.name), step) or 0
+
+
+def migration_name(collection_name: str) -> str:
+    """The marker of ``migrate`` for one collection (storage.run_once)."""
+    return f"timer_set.{collection_name}"
 
 
 class TimerDue(Entrypoint):

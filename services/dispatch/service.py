@@ -24,7 +24,7 @@ from shared.messaging.rpc import rpc
 from shared.refdata import load_district
 from shared.timers import timer_due
 
-from . import disputes, notifications, rules
+from . import disputes, listing, notifications, rules
 from .routing import load_settings
 from .schemas import ACTION_SCHEMAS, CaseQuery, action_name
 
@@ -59,6 +59,23 @@ class CasesDatabase(storage.MongoDatabase):
             cases.create_index("dispute_id")         # a decided dispute's cases (on_ownership_event)
         except Exception as exc:  # noqa: BLE001 - the store may still be starting; indexes only speed things up
             log.warning("could not create case indexes: %s", exc)
+        try:
+            storage.run_once(self.database, listing.DAYS, lambda: list_old_cases(self.database))
+        except Exception:  # noqa: BLE001 - not marked as run: tried again at the next start
+            log.exception("dispatch's case_days migration did not finish; older cases are missing from "
+                          "the unfiltered case list until the next start")
+
+
+def list_old_cases(database) -> int:
+    """Once per store: list the cases dispatched before ``case_days`` existed (listing.py)."""
+    days: dict[str, list] = {}
+    for doc in database.cases.find({}, {"_id": 1, "dispatched_at": 1}):
+        if doc.get("dispatched_at") is not None:
+            day, entry = listing.listing(doc["_id"], doc["dispatched_at"])
+            days.setdefault(day, []).append(entry)
+    for day, entries in days.items():
+        database[listing.DAYS].update_one({"_id": day}, {"$addToSet": {"cases": {"$each": entries}}}, upsert=True)
+    return sum(len(entries) for entries in days.values())
 
 
 def _result(status: str, **fields) -> dict:
@@ -116,6 +133,8 @@ class DispatchService:
                    for event_type, payload, event_id in change.events]
         for note in change.notes:
             entries.extend(self.policy.adapter.outbox_entries(note))
+        day, listed = listing.listing(doc["_id"], doc["dispatched_at"])    # the unfiltered list's key, first
+        self.db[listing.DAYS].update_one({"_id": day}, {"$addToSet": {"cases": listed}}, upsert=True)
         if storage.create(self.db.cases, doc, entries, applied=event["event_id"], timers=change.timers or []):
             self.policy.adapter.after_commit(change.notes)
 
@@ -301,11 +320,16 @@ class DispatchService:
             if query_in["checking"]:
                 query["check.sequence"] = {"$gte": 1}
         page, per_page = query_in["page"], query_in["per_page"]
-        total = self.db.cases.count_documents(query)
-        cursor = (self.db.cases.find(query, {"history": 0, "notifications": 0, "_outbox": 0, "_applied": 0})
-                  .sort([("dispatched_at", -1), ("_id", 1)]).skip((page - 1) * per_page).limit(per_page))
+        shown = {"history": 0, "notifications": 0, "_outbox": 0, "_applied": 0}
+        if query:
+            total = self.db.cases.count_documents(query)
+            docs = list(self.db.cases.find(query, shown).sort([("dispatched_at", -1), ("_id", 1)])
+                        .skip((page - 1) * per_page).limit(per_page))
+        else:          # no filter: the day lists, then the page's cases by _id (listing.py)
+            total, ids = listing.page(self.db[listing.DAYS].find({}), page, per_page)
+            docs = [doc for doc in (self.db.cases.find_one({"_id": case_id}, shown) for case_id in ids) if doc]
         return _result("ok", total=total, page=page, per_page=per_page,
-                       items=[rules.summary_view(doc, district) for doc in cursor])
+                       items=[rules.summary_view(doc, district) for doc in docs])
 
 
 def _prefix(value: str) -> dict:

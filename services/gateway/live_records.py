@@ -25,9 +25,12 @@ import threading
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from shared import storage
+
 from .live import record
 
 KEEP = 50000
+RENUMBER_MIGRATION = "live_events_n"   # _renumber_old's marker (storage.run_once)
 _LOCK = threading.Lock()            # one append at a time per process
 _NEXT: dict[str, int] = {}          # per collection: the number this process gives next
 _INDEXED: set[str] = set()
@@ -64,19 +67,20 @@ def ensure_indexes(events) -> None:
 def _renumber_old(events) -> None:
     """Once per store: records kept before ``n`` existed (a numeric ``_id``) become the same
     record under ``key(n)``; then a marker (later starts: one read by _id)."""
-    markers = events.database["migrations"]
-    if markers.find_one({"_id": "live_events_n"}) is not None:
-        return
-    for doc in list(events.find({"n": {"$exists": False}})):
-        number = doc.pop("_id")
-        if not isinstance(number, int):
-            continue
-        doc.update(_id=key(number), n=number)
-        if doc.get("type") == "joint_operation_opened" and doc.get("operation_id"):
-            doc["opening_of"] = doc["operation_id"]
-        events.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-        events.delete_one({"_id": number})
-    markers.replace_one({"_id": "live_events_n"}, {"_id": "live_events_n"}, upsert=True)
+    def step():
+        done = 0
+        for doc in list(events.find({"n": {"$exists": False}})):
+            number = doc.pop("_id")
+            if not isinstance(number, int):
+                continue
+            doc.update(_id=key(number), n=number)
+            if doc.get("type") == "joint_operation_opened" and doc.get("operation_id"):
+                doc["opening_of"] = doc["operation_id"]
+            events.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+            events.delete_one({"_id": number})
+            done += 1
+        return done
+    storage.run_once(events.database, RENUMBER_MIGRATION, step)
 
 
 def items_for(events, batch: list[dict], to_local=None) -> list[dict]:

@@ -1,6 +1,6 @@
 """Intake's start-up migrations: what a search needs that documents saved by an older intake
-lack. Each runs once per store and records that it ran (``migrations``, ``_id`` = its name), so a
-start costs one read per migration when nothing is missing. Idempotent: two instances starting
+lack. Each runs once per store behind a marker (``storage.run_once``), so a start costs one
+read per migration when nothing is missing. Idempotent: two instances starting
 together both run it, harmlessly.
 
 - ``cases.dup_cell``: the cell key the duplicate search reads (cells.py, filing.registration);
@@ -83,19 +83,7 @@ STEPS = ((DUP_CELL, _dup_cells), (REPORT_CASES, _report_cases), (DISPUTE_CELLS, 
          (RECEIVED_DAY, _received_days))
 
 
-def marker(name: str, documents: int = 0) -> dict:
-    """The record that a migration ran (also written by bench/year_load.py for its year)."""
-    return {"_id": name, "ran_at": storage.now_utc(), "documents": documents}
-
-
 def run(database) -> dict:
     """Run every migration this store has not run yet; {name: documents changed}."""
-    changed = {}
-    for name, step in STEPS:
-        if database.migrations.find_one({"_id": name}) is not None:
-            continue
-        changed[name] = step(database)
-        database.migrations.replace_one({"_id": name}, marker(name, changed[name]), upsert=True)
-        if changed[name]:
-            log.info("migration %s: %d documents", name, changed[name])
-    return changed
+    changed = {name: storage.run_once(database, name, lambda step=step: step(database)) for name, step in STEPS}
+    return {name: count for name, count in changed.items() if count is not None}

@@ -34,7 +34,7 @@ from . import evaluation, indicators, practices, practices_data, roles, rules
 from .periods import months_in
 
 EVENTS, FACTS, REPLAY, BULLETINS, RUNS = "events", "facts", "facts_replay", "bulletins", "recomputes"
-MIGRATIONS = "migrations"
+SUBJECT_FIELDS_MIGRATION = "subject_fields"   # label_subjects's marker (storage.run_once)
 BATCH = 200
 READS_AT_ONCE = 8      # a batch's subjects are read this many at a time (one indexed read each)
 
@@ -65,16 +65,14 @@ def locator(district):
 def label_subjects(db) -> int:
     """Once per store: give the events logged before the ``subject_<kind>`` fields existed those
     fields (one walk of the log, then a marker document; later starts cost one read by _id)."""
-    if db[MIGRATIONS].find_one({"_id": "subject_fields"}) is not None:
-        return 0
-    updates = [update for entry in db[EVENTS].find({}, {"type": 1, "payload": 1, "subjects": 1,
-                                                        **{field: 1 for field in rules.SUBJECT_FIELDS}})
-               for update in [relabel(entry)] if update]
-    for index in range(0, len(updates), BATCH):
-        db[EVENTS].bulk_write(updates[index:index + BATCH], ordered=False)
-    db[MIGRATIONS].update_one({"_id": "subject_fields"}, {"$set": {"at": storage.now_utc(),
-                                                                     "events": len(updates)}}, upsert=True)
-    return len(updates)
+    def step():
+        updates = [update for entry in db[EVENTS].find({}, {"type": 1, "payload": 1, "subjects": 1,
+                                                            **{field: 1 for field in rules.SUBJECT_FIELDS}})
+                   for update in [relabel(entry)] if update]
+        for index in range(0, len(updates), BATCH):
+            db[EVENTS].bulk_write(updates[index:index + BATCH], ordered=False)
+        return len(updates)
+    return storage.run_once(db, SUBJECT_FIELDS_MIGRATION, step) or 0
 
 
 def relabel(entry: dict) -> UpdateOne | None:

@@ -9,8 +9,7 @@ replayed with ``explain`` (bench.index_check) and each one classified ``scan`` f
 unless it is in ALLOWED below (whole reads of small, bounded collections, by design).
 
 Whole reads (an empty filter) fail too, unless allowed: a whole read of a collection that grows
-with the data costs as much as a scan. Known scans of other branches (dispatch's case list) are
-listed in KNOWN and checked by a strict xfail. The timer loops' searches are checked like the rest
+with the data costs as much as a scan. The timer loops' searches are checked like the rest
 (``{_timer_set: 1}``, the lease by ``_id``, ``{_timer_holder}``: shared/timers.py).
 
 What it covers: the query shapes intake, dispatch, the gateway, coordination, participation and
@@ -60,18 +59,12 @@ ALLOWED = {
     # the newest live record, sorted ONCE per gateway process (later: _id lookups; the collection
     # keeps at most live_records.KEEP records)
     ("gateway", "live_events", "find", "{}"),
+    # the unfiltered case list: one document per day with dispatched cases (about 365 a year),
+    # each listing that day's case ids; the page's cases are then read by _id (dispatch/listing.py)
+    ("dispatch", "case_days", "find", "{}"),
 }
 
-# Scans found here that belong to other branches, checked by the strict xfail below (which
-# passes, and so fails, once they are all fixed): (key as above) → why and whose.
-KNOWN = {
-    ("dispatch", "cases", "find", "{}"): "the case list (GET /api/cases) sorted by dispatched_at: the "
-                                        "embedded store sorts the whole collection (dispatch's views)",
-    ("dispatch", "cases", "aggregate", "{}"): "the case list's total: counts the whole collection (dispatch's views)",
-}
-# the timer loops' collections (shared/timers.py): their one-off migration is marked as run
-TIMER_COLLECTIONS = (("dispatch", "cases"), ("intake", "disputes"), ("coordination", "operations"),
-                     ("coordination", "parties"))
+
 
 
 @pytest.fixture(scope="module")
@@ -150,17 +143,13 @@ def mark_migrations_run(mongo, prefix):
     """A store past intake's, scoring's, the gateway's and the timer loops' first start: their migrations
     marked as run (their one-off whole reads are not the services' queries; test_intake_migrations,
     test_scoring_log_keys and test_timers run them)."""
-    from services.intake import migrations
-    for name, _ in migrations.STEPS:
-        mongo[f"{prefix}intake"].migrations.replace_one({"_id": name}, migrations.marker(name), upsert=True)
-    mongo[f"{prefix}scoring"].migrations.replace_one({"_id": "subject_fields"}, {"events": 0}, upsert=True)
-    mongo[f"{prefix}gateway"].migrations.replace_one({"_id": "live_events_n"}, {"_id": "live_events_n"}, upsert=True)
-    for database, collection in TIMER_COLLECTIONS:
-        mongo[f"{prefix}{database}"].migrations.replace_one({"_id": f"timer_set.{collection}"}, {"documents": 0},
-                                                            upsert=True)
+    from bench.year_load import migration_markers
+    from shared import storage
+    for database, name in migration_markers():
+        mongo[f"{prefix}{database}"][storage.MIGRATIONS].replace_one({"_id": name}, storage.migration_marker(name),
+                                                                     upsert=True)
 
 
-CHECKED: dict = {}      # this module's check, for the second test
 
 
 @pytest.mark.usefixtures("saturday_morning")
@@ -184,13 +173,10 @@ def test_every_query_the_services_make_is_served_by_an_index(container_factory, 
 
     report = index_check.check(mongo, queries)
     prefix = config["DB_PREFIX"]
-    CHECKED.update(report, prefix=prefix)
     scans = []
     whole = [row for row in report["rows"] if row["verdict"] == "whole"]
     for row in report["unindexed"] + report["errors"] + whole:
         key = key_of(row, prefix)
-        if key in KNOWN:
-            continue                     # the second test
         if key not in ALLOWED:
             scans.append(f"{row['verdict']}: {key[0]}.{key[1]} {row['command']} {key[3]} sort {row['sort']}"
                          f" — {str(row['plan'])[:120]}")
@@ -201,16 +187,3 @@ def test_every_query_the_services_make_is_served_by_an_index(container_factory, 
     assert {("find", '{"_timer_set": "int"}'), ("find", '{"_timer_holder": "str"}')} <= checked, \
         "the timer loop's round was not checked"
     Path(queries, "checked.json").write_text(json.dumps(report, default=str), encoding="utf-8")
-
-
-@pytest.mark.xfail(strict=True, reason="known scans of other branches: dispatch's case list sorts the whole "
-                   "collection (KNOWN; docs/performance.md)")
-def test_the_known_scans_of_other_branches_are_gone():
-    """Strict: when every known scan is fixed this passes, and the mark (and KNOWN) must go."""
-    if not CHECKED:
-        pytest.skip("needs the first test's check")
-    prefix = CHECKED["prefix"]
-    rows = CHECKED["unindexed"] + CHECKED["errors"] + [row for row in CHECKED["rows"] if row["verdict"] == "whole"]
-    scans = [f"{row['verdict']}: {' '.join(key_of(row, prefix))} sort {row['sort']}"
-             for row in rows if key_of(row, prefix) in KNOWN]
-    assert not scans, "known scans still there:\n" + "\n".join(scans)

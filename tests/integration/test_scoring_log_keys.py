@@ -4,6 +4,7 @@ fields existed is labelled once at start-up, and its facts are folded from the s
 import pytest
 
 from services.scoring import rules, store
+from shared import storage
 from shared.contracts.events import load_event
 from shared.refdata import load_district
 from tests import scoring_scenario as S
@@ -36,10 +37,10 @@ def test_a_log_written_before_the_subject_fields_is_labelled_once_and_refolds_th
     assert labelled[next(e["event_id"] for e in events if e["type"] == "case_registered"
                          and e["payload"]["case_id"] == "A1")] == {"subject_case": "case:A1",
                                                                     "subject_report": "report:rpt-A1"}
-    assert scoring[store.MIGRATIONS].find_one({"_id": "subject_fields"})["events"] == len(entries)
+    assert scoring[storage.MIGRATIONS].find_one({"_id": store.SUBJECT_FIELDS_MIGRATION})["documents"] == len(entries)
 
     store.ensure_indexes(scoring)                            # a second start walks nothing
-    assert scoring[store.MIGRATIONS].find_one({"_id": "subject_fields"})["events"] == len(entries)
+    assert scoring[storage.MIGRATIONS].find_one({"_id": store.SUBJECT_FIELDS_MIGRATION})["documents"] == len(entries)
 
     store.refresh(scoring, expected, district)
     stored = {fact["_id"]: fact for fact in scoring[store.FACTS].find({})}

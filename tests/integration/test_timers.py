@@ -87,7 +87,7 @@ def test_documents_saved_before_timer_set_existed_get_it_once_and_fire(container
     clock.advance(minutes=6)
     container_factory(Reminder, config).start()
     wait_until(lambda: cases.find_one({"_id": "C4"})["fired"], what="the migrated document's timer")
-    marker = db("dispatch").migrations.find_one({"_id": "timer_set.cases"})
+    marker = db("dispatch").migrations.find_one({"_id": timers.migration_name("cases")})
     assert marker["documents"] == 1                      # C4 only: C5 has no timer
     assert "_timer_set" not in cases.find_one({"_id": "C5"})
     assert timers.migrate(cases) == 0                    # once per store: the marker says it ran
