@@ -265,6 +265,8 @@ def migration_markers() -> list[tuple[str, str]]:
         ("dispatch", listing.DAYS), ("scoring", store.SUBJECT_FIELDS_MIGRATION),
         ("gateway", live_records.RENUMBER_MIGRATION)] + [
         (database, timers.migration_name(collection)) for database, collection in TIMER_COLLECTIONS]
+
+
 PREFIX = "bench_year_"          # the year's database prefix (bench.run gives its Stack the same)
 
 

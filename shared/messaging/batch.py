@@ -13,7 +13,14 @@ holds per message (shared/messaging/consumer.py):
   leaves them unacked and the broker delivers them again (at least once: handlers must be
   idempotent, as for single messages);
 - if the handler raises on a batch of several, each message is run again alone, so a poison
-  message is retried and dead-lettered on its own and the others go through;
+  message is retried and dead-lettered on its own and the others go through — unless the
+  error says the store could not be reached (pymongo's ``ConnectionFailure``: refused, closed,
+  timed out, no server). No message is to blame for that, so the whole batch is run again
+  after a pause (0.5 s, doubling to 5 s), up to ``UNAVAILABLE_ATTEMPTS`` times, before it is
+  split. Split at once, a store restart turned each batch of 100 into 100 runs of one (each
+  its own store trips) and sent the failures through the retry queues, spending their
+  attempts: under ``make chaos-cluster`` scoring then fell further behind after every store
+  restart;
 - one batch runs at a time per consumer; what arrives meanwhile forms the next batch, so under
   load batches grow by themselves (up to ``max_batch``) and the store sees one trip per batch.
 
@@ -25,14 +32,17 @@ import logging
 import threading
 import time
 
+import eventlet
 from eventlet.event import Event
 from nameko.exceptions import ContainerBeingKilled
+from pymongo.errors import ConnectionFailure
 
 from .. import metrics
 from ..contracts.events import load_event
 from .consumer import ReliableConsumer, ReliableQueueConsumer
 
 log = logging.getLogger(__name__)
+UNAVAILABLE_ATTEMPTS = 12        # whole-batch runs while the store cannot be reached (~45 s of pauses)
 
 
 class BatchQueueConsumer(ReliableQueueConsumer):
@@ -108,7 +118,23 @@ class BatchConsumer(ReliableConsumer):
             self.flusher = None
 
     def _run(self, batch):
-        """Run the handler on ``batch``; ack all, or isolate the failure message by message."""
+        """Run the handler on ``batch``; ack all, or isolate the failure message by message
+        (after running it whole again while the store cannot be reached)."""
+        pause = 0.5
+        for attempt in range(1, UNAVAILABLE_ATTEMPTS + 1):
+            started = time.monotonic()
+            exc_info = self._run_once(batch)
+            if (not exc_info or len(batch) == 1 or self.stopping or attempt == UNAVAILABLE_ATTEMPTS
+                    or not isinstance(exc_info[1], ConnectionFailure)):
+                return self._settle_batch(batch, exc_info, started)
+            log.warning("a batch of %d from %s could not reach the store (%s); the whole batch again in %.1f s",
+                        len(batch), self.queue_name, exc_info[1], pause)
+            eventlet.sleep(pause)
+            pause = min(2 * pause, 5.0)
+
+    def _run_once(self, batch):
+        """One run of the handler on the whole batch: None, or the exc_info it raised (False:
+        the container is being killed, the batch is requeued)."""
         started, finished, outcome = time.monotonic(), Event(), {}
 
         def handle_result(worker_ctx, result=None, exc_info=None):
@@ -122,11 +148,15 @@ class BatchConsumer(ReliableConsumer):
         except ContainerBeingKilled:
             for _, message, _ in batch:
                 self._settle(message, requeue=True)
-            return
+            return False
         finished.wait()
         metrics.HANDLER_SECONDS.labels(self.container.service_name, self.queue_name).observe(
             time.monotonic() - started)
-        exc_info = outcome.get("exc_info")
+        return outcome.get("exc_info")
+
+    def _settle_batch(self, batch, exc_info, started):
+        if exc_info is False:
+            return
         if exc_info is None:
             for _, message, _ in batch:
                 self._settle(message)

@@ -2,8 +2,10 @@
 consumer, on the real broker and store: several messages reach the handler in one call; each is
 acked only after the handler returned (a container killed mid-batch loses nothing); a message
 whose handler fails is retried and dead-lettered alone while the rest of its batch goes through;
-an invalid one is dead-lettered at once."""
+an invalid one is dead-lettered at once; a batch that could not reach the store is run again
+whole, not split."""
 import eventlet
+from pymongo.errors import AutoReconnect
 
 from shared import storage
 from shared.messaging.batch import consume_batches
@@ -27,6 +29,20 @@ class ToyBatches:
         if any(event["payload"]["description"] == "slow" for event in events) \
                 and self.db.calls.count_documents({}) == 1:
             eventlet.sleep(30)                           # the container is killed meanwhile
+        for event in events:
+            self.db.done.update_one({"_id": event["event_id"]}, {"$inc": {"n": 1}}, upsert=True)
+
+
+class StoreAway:
+    """Its first two runs find the store unreachable (as while it restarts)."""
+    name = "scoring"
+    db = storage.MongoDatabase()
+
+    @consume_batches(QUEUE, max_batch=20, linger_seconds=0.5)
+    def handle(self, events):
+        self.db.calls.insert_one({"size": len(events)})
+        if self.db.calls.count_documents({}) <= 2:
+            raise AutoReconnect("127.0.0.1:27017: [Errno 111] Connection refused")
         for event in events:
             self.db.done.update_one({"_id": event["event_id"]}, {"$inc": {"n": 1}}, upsert=True)
 
@@ -108,3 +124,17 @@ def test_a_graceful_stop_handles_what_waits_for_its_batch_instead_of_requeueing_
     container.stop()                                   # long before the 30 s linger
     assert db("scoring").done.count_documents({}) == 5
     assert queue_depth(config, QUEUE) == 0
+
+
+def test_a_batch_that_cannot_reach_the_store_is_run_again_whole(container_factory, config, db):
+    """A store restart is nobody's message: the batch is not split into runs of one, and no
+    message spends a retry (or is dead-lettered) for it."""
+    container_factory(StoreAway, config).start()
+    events = [case_registered() for _ in range(10)]
+    send(config, events)
+    wait_until(lambda: db("scoring").done.count_documents({}) == 10 or None, timeout=30, what="every event handled")
+    sizes = [doc["size"] for doc in db("scoring").calls.find({})]
+    assert len(sizes) >= 3 and min(sizes[:3]) == sizes[0] > 1     # the first batch three times, whole
+    assert all(doc["n"] == 1 for doc in db("scoring").done.find({}))
+    wait_until(lambda: queue_depth(config, QUEUE) == 0 or None, what="the queue acked empty")
+    assert drain(config, f"{QUEUE}.dlq") == []
