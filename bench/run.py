@@ -546,16 +546,22 @@ def main(argv=None):
                              "realistic_load": result["realistic_load"],
                              "latency_ms": result["latency_ms"]["report_to_owner_notified"],
                              "load_average": result["load_average"]}
+    json_path = out / f"bench-{stamp}.json"
+
+    def save():                      # saved now and again after each later part: a part that
+        text = json.dumps(result, ensure_ascii=False, indent=2)     # fails loses only itself
+        json_path.write_text(text, encoding="utf-8")
+        (out / "latest.json").write_text(text, encoding="utf-8")
+    save()
+    png_path = out / f"bench-{stamp}.png"
+    chart(result, sorted((at - first, lat) for lat, at in note_pairs), png_path)
     if not args.skip_year:
         result["year_loaded_store"] = year_loaded(args, out)
+        save()
     if args.cluster:                 # cluster ÷ single node, same load, same run
         from bench import cluster_bench
         result["cluster"] = cluster_bench.compare(args.store)
-    json_path = out / f"bench-{stamp}.json"
-    json_path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-    png_path = out / f"bench-{stamp}.png"
-    chart(result, sorted((at - first, lat) for lat, at in note_pairs), png_path)
-    (out / "latest.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+        save()
     print(json.dumps(result, ensure_ascii=False, indent=2))
     print(summary(result))
     print(f"saved {json_path} and {png_path}")

@@ -42,7 +42,7 @@ def port_open(port: int, host="127.0.0.1") -> bool:
 
 class Stack:
     def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None,
-                 amqp_hosts=None, management=None, db_prefix=None):
+                 amqp_hosts=None, management=None, db_prefix=None, start_seconds=60):
         # amqp_hosts: ["127.0.0.1:5701", …] for a cluster (every program gets the node list);
         # management: that cluster's management URL (default: the system broker's)
         self.amqp_hosts = list(amqp_hosts or ["127.0.0.1:5672"])
@@ -58,6 +58,7 @@ class Stack:
         self.store_port = None
         self.gateway_port = free_port()
         self.extra_env = env or {}
+        self.start_seconds = start_seconds    # for the gateway to listen (every service: 30 s more)
         self.env = {}
 
     # ------------------------------------------------------------ lifecycle
@@ -87,8 +88,8 @@ class Stack:
             self.start_service(name)
         for dept in DEPARTMENTS:
             self.start_department(dept)
-        wait_for(lambda: port_open(self.gateway_port), "the gateway")
-        wait_for(self.all_up, "every service", 90)
+        wait_for(lambda: port_open(self.gateway_port), "the gateway", self.start_seconds)
+        wait_for(self.all_up, "every service", self.start_seconds + 30)
         return self
 
     def start_store(self):
