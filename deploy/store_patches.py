@@ -1,4 +1,4 @@
-"""Four targeted fixes to the embedded store (mongoeco 4.11, pinned in requirements-store.txt),
+"""Three targeted fixes to the embedded store (mongoeco 4.11, pinned in requirements-store.txt),
 applied by deploy/embedded_store.py before it serves. Production runs MongoDB, which needs
 none of them. Checked by tests/integration/test_store_patches.py.
 
@@ -30,18 +30,6 @@ would give. Anything else goes to mongoeco unchanged.
    cache while the store's worker threads added entries to it; under concurrent requests a
    command failed with "dictionary changed size during iteration" (seen in make chaos-cluster).
    The patched one takes a snapshot of the keys first.
-
-4. "Does this field hold a decimal anywhere in the collection?" is answered once per process.
-   Before each query plan, mongoeco asks that of every field of the filter for three decimal
-   types, by a SQL walk of the whole collection (``json_extract`` on every document), and it
-   forgets the answers after every write to the collection: under the chaos load 15 % of the
-   store's time, growing with each collection (scoring's log grows by ~10 entries a second),
-   until the store could not keep up. A tagged value (decimal, bytes …) can only enter a
-   document through mongoeco's codec (``DocumentCodec._tagged_value``), so the patch counts
-   the tagged values the codec makes, by type. A "no" found by the walk holds until the codec
-   makes a value of that type in this process; from then on that type is answered as mongoeco
-   does (the platform stores no decimals, so in practice the walk runs once per field). A
-   "yes" is kept (it only sends the query to mongoeco's Python evaluation, always correct).
 """
 from __future__ import annotations
 
@@ -63,9 +51,7 @@ def apply() -> bool:
     """Patch the engine once; True if all are patched (False: this mongoeco lacks a method)."""
     return (_replace("_validate_document_against_unique_indexes", _insert_id_scan)
             & _replace("_select_first_document_for_plan", _first_by_id)
-            & _replace("_invalidate_collection_features_cache", _cache_invalidation)
-            & _count_tagged_values()
-            & _replace("_field_contains_tagged_value_type_in_collection", _tagged_once))
+            & _replace("_invalidate_collection_features_cache", _cache_invalidation))
 
 
 def _replace(name: str, make) -> bool:
@@ -117,36 +103,3 @@ def _cache_invalidation(original):
             if key[:2] == (db_name, coll_name):
                 cache.pop(key, None)
     return invalidate
-
-
-TAGGED_MADE: dict[str, int] = {}     # value type -> tagged values the codec made in this process
-
-
-def _count_tagged_values() -> bool:
-    """Count, by type, every tagged value mongoeco's codec makes (patch 4)."""
-    from mongoeco.core.codec import DocumentCodec
-    original = DocumentCodec.__dict__.get("_tagged_value")
-    if not isinstance(original, staticmethod):
-        return False
-    if not getattr(original.__func__, PATCHED, False):
-        make = original.__func__
-
-        def tagged_value(value_type, value):
-            TAGGED_MADE[value_type] = TAGGED_MADE.get(value_type, 0) + 1
-            return make(value_type, value)
-        setattr(tagged_value, PATCHED, True)
-        DocumentCodec._tagged_value = staticmethod(tagged_value)
-    return True
-
-
-def _tagged_once(original):
-    def contains(self, db_name, coll_name, field, value_type):
-        if TAGGED_MADE.get(value_type):          # made here: mongoeco's own answer, every time
-            return original(self, db_name, coll_name, field, value_type)
-        known = self.__dict__.setdefault("_dcg_tagged_types", {})
-        key = (db_name, coll_name, field, value_type)
-        if key not in known:
-            self._collection_features_cache.pop((db_name, coll_name, f"tagged_type:{field}:{value_type}"), None)
-            known[key] = original(self, db_name, coll_name, field, value_type)
-        return known[key]
-    return contains
