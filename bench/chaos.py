@@ -32,7 +32,7 @@ from collections import Counter
 from bench.chaos_faults import schedule, single_cycle, summary
 from bench.chaos_load import Load
 from bench.chaos_run import PROBE_TIMEOUT, Injector
-from bench.stack import DEPARTMENTS, MGMT_AUTH, ROOT, Stack
+from bench.stack import DEPARTMENTS, MGMT_AUTH, PLATFORM_ENV, ROOT, Stack
 from deploy.rabbit_nodes import Node
 
 SINGLE_NODE = ("chaos-one", 5731)      # the private broker of `make chaos`
@@ -40,9 +40,6 @@ ROUNDS, RATE = 5, 1.3                  # default: 5 rounds of 10 faults, reports
 BAR = {"reports": 1000, "faults": 50, "minutes": 20}   # issue 17: one default run, stack start included
 FAULT_MINUTES = 14                     # default --max-minutes: with the stack's start (18 s; cluster 56 s), the
                                        # last fault (≤ 2 min) and the check, a run ends within BAR's 20
-# the platform's own outbox poll and heartbeat (bench.stack's defaults are the test suite's, one
-# heartbeat a second per service: a sixth of the embedded store's work under this load)
-STACK_ENV = {"OUTBOX_POLL_SECONDS": "30", "HEARTBEAT_SECONDS": "10"}
 ONCE_PER_CASE = ("case_registered", "case_dispatched", "owner_notified")
 SETTLED = ("disposed", "rejected", "cancelled")
 
@@ -277,7 +274,7 @@ def main(argv=None):
     node.start(wait=180)
     try:
         # the relay's own fallback poll (30 s): saves must be published by the relay right after them
-        with Stack("chaos", store="sqlite", env=STACK_ENV,
+        with Stack("chaos", store="sqlite", env=PLATFORM_ENV,
                    amqp_hosts=[f"127.0.0.1:{node.port}"], management=node.management_url) as stack:
             log(f"stack up on {node.node}; {args.reports} reports at {args.rate}/s, {args.rounds} rounds of faults")
             return run(stack, [node], schedule(single_cycle(), args.rounds, args.skip), args, log, "chaos")

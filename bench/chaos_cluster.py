@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import shutil
 
-from bench.chaos import STACK_ENV, arguments, logger, run
+from bench.chaos import arguments, logger, run
 from bench.chaos_faults import cluster_cycle, schedule
-from bench.stack import Stack
+from bench.stack import PLATFORM_ENV, Stack
 from deploy.rabbit_nodes import Cluster
 
 NODES = ("chaos-a", "chaos-b", "chaos-c")
@@ -42,7 +42,7 @@ def main(argv=None):
         for row in cluster.status():
             log(f"  {row['node']} :{row['port']} members {', '.join(row['members'])}")
         # every program gets the node list; the management client too (it moves to a node that answers)
-        env = {**STACK_ENV, "QUEUE_TYPE": "quorum",
+        env = {**PLATFORM_ENV, "QUEUE_TYPE": "quorum",
                "RABBIT_MANAGEMENT_URL": ";".join(n.management_url for n in cluster.nodes)}
         with Stack("chaos-cluster", store="sqlite", env=env, amqp_hosts=[f"127.0.0.1:{n.port}" for n in cluster.nodes],
                    management=cluster.nodes[0].management_url) as stack:

@@ -37,7 +37,7 @@ from pathlib import Path
 import requests
 from kombu import Connection, Exchange, Queue
 
-from bench.stack import ROOT, Stack
+from bench.stack import PLATFORM_ENV, ROOT, Stack
 
 WATCH = [("intake.events", "case_registered"), ("dispatch.events", "owner_notified"),
          ("coordination.events", "joint_operation_opened")]
@@ -235,7 +235,7 @@ def year_loaded(args, out: Path) -> dict:
     then every query shape the services made, replayed with ``explain`` (bench/index_check.py)."""
     from bench import index_check, year_load
     stack = Stack("bench", store="sqlite", db_prefix=year_load.PREFIX,
-                  env={"OUTBOX_POLL_SECONDS": "30", "HEARTBEAT_SECONDS": "10"})
+                  env=PLATFORM_ENV)
     queries = stack.workdir / "queries"
     queries.mkdir(parents=True, exist_ok=True)
     stack.extra_env["STORE_QUERY_LOG"] = str(queries)
@@ -447,7 +447,7 @@ def main(argv=None):
     from bench import store_trips
     from shared.refdata import load_district
     # the platform's own settings for the polls and heartbeats (the fault suite's stack is faster)
-    with Stack("bench", store=args.store, env={"OUTBOX_POLL_SECONDS": "30", "HEARTBEAT_SECONDS": "10"}) as stack:
+    with Stack("bench", store=args.store, env=PLATFORM_ENV) as stack:
         print(f"stack up (vhost {stack.vhost}); idle store operations for {args.idle_seconds:.0f} s …", flush=True)
         idle = store_trips.idle(stack, args.idle_seconds)
         print(f"idle: {idle['ops_per_s']} store ops/s; counting store trips per case …", flush=True)

@@ -40,6 +40,11 @@ def port_open(port: int, host="127.0.0.1") -> bool:
     return _port_open(host, port)
 
 
+# the platform's own outbox poll and heartbeat, for stacks that measure (bench, chaos, the year's
+# index start); the Stack's defaults are the test suite's fast ones (a heartbeat a second)
+PLATFORM_ENV = {"OUTBOX_POLL_SECONDS": "30", "HEARTBEAT_SECONDS": "10"}
+
+
 class Stack:
     def __init__(self, name="bench", store="sqlite", department_env=None, workdir=None, env=None,
                  amqp_hosts=None, management=None, db_prefix=None, start_seconds=60):
@@ -57,7 +62,7 @@ class Stack:
         self.procs: dict[str, subprocess.Popen] = {}
         self.store_port = None
         self.gateway_port = free_port()
-        self.extra_env = env or {}
+        self.extra_env = dict(env or {})       # its own copy: callers may add to it
         self.start_seconds = start_seconds    # for the gateway to listen (every service: 30 s more)
         self.env = {}
 

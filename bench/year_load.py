@@ -175,7 +175,7 @@ def build(count: int, out: Path, prefix: str, seed: int = 2026, end: datetime | 
     made_templates = time.time() - begin
     step = (end - start) / max(1, count)
     counts: dict[str, int] = defaultdict(int)
-    days: dict[str, list] = {}
+    dispatched = []                 # (case id, dispatched_at): the case list's day lists
     with open(out, "wb") as sink:
         for number in range(count):
             template_at, case_id, report_id, docs = pool[number % len(pool)]
@@ -192,10 +192,8 @@ def build(count: int, out: Path, prefix: str, seed: int = 2026, end: datetime | 
                     counts[name] += 1
             if number and number % 10000 == 0:
                 print(f"  built {number} cases ({time.time() - begin:.0f} s)", flush=True)
-            for doc in moved["dispatch.cases"]:           # the unfiltered case list's day lists
-                day, entry = dispatch_listing.listing(doc["_id"], doc["dispatched_at"])
-                days.setdefault(day, []).append(entry)
-        for day, entries in days.items():
+            dispatched += [(doc["_id"], doc["dispatched_at"]) for doc in moved["dispatch.cases"]]
+        for day, entries in dispatch_listing.by_day(dispatched).items():
             sink.write(bson.encode({"db": f"{prefix}dispatch", "coll": dispatch_listing.DAYS,
                                     "doc": {"_id": day, "cases": entries}}))
             counts[f"dispatch.{dispatch_listing.DAYS}"] += 1
@@ -317,7 +315,7 @@ def index(store_file: Path) -> float:
     import sqlite3
     import tempfile
 
-    from bench.stack import Stack
+    from bench.stack import PLATFORM_ENV, Stack
     workdir = Path(tempfile.mkdtemp(prefix="year-index-", dir=ROOT / "var"))
     target = workdir / "mongo" / "store.sqlite3"
     target.parent.mkdir()
@@ -325,7 +323,7 @@ def index(store_file: Path) -> float:
     begin = time.time()
     try:
         with Stack("year-index", store="sqlite", db_prefix=PREFIX, workdir=workdir, start_seconds=3600,
-                   env={"OUTBOX_POLL_SECONDS": "30", "HEARTBEAT_SECONDS": "10"}):
+                   env=PLATFORM_ENV):
             pass
     finally:
         with sqlite3.connect(target) as connection:

@@ -28,6 +28,15 @@ def listing(case_id: str, dispatched_at: datetime) -> tuple[str, dict]:
     return day_key(dispatched_at), {"id": case_id, "at": dispatched_at}
 
 
+def by_day(cases) -> dict[str, list[dict]]:
+    """The day lists' entries of ``(case_id, dispatched_at)`` pairs, grouped by day document."""
+    days: dict[str, list[dict]] = {}
+    for case_id, dispatched_at in cases:
+        day, entry = listing(case_id, dispatched_at)
+        days.setdefault(day, []).append(entry)
+    return days
+
+
 def page(day_docs, number: int, per_page: int) -> tuple[int, list[str]]:
     """(total, the case ids of page ``number``): newest dispatch first, ties by id, as the
     filtered list sorts (``dispatched_at`` descending, ``_id`` ascending)."""

@@ -68,11 +68,9 @@ class CasesDatabase(storage.MongoDatabase):
 
 def list_old_cases(database) -> int:
     """Once per store: list the cases dispatched before ``case_days`` existed (listing.py)."""
-    days: dict[str, list] = {}
-    for doc in database.cases.find({}, {"_id": 1, "dispatched_at": 1}):
-        if doc.get("dispatched_at") is not None:
-            day, entry = listing.listing(doc["_id"], doc["dispatched_at"])
-            days.setdefault(day, []).append(entry)
+    days = listing.by_day((doc["_id"], doc["dispatched_at"])
+                          for doc in database.cases.find({}, {"_id": 1, "dispatched_at": 1})
+                          if doc.get("dispatched_at") is not None)
     for day, entries in days.items():
         database[listing.DAYS].update_one({"_id": day}, {"$addToSet": {"cases": {"$each": entries}}}, upsert=True)
     return sum(len(entries) for entries in days.values())
