@@ -1,4 +1,4 @@
-"""Three targeted fixes to the embedded store (mongoeco 4.11, pinned in requirements-store.txt),
+"""Four targeted fixes to the embedded store (mongoeco 4.11, pinned in requirements-store.txt),
 applied by deploy/embedded_store.py before it serves. Production runs MongoDB, which needs
 none of them. Checked by tests/integration/test_store_patches.py.
 
@@ -30,8 +30,23 @@ would give. Anything else goes to mongoeco unchanged.
    cache while the store's worker threads added entries to it; under concurrent requests a
    command failed with "dictionary changed size during iteration" (seen in make chaos-cluster).
    The patched one takes a snapshot of the keys first.
+
+4. A find runs the plan its ``explain`` shows: an equality (or range) on a field with an index
+   reads that index. mongoeco plans a find twice over: ``explain`` (and the planner API) asks
+   ``_plan_find_semantics_sync``, which reads ``scalar_index_entries`` for an equality or a range
+   on an indexed top-level field; the find itself (``_open_scan_documents_sync``) and the count
+   compile with ``_compile_read_execution_plan`` only, which walks EVERY document of the
+   collection with ``json_extract`` plus a per-document probe of the index — after asking, for
+   each filter field, three more walks whether any document holds a decimal (forgotten after
+   every write). Measured on 15,000 scoring log entries: 87 ms for a find of one case's 10
+   entries, 331 ms after a write; the SQL of the index plan answers in 0.07 ms. So the
+   scoring consumer fell behind as its log grew (issue 17). The patched compile gives a find or
+   a count without a hint mongoeco's own planner's plan; that planner falls back to the
+   unpatched compile for every shape it has no index plan for.
 """
 from __future__ import annotations
+
+import threading
 
 PATCHED = "_dcg_by_id_first"
 
@@ -51,7 +66,8 @@ def apply() -> bool:
     """Patch the engine once; True if all are patched (False: this mongoeco lacks a method)."""
     return (_replace("_validate_document_against_unique_indexes", _insert_id_scan)
             & _replace("_select_first_document_for_plan", _first_by_id)
-            & _replace("_invalidate_collection_features_cache", _cache_invalidation))
+            & _replace("_invalidate_collection_features_cache", _cache_invalidation)
+            & _replace("_compile_read_execution_plan", _planned_read))
 
 
 def _replace(name: str, make) -> bool:
@@ -103,3 +119,19 @@ def _cache_invalidation(original):
             if key[:2] == (db_name, coll_name):
                 cache.pop(key, None)
     return invalidate
+
+
+_PLANNING = threading.local()      # set while mongoeco's planner runs: its fallback is the original
+
+
+def _planned_read(original):
+    def compile_plan(self, db_name, coll_name, semantics, *, select_clause="document", hint=None):
+        if (select_clause != "document" or hint is not None or semantics.hint is not None
+                or getattr(_PLANNING, "on", False)):
+            return original(self, db_name, coll_name, semantics, select_clause=select_clause, hint=hint)
+        _PLANNING.on = True
+        try:
+            return self._plan_find_semantics_sync(db_name, coll_name, semantics)
+        finally:
+            _PLANNING.on = False
+    return compile_plan

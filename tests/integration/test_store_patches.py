@@ -114,3 +114,58 @@ def test_forgetting_a_collections_cached_facts_is_safe_while_other_threads_add_s
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["0", "0", "200"]      # no error; that collection's gone, the other's kept
+
+
+FIND_SCRIPT = r'''
+import os, sqlite3, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+statements = []
+connect = sqlite3.connect
+def traced(*args, **kwargs):                 # every SQL statement of every connection of the store
+    connection = connect(*args, **kwargs)
+    connection.set_trace_callback(statements.append)
+    return connection
+sqlite3.connect = traced
+from deploy import store_patches
+from mongoeco import MongoClient
+from mongoeco.engines.sqlite import SQLiteEngine
+
+patched = store_patches.apply() if sys.argv[2] == "patched" else False
+engine = SQLiteEngine(os.path.join(tempfile.mkdtemp(), "store.sqlite3"))
+events = MongoClient(engine).db.events
+events.create_index("subject_case")
+events.insert_many([{"_id": f"e{i}", "subject_case": f"C{i % 30}", "n": i} for i in range(300)])
+def reads(query, **options):
+    statements.clear()
+    found = sorted(doc["n"] for doc in events.find(query, **options))
+    walks = sum(1 for sql in statements if "FROM documents WHERE" in " ".join(sql.split()) and "LIMIT 1" not in sql)
+    indexed = sum(1 for sql in statements if "FROM scalar_index_entries" in sql)
+    return found, walks, indexed
+one = reads({"subject_case": "C7"})
+counted = events.count_documents({"subject_case": "C7"})
+sorted_read = reads({"subject_case": "C7"}, sort=[("n", -1)])
+events.insert_one({"_id": "array", "subject_case": ["C7", "C8"], "n": 1000})   # an array: no scalar plan
+with_array = reads({"subject_case": "C7"})
+print(patched, one[0] == list(range(7, 300, 30)), one[1], one[1 + 1], counted,
+      sorted_read[0] == one[0], with_array[0] == one[0] + [1000])
+'''
+
+
+def run_find(mode):
+    done = subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", FIND_SCRIPT, str(ROOT), mode],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split()
+
+
+def test_a_find_by_an_indexed_field_reads_the_index_and_finds_the_same_documents():
+    patched, same, walks, indexed, counted, sorted_same, with_array = run_find("patched")
+    assert patched == "True"
+    assert (same, walks, indexed) == ("True", "0", "1")     # the ten documents, by the index, no walk
+    assert counted == "10" and sorted_same == "True"
+    assert with_array == "True"      # a document holding an array there: mongoeco's own walk, still right
+
+
+def test_without_the_patch_a_find_by_an_indexed_field_walks_the_collection():
+    patched, same, walks, indexed, *_ = run_find("plain")
+    assert (patched, same, walks, indexed) == ("False", "True", "1", "0")
