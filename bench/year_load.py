@@ -13,12 +13,14 @@ Two steps, two interpreters, because the services' pure functions run on the pla
    event of the case. Each aggregate carries the storage envelope a save leaves behind once
    its relay has published (``_version``, ``_applied``, empty ``_outbox``, no timers). The
    documents go to a BSON file.
-2. ``load`` (store Python, ``python -m bench.year_load --load FILE --sqlite PATH``): bulk
-   inserts straight into the SQLite file through mongoeco's engine, BEFORE the store process
-   opens it (the wire protocol inserts about 30–150 documents a second here; the engine in
-   process several hundred).
+2. ``index``: the platform starts once on an EMPTY store under the year's prefix, so every
+   service makes its own indexes and marks its start-up migrations (they own both).
+3. ``load`` (store Python, ``python -m bench.year_load --load FILE --sqlite PATH``): bulk
+   inserts straight into that SQLite file through mongoeco's engine, which fills the indexes
+   as the documents go in (the wire protocol inserts about 30–150 documents a second here; the
+   engine in process several hundred).
 
-``prepare(workdir, count)`` does both once, keeps the loaded file in artifacts/bench/ and copies
+``prepare(workdir, count)`` does all three once, keeps the loaded file in artifacts/bench/ and copies
 it into the stack's folder before the stack starts (``bench.run``). Reproduce alone:
 
     PYTHONPATH=$PWD .venv/bin/python -m bench.year_load --count 2000 --out var/year.bson
@@ -206,12 +208,18 @@ def build(count: int, out: Path, prefix: str, seed: int = 2026, end: datetime | 
 
 
 # ------------------------------------------------------------------ load (store Python)
-def load(path: str, sqlite: str, batch: int = 2000) -> dict:
-    """Bulk insert the records of ``path`` into the SQLite file ``sqlite`` through mongoeco's engine."""
+def load(path: str, sqlite: str, overwrite: tuple = (), batch: int = 2000) -> dict:
+    """Bulk insert the records of ``path`` into the SQLite file ``sqlite`` through mongoeco's engine
+    (its indexes, made beforehand by the services themselves, are filled as the documents go in).
+    The documents of the collections named in ``overwrite`` (the migration markers) replace
+    the ones the services wrote on their empty start."""
     import asyncio
 
     import bson
     from mongoeco.engines.sqlite import SQLiteEngine
+
+    from deploy import store_patches
+    store_patches.apply()                        # the engine as the served store runs it
 
     async def run():
         Path(sqlite).parent.mkdir(parents=True, exist_ok=True)
@@ -223,9 +231,12 @@ def load(path: str, sqlite: str, batch: int = 2000) -> dict:
         async def flush(key):
             nonlocal total
             docs = groups.pop(key, [])
-            if docs:
+            if key[1] in overwrite:
+                for doc in docs:
+                    await engine.insert_document(key[0], key[1], doc, overwrite=True)
+            elif docs:
                 await engine.insert_documents(key[0], key[1], docs)
-                total += len(docs)
+            total += len(docs)
 
         with open(path, "rb") as source:
             for record in bson.decode_file_iter(source, bson.CodecOptions(tz_aware=True)):
@@ -244,8 +255,9 @@ def load(path: str, sqlite: str, batch: int = 2000) -> dict:
 # the documents' shapes: a new version when they change (v2: intake's cases carry ``dup_cell``,
 # its reports ``received_day``, ``report_cases`` names each report's case, intake's migrations
 # are marked as run; v3: scoring's log entries carry ``subject_<kind>``; v4: dispatch's
-# ``case_days``, every service's start-up migration marked as run)
-CACHE_VERSION = "v4"
+# ``case_days``, every service's start-up migration marked as run; v5: loaded into a store whose
+# indexes the services made while it was empty)
+CACHE_VERSION = "v5"
 # the collections whose timer loop migrates them once (shared/timers.migrate)
 TIMER_COLLECTIONS = (("dispatch", "cases"), ("intake", "disputes"), ("coordination", "operations"),
                      ("coordination", "parties"))
@@ -273,6 +285,8 @@ def prepare(workdir: Path, count: int, cache: Path | None = None) -> dict:
     file bench.stack's store opens), under the database prefix PREFIX. Built and loaded once
     into ``cache`` (artifacts/bench/year-<CACHE_VERSION>-<count>.sqlite3), then copied: later runs take seconds."""
     import shutil
+
+    from shared import storage
     cache = Path(cache or ROOT / "artifacts" / "bench" / f"year-{CACHE_VERSION}-{count}.sqlite3")
     target = Path(workdir) / "mongo" / "store.sqlite3"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -282,19 +296,21 @@ def prepare(workdir: Path, count: int, cache: Path | None = None) -> dict:
         out = cache.with_suffix(".bson")
         built = build(count, out, PREFIX)
         print(f"year built: {built['cases']} cases, {sum(built['documents'].values())} documents "
-              f"in {built['build_seconds']} s; loading into the store (once, cached as {cache}) …", flush=True)
+              f"in {built['build_seconds']} s; the platform starts once on an empty store to make its indexes …",
+              flush=True)
         partial = cache.with_suffix(".partial")
         partial.unlink(missing_ok=True)
+        figures["index_seconds"] = index(partial)
+        print(f"the services made their indexes on the empty store in {figures['index_seconds']} s; "
+              f"loading the year into it (once, cached as {cache}) …", flush=True)
         done = subprocess.run([str(STORE_PYTHON), "-m", "bench.year_load", "--load", str(out),
-                               "--sqlite", str(partial)],
+                               "--sqlite", str(partial), "--overwrite", storage.MIGRATIONS],
                               cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
                               capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"year load failed: {done.stderr[-800:]}")
         figures.update(built, **json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"year loaded in {figures['load_seconds']} s; the platform starts once on it to create its "
-              f"indexes …", flush=True)
-        figures["index_seconds"] = index(partial)
+        print(f"year loaded in {figures['load_seconds']} s", flush=True)
         partial.rename(cache)
         out.unlink()
         (cache.with_suffix(".json")).write_text(json.dumps(figures, ensure_ascii=False), encoding="utf-8")
@@ -307,10 +323,11 @@ def prepare(workdir: Path, count: int, cache: Path | None = None) -> dict:
 
 
 def index(store_file: Path) -> float:
-    """Start the platform once on a loaded store so that every service creates its own indexes
-    (they own them; the loader writes documents only), then fold SQLite's write-ahead log into
-    the file. Without it the first run's services built them on start — minutes over 700,000
-    documents — and the gateway did not come up in time. Seconds taken."""
+    """Start the platform once on an empty store (the year's database prefix) so that every
+    service creates its own indexes and runs its start-up migrations (they own both; the loader
+    writes documents only), then fold SQLite's write-ahead log into ``store_file``. The year is
+    loaded into it afterwards: mongoeco fills an index as documents go in, but building one over
+    700,000 stored documents at a service's start took more than 17 minutes (issue 19). Seconds taken."""
     import shutil
     import sqlite3
     import tempfile
@@ -318,17 +335,14 @@ def index(store_file: Path) -> float:
     from bench.stack import PLATFORM_ENV, Stack
     workdir = Path(tempfile.mkdtemp(prefix="year-index-", dir=ROOT / "var"))
     target = workdir / "mongo" / "store.sqlite3"
-    target.parent.mkdir()
-    store_file.rename(target)
     begin = time.time()
     try:
-        with Stack("year-index", store="sqlite", db_prefix=PREFIX, workdir=workdir, start_seconds=3600,
-                   env=PLATFORM_ENV):
+        with Stack("year-index", store="sqlite", db_prefix=PREFIX, workdir=workdir, env=PLATFORM_ENV):
             pass
-    finally:
         with sqlite3.connect(target) as connection:
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        target.rename(store_file)
+        shutil.move(target, store_file)
+    finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return round(time.time() - begin, 1)
 
@@ -340,9 +354,11 @@ def main(argv=None):
     parser.add_argument("--prefix", default="year_")
     parser.add_argument("--load", help="load: the BSON file to read (run with .venv-store's Python)")
     parser.add_argument("--sqlite", help="load: the store's SQLite file")
+    parser.add_argument("--overwrite", action="append", default=[],
+                        help="load: a collection whose documents replace the stored ones (repeatable)")
     args = parser.parse_args(argv)
     if args.load:
-        print(json.dumps(load(args.load, args.sqlite)))
+        print(json.dumps(load(args.load, args.sqlite, tuple(args.overwrite))))
     else:
         print(json.dumps(build(args.count, Path(args.out), args.prefix), ensure_ascii=False))
     return 0
