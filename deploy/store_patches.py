@@ -10,20 +10,25 @@ none of them. Checked by tests/integration/test_store_patches.py.
    storage-key lookup the check makes first is complete. So it is skipped unless the ``_id``
    holds a number.
 
-2. An update by ``_id`` AND other conditions reads the one document by its storage key.
+2. A first-document search by a string ``_id`` (alone or with other conditions) reads the one
+   document by its storage key, and never walks the collection.
 
 Why: every ``shared.storage.update`` is optimistic — ``{"_id": id, "_version": v}`` — and so are
 leases and guarded writes. mongoeco takes its storage-key fast path only for a filter that is
 exactly ``{"_id": id}``; with a second condition it compiles a SQL search that walks every
 document of the collection (measured: 4.6 ms by ``_id`` alone against 17 ms with ``_version``
 at 5,000 documents, growing with the collection — a year of a district holds 50,000 cases).
+And when no document has that ``_id`` — every upsert of a new document (scoring's facts, a
+lease's first take), every ``find_one`` by ``_id`` that misses (a consumer's "have I seen this
+case?") — mongoeco's fast path answers "none" and then runs the walk all the same.
 
-What: ``SQLiteEngine._select_first_document_for_plan`` (the first-document search of update_one,
-replace_one, find_one_and_update …) given an ``$and`` whose clauses include an equality on ``_id``
-with a STRING value (no numeric logical equality to consider) fetches that one document by its
-storage key and keeps it only if mongoeco's own matcher (``QueryEngine.match_plan``) accepts the
-whole filter. At most one document has that ``_id``, so the answer is the one the SQL search
-would give. Anything else goes to mongoeco unchanged.
+What: ``SQLiteEngine._select_first_document_for_plan`` (the first-document search of find_one,
+update_one, replace_one, find_one_and_update …) given an equality on ``_id`` with a STRING value
+(no numeric logical equality to consider), alone or among the clauses of an ``$and``, fetches
+that one document by its storage key and keeps it only if mongoeco's own matcher
+(``QueryEngine.match_plan``) accepts the whole filter. A string ``_id`` is stored under exactly
+one storage key, so the answer is the one the walk would give. Anything else goes to mongoeco
+unchanged.
 
 3. Forgetting a collection's cached facts no longer iterates a dict other threads write.
    ``_invalidate_collection_features_cache`` (run after every write) walked the engine-wide
@@ -42,7 +47,8 @@ would give. Anything else goes to mongoeco unchanged.
    entries, 331 ms after a write; the SQL of the index plan answers in 0.07 ms. So the
    scoring consumer fell behind as its log grew (issue 17). The patched compile gives a find or
    a count without a hint mongoeco's own planner's plan; that planner falls back to the
-   unpatched compile for every shape it has no index plan for.
+   unpatched compile for every shape it has no index plan for. A find by a string ``_id`` alone
+   reads its one document by storage key (as patch 2 does for a first-document search).
 """
 from __future__ import annotations
 
@@ -52,14 +58,16 @@ PATCHED = "_dcg_by_id_first"
 
 
 def _id_clause(plan):
-    """The ``_id`` equality (string value) of an ``$and`` plan, or None."""
+    """The ``_id`` equality (string value) of a plan that is one, or of an ``$and`` plan; or None."""
     from mongoeco.core.query_plan import AndCondition, EqualsCondition
+
+    def by_string_id(clause):
+        return isinstance(clause, EqualsCondition) and clause.field == "_id" and isinstance(clause.value, str)
+    if by_string_id(plan):
+        return plan
     if not isinstance(plan, AndCondition):
         return None
-    for clause in plan.clauses:
-        if isinstance(clause, EqualsCondition) and clause.field == "_id" and isinstance(clause.value, str):
-            return clause
-    return None
+    return next((clause for clause in plan.clauses if by_string_id(clause)), None)
 
 
 def apply() -> bool:
@@ -97,15 +105,23 @@ def _insert_id_scan(original):
 
 def _first_by_id(original):
     from mongoeco.core.filtering import QueryEngine
+    from mongoeco.engines._sqlite_connection import sqlite_read_scope
 
     def select_first(self, db_name, coll_name, plan, *, hint=None, context=None):
         by_id = _id_clause(plan) if hint is None else None
         if by_id is None:
             return original(self, db_name, coll_name, plan, hint=hint, context=context)
-        selected = original(self, db_name, coll_name, by_id, context=context)
-        if selected is None or not QueryEngine.match_plan(selected[1], plan):
+        conn = self._require_connection(context)
+        with self._bind_connection(conn), sqlite_read_scope(conn):
+            row = conn.execute("SELECT storage_key, document FROM documents "
+                               "WHERE db_name = ? AND coll_name = ? AND storage_key = ?",
+                               (db_name, coll_name, self._storage_key(by_id.value))).fetchone()
+        if row is None:
             return None
-        return selected
+        document = self._deserialize_document(row[1])
+        if not QueryEngine.match_plan(document, plan):
+            return None
+        return row[0], document
     return select_first
 
 
@@ -129,9 +145,25 @@ def _planned_read(original):
         if (select_clause != "document" or hint is not None or semantics.hint is not None
                 or getattr(_PLANNING, "on", False)):
             return original(self, db_name, coll_name, semantics, select_clause=select_clause, hint=hint)
+        by_id = _id_clause(semantics.query_plan)
+        if by_id is semantics.query_plan and semantics.sort is None and not semantics.skip \
+                and semantics.collation is None and semantics.text_query is None:
+            return _by_storage_key_plan(self, db_name, coll_name, semantics, by_id.value)
         _PLANNING.on = True
         try:
             return self._plan_find_semantics_sync(db_name, coll_name, semantics)
         finally:
             _PLANNING.on = False
     return compile_plan
+
+
+def _by_storage_key_plan(engine, db_name, coll_name, semantics, document_id):
+    """The read of the one document a string ``_id`` names, by its storage key (a find that
+    misses ran mongoeco's walk for arrays at ``_id`` first)."""
+    from mongoeco.engines.sqlite_planner import SQLiteReadExecutionPlan
+    sql = "SELECT document FROM documents WHERE db_name = ? AND coll_name = ? AND storage_key = ?"
+    if semantics.limit is not None:
+        sql += f" LIMIT {int(semantics.limit)}"
+    return SQLiteReadExecutionPlan(semantics=semantics, strategy="sql", execution_lineage=(), physical_plan=(),
+                                   use_sql=True, sql=sql,
+                                   params=(db_name, coll_name, engine._storage_key(document_id)))

@@ -146,8 +146,17 @@ counted = events.count_documents({"subject_case": "C7"})
 sorted_read = reads({"subject_case": "C7"}, sort=[("n", -1)])
 events.insert_one({"_id": "array", "subject_case": ["C7", "C8"], "n": 1000})   # an array: no scalar plan
 with_array = reads({"subject_case": "C7"})
+def walks(step):            # statements that read documents other than by one storage key
+    statements.clear()
+    result = step()
+    return result, sum(1 for sql in statements if "FROM documents" in sql and "storage_key = " not in sql)
+missed = walks(lambda: events.find_one({"_id": "none"}))
+fresh = walks(lambda: events.replace_one({"_id": "fresh", "n": {"$lt": 1}}, {"_id": "fresh", "n": 1}, upsert=True).upserted_id)
+guarded = walks(lambda: events.update_one({"_id": "e3", "n": {"$lt": 0}}, {"$set": {"n": -1}}).matched_count)
+by_id = walks(lambda: [doc["n"] for doc in events.find({"_id": "e4"}, {"n": 1})])
 print(patched, one[0] == list(range(7, 300, 30)), one[1], one[1 + 1], counted,
-      sorted_read[0] == one[0], with_array[0] == one[0] + [1000])
+      sorted_read[0] == one[0], with_array[0] == one[0] + [1000],
+      missed == (None, 0), fresh == ("fresh", 0), guarded == (0, 0), by_id == ([4], 0))
 '''
 
 
@@ -159,11 +168,20 @@ def run_find(mode):
 
 
 def test_a_find_by_an_indexed_field_reads_the_index_and_finds_the_same_documents():
-    patched, same, walks, indexed, counted, sorted_same, with_array = run_find("patched")
+    patched, same, walks, indexed, counted, sorted_same, with_array, *_ = run_find("patched")
     assert patched == "True"
     assert (same, walks, indexed) == ("True", "0", "1")     # the ten documents, by the index, no walk
     assert counted == "10" and sorted_same == "True"
     assert with_array == "True"      # a document holding an array there: mongoeco's own walk, still right
+
+
+def test_a_string_id_that_is_not_there_is_answered_by_its_storage_key_without_a_walk():
+    """A find_one that misses, an upsert of a new document behind a guard, a guarded update that
+    does not match, a find by _id: the right answer, and no statement reads the collection."""
+    *_, missed, fresh, guarded, by_id = run_find("patched")
+    assert (missed, fresh, guarded, by_id) == ("True", "True", "True", "True")
+    *_, missed, fresh, guarded, by_id = run_find("plain")
+    assert (missed, fresh, guarded, by_id) == ("False", "False", "False", "False")   # mongoeco alone walks
 
 
 def test_without_the_patch_a_find_by_an_indexed_field_walks_the_collection():
