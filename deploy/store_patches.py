@@ -1,4 +1,4 @@
-"""Four targeted fixes to the embedded store (mongoeco 4.11, pinned in requirements-store.txt),
+"""Five targeted fixes to the embedded store (mongoeco 4.11, pinned in requirements-store.txt),
 applied by deploy/embedded_store.py before it serves. Production runs MongoDB, which needs
 none of them. Checked by tests/integration/test_store_patches.py.
 
@@ -49,10 +49,23 @@ unchanged.
    a count without a hint mongoeco's own planner's plan; that planner falls back to the
    unpatched compile for every shape it has no index plan for. A find by a string ``_id`` alone
    reads its one document by storage key (as patch 2 does for a first-document search).
+
+5. Committed changes are handed to an unwatched change-stream hub at most once a second.
+   After EVERY write mongoeco delivers the write's change from its SQLite change outbox to the
+   collection's change-stream hub: it takes a lease (a SQLite commit), starts a heartbeat
+   thread, reads the outbox, checkpoints each change (a commit per change), compacts the outbox
+   and releases the lease (another commit) — on the store's event loop. Profiled on a quiet
+   store under a stream of updates by ``_id``: 28 % of the store's time, against 10 % for the
+   updates themselves. The platform opens no change stream. While a hub has no watcher and no
+   journal (mongoeco's own ``should_publish_events()`` is false) the delivery runs at most once
+   a second per collection; the changes of the skipped writes stay in the outbox (capped by
+   mongoeco at 10,000) and go with the next delivery, in order. A hub with a watcher gets
+   every write's delivery as before.
 """
 from __future__ import annotations
 
 import threading
+import time
 
 PATCHED = "_dcg_by_id_first"
 
@@ -75,20 +88,27 @@ def apply() -> bool:
     return (_replace("_validate_document_against_unique_indexes", _insert_id_scan)
             & _replace("_select_first_document_for_plan", _first_by_id)
             & _replace("_invalidate_collection_features_cache", _cache_invalidation)
-            & _replace("_compile_read_execution_plan", _planned_read))
+            & _replace("_compile_read_execution_plan", _planned_read)
+            & _replace("dispatch_committed_changes", _quiet_dispatch, owner=_adapter()))
 
 
-def _replace(name: str, make) -> bool:
-    """Put ``make(original)`` in place of ``SQLiteEngine.<name>``, once."""
-    from mongoeco.engines.sqlite import SQLiteEngine
-    original = getattr(SQLiteEngine, name, None)
+def _replace(name: str, make, owner=None) -> bool:
+    """Put ``make(original)`` in place of ``<owner>.<name>`` (``SQLiteEngine`` unless given), once."""
+    if owner is None:
+        from mongoeco.engines.sqlite import SQLiteEngine as owner
+    original = getattr(owner, name, None)
     if original is None:
         return False
     if not getattr(original, PATCHED, False):
         replacement = make(original)
         setattr(replacement, PATCHED, True)
-        setattr(SQLiteEngine, name, replacement)
+        setattr(owner, name, replacement)
     return True
+
+
+def _adapter():
+    from mongoeco.engines.adapter import EngineSpiAdapter
+    return EngineSpiAdapter
 
 
 def _insert_id_scan(original):
@@ -167,3 +187,18 @@ def _by_storage_key_plan(engine, db_name, coll_name, semantics, document_id):
     return SQLiteReadExecutionPlan(semantics=semantics, strategy="sql", execution_lineage=(), physical_plan=(),
                                    use_sql=True, sql=sql,
                                    params=(db_name, coll_name, engine._storage_key(document_id)))
+
+
+QUIET_DISPATCH_SECONDS = 1.0       # an unwatched hub gets its changes at most this often (patch 5)
+
+
+def _quiet_dispatch(original):
+    def dispatch(self, sink):
+        watched = getattr(sink, "should_publish_events", None)
+        if sink is not None and callable(watched) and not watched():
+            now = time.monotonic()
+            if now - self.__dict__.get("_dcg_dispatched_at", float("-inf")) < QUIET_DISPATCH_SECONDS:
+                return None
+            self._dcg_dispatched_at = now
+        return original(self, sink)
+    return dispatch

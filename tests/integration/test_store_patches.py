@@ -187,3 +187,45 @@ def test_a_string_id_that_is_not_there_is_answered_by_its_storage_key_without_a_
 def test_without_the_patch_a_find_by_an_indexed_field_walks_the_collection():
     patched, same, walks, indexed, *_ = run_find("plain")
     assert (patched, same, walks, indexed) == ("False", "True", "1", "0")
+
+
+WATCH_SCRIPT = r'''
+import os, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+from deploy import store_patches
+from mongoeco import MongoClient
+from mongoeco.engines.sqlite import SQLiteEngine
+
+patched = store_patches.apply() if sys.argv[2] == "patched" else False
+deliveries = []
+deliver = SQLiteEngine.dispatch_committed_changes
+SQLiteEngine.dispatch_committed_changes = lambda self, *a, **k: deliveries.append(1) or deliver(self, *a, **k)
+cases = MongoClient(SQLiteEngine(os.path.join(tempfile.mkdtemp(), "store.sqlite3"))).db.cases
+cases.insert_one({"_id": "a", "v": -1})
+deliveries.clear()
+for i in range(50):
+    cases.update_one({"_id": "a"}, {"$set": {"v": i}})
+unwatched = len(deliveries)
+stream = cases.watch()
+for i in range(5):
+    cases.insert_one({"_id": f"w{i}"})
+seen = [stream.next()["documentKey"]["_id"] for _ in range(5)]
+stream.close()
+print(patched, unwatched, ",".join(seen), cases.find_one({"_id": "a"})["v"])
+'''
+
+
+def run_watch(mode):
+    done = subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", WATCH_SCRIPT, str(ROOT), mode],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split()
+
+
+def test_an_unwatched_collection_skips_the_change_delivery_and_a_watched_one_sees_every_write():
+    patched, unwatched, seen, value = run_watch("patched")
+    assert patched == "True" and value == "49"
+    assert int(unwatched) <= 1                       # not one delivery per write: at most one a second
+    assert seen == "w0,w1,w2,w3,w4"                  # a change stream still gets every write, in order
+    patched, unwatched, seen, value = run_watch("plain")
+    assert (patched, unwatched, seen, value) == ("False", "50", "w0,w1,w2,w3,w4", "49")
