@@ -47,13 +47,14 @@ class ScoringService:
     heartbeat = Heartbeat()
     config = Config()
 
-    @consume_batches("scoring.lifecycle-events", max_batch=100, linger_seconds=1.0,
+    @consume_batches("scoring.lifecycle-events", max_batch=store.MAX_BATCH, linger_seconds=1.0,
                      linger_config="SCORING_BATCH_SECONDS")
     def on_lifecycle_events(self, events: list[dict]):
         """The events that arrived within a second (shared/messaging/batch.py): one log insert,
         one read and one facts write per batch, acked after the writes. Nothing a page shows
         waits for it (the case timeline is intake's and dispatch's); the indicators are a
-        second later."""
+        second later. Behind a backlog the batches grow to MAX_BATCH, and a case's events in
+        one batch cost one read and one fact write together."""
         store.record_batch(self.db, events, self._district())
 
     def _district(self):
