@@ -256,8 +256,8 @@ def load(path: str, sqlite: str, overwrite: tuple = (), batch: int = 2000) -> di
 # its reports ``received_day``, ``report_cases`` names each report's case, intake's migrations
 # are marked as run; v3: scoring's log entries carry ``subject_<kind>``; v4: dispatch's
 # ``case_days``, every service's start-up migration marked as run; v5: loaded into a store whose
-# indexes the services made while it was empty)
-CACHE_VERSION = "v5"
+# indexes the services made while it was empty; v6: dispatch's day lists in shards)
+CACHE_VERSION = "v6"
 # the collections whose timer loop migrates them once (shared/timers.migrate)
 TIMER_COLLECTIONS = (("dispatch", "cases"), ("intake", "disputes"), ("coordination", "operations"),
                      ("coordination", "parties"))

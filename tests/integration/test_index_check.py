@@ -59,8 +59,8 @@ ALLOWED = {
     # the newest live record, sorted ONCE per gateway process (later: _id lookups; the collection
     # keeps at most live_records.KEEP records)
     ("gateway", "live_events", "find", "{}"),
-    # the unfiltered case list: one document per day with dispatched cases (about 365 a year),
-    # each listing that day's case ids; the page's cases are then read by _id (dispatch/listing.py)
+    # the unfiltered case list: 16 documents per day with dispatched cases (listing.SHARDS), each
+    # listing a share of that day's case ids; the page's cases are then read by _id (dispatch/listing.py)
     ("dispatch", "case_days", "find", "{}"),
 }
 

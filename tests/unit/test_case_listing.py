@@ -22,6 +22,18 @@ def test_the_day_is_the_utc_day_of_the_dispatch():
     assert listing.day_key(datetime(2026, 12, 1, 7, 0)) == "2026-12-01"          # naive: UTC
 
 
+def test_a_day_is_split_in_shards_by_case_id_and_the_same_case_always_lands_in_the_same_one():
+    keys = {listing.listing(f"C{n}", T0)[0] for n in range(400)}
+    assert {key.split("#")[0] for key in keys} == {"2026-11-30"}
+    assert len(keys) == listing.SHARDS                  # 400 cases of one day spread over every shard
+    assert listing.listing("C7", T0)[0] == listing.listing("C7", T0 + timedelta(hours=2))[0]
+
+
+def test_an_unsharded_day_document_of_an_older_store_still_counts():
+    older = {"_id": "2026-11-29", "cases": [{"id": "C9", "at": T0 - timedelta(days=1)}]}
+    assert listing.page(day_docs([("C1", T0)]) + [older], 1, 10) == (2, ["C1", "C9"])
+
+
 def test_newest_first_ties_by_id_and_pages_cut_in_order():
     entries = [("C3", T0), ("C1", T0), ("C2", T0 + timedelta(days=1)), ("C4", T0 - timedelta(days=3))]
     assert listing.page(day_docs(entries), 1, 10) == (4, ["C2", "C1", "C3", "C4"])
