@@ -214,6 +214,7 @@ def load(path: str, sqlite: str, overwrite: tuple = (), batch: int = 2000) -> di
     The documents of the collections named in ``overwrite`` (the migration markers) replace
     the ones the services wrote on their empty start."""
     import asyncio
+    import sqlite3
 
     import bson
     from mongoeco.engines.sqlite import SQLiteEngine
@@ -247,6 +248,8 @@ def load(path: str, sqlite: str, overwrite: tuple = (), batch: int = 2000) -> di
         for key in list(groups):
             await flush(key)
         await engine.disconnect()
+        with sqlite3.connect(sqlite) as connection:      # everything into the file: it is renamed next
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return {"documents": total, "load_seconds": round(time.time() - begin, 1)}
 
     return asyncio.run(run())

@@ -229,3 +229,34 @@ def test_an_unwatched_collection_skips_the_change_delivery_and_a_watched_one_see
     assert seen == "w0,w1,w2,w3,w4"                  # a change stream still gets every write, in order
     patched, unwatched, seen, value = run_watch("plain")
     assert (patched, unwatched, seen, value) == ("False", "50", "w0,w1,w2,w3,w4", "49")
+
+
+REOPEN_SCRIPT = r'''
+import os, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+from deploy import store_patches
+from mongoeco import MongoClient
+from mongoeco.engines.sqlite import SQLiteEngine
+
+path = os.path.join(tempfile.mkdtemp(), "store.sqlite3")
+client = MongoClient(SQLiteEngine(path))
+client.db.events.create_index("subject_case")
+client.db.events.insert_many([{"_id": f"e{i}", "subject_case": f"C{i % 30}"} for i in range(300)])
+client.close()
+patched = store_patches.apply() if sys.argv[2] == "patched" else False
+walks = []
+load_documents = SQLiteEngine._load_documents
+SQLiteEngine._load_documents = lambda self, *a, **k: walks.append(1) or load_documents(self, *a, **k)
+events = MongoClient(SQLiteEngine(path)).db.events          # the store opened again
+before = len(list(events.find({"subject_case": "C7"})))
+events.insert_one({"_id": "new", "subject_case": "C7"})
+print(patched, len(walks), before, len(list(events.find({"subject_case": "C7"}))))
+'''
+
+
+def test_opening_a_store_file_again_reads_no_document_and_its_indexes_still_answer():
+    done = [subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", REOPEN_SCRIPT, str(ROOT), mode],
+                           capture_output=True, text=True, timeout=120) for mode in ("patched", "plain")]
+    assert all(run.returncode == 0 for run in done), done[0].stderr[-2000:] + done[1].stderr[-2000:]
+    assert done[0].stdout.split() == ["True", "0", "10", "11"]      # no rebuild; the index finds all
+    assert done[1].stdout.split()[:2] == ["False", "2"]             # mongoeco alone walks the collection
