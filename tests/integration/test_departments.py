@@ -61,8 +61,11 @@ def test_fan_out_every_department_program_answers(config, db, container_factory,
         state = doc["departments"][dept]
         assert state["acceptance_on_time"] is True and state["checkin_on_time"] is True
         assert state["answer_received_at"] <= state["checkin_received_at"] <= state["disposition_received_at"]
-        assert replies_in(doc, dept) == [("Ack", None), ("Update", "checkin"), ("Update", "action"),
-                                         ("Update", "disposition")]
+        # each reply applied once; the order they were applied in may differ under load (above),
+        # the stage times just asserted are the department's order
+        assert sorted(replies_in(doc, dept), key=str) == sorted([("Ack", None), ("Update", "checkin"),
+                                                                 ("Update", "action"), ("Update", "disposition")],
+                                                                key=str)
     out = [m for m in doc["messages"] if m["direction"] == "out"]
     assert sorted(m["department"] for m in out) == sorted(DEPTS) and {m["kind"] for m in out} == {"Request"}
     assert doc["_timers"] == []                   # every deadline met: nothing left to chase
