@@ -60,7 +60,8 @@ unchanged.
    journal (mongoeco's own ``should_publish_events()`` is false) the delivery runs at most once
    a second per collection; the changes of the skipped writes stay in the outbox (capped by
    mongoeco at 10,000) and go with the next delivery, in order. A hub with a watcher gets
-   every write's delivery as before.
+   every write's delivery as before. Only the SQLite engine's (the memory engine, the test
+   suite's store, delivers as mongoeco does).
 
 6. Opening a store file no longer rebuilds every index's entries. At every start mongoeco deletes
    and rebuilds the scalar index entries of every indexed collection, decoding every stored
@@ -203,9 +204,11 @@ QUIET_DISPATCH_SECONDS = 1.0       # an unwatched hub gets its changes at most t
 
 
 def _quiet_dispatch(original):
+    from mongoeco.engines.sqlite import SQLiteEngine
+
     def dispatch(self, sink):
         watched = getattr(sink, "should_publish_events", None)
-        if sink is not None and callable(watched) and not watched():
+        if isinstance(self.engine, SQLiteEngine) and sink is not None and callable(watched) and not watched():
             now = time.monotonic()
             if now - self.__dict__.get("_dcg_dispatched_at", float("-inf")) < QUIET_DISPATCH_SECONDS:
                 return None
