@@ -49,11 +49,17 @@ print(patched, saved, stale, absent, other, cases.find_one({"_id": "c1"})["state
 '''
 
 
-def run(mode):
-    done = subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", SCRIPT, str(ROOT), mode],
+def store_python(script, *args):
+    """Run ``script`` on the store's own Python (.venv-store) with the project root as argv[1];
+    its printed words."""
+    done = subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", script, str(ROOT), *args],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.split()
+
+
+def run(mode):
+    return store_python(SCRIPT, mode)
 
 
 def test_an_insert_by_a_string_id_decodes_nothing_and_a_duplicate_is_still_refused():
@@ -110,10 +116,7 @@ print(len(errors), sum(1 for key in cache if key[1] == "cases"), sum(1 for key i
 
 
 def test_forgetting_a_collections_cached_facts_is_safe_while_other_threads_add_some():
-    done = subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", CACHE_SCRIPT, str(ROOT)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["0", "0", "200"]      # no error; that collection's gone, the other's kept
+    assert store_python(CACHE_SCRIPT) == ["0", "0", "200"]      # no error; that collection's gone, the other's kept
 
 
 FIND_SCRIPT = r'''
@@ -161,10 +164,7 @@ print(patched, one[0] == list(range(7, 300, 30)), one[1], one[1 + 1], counted,
 
 
 def run_find(mode):
-    done = subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", FIND_SCRIPT, str(ROOT), mode],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.split()
+    return store_python(FIND_SCRIPT, mode)
 
 
 def test_a_find_by_an_indexed_field_reads_the_index_and_finds_the_same_documents():
@@ -216,10 +216,7 @@ print(patched, unwatched, ",".join(seen), cases.find_one({"_id": "a"})["v"])
 
 
 def run_watch(mode):
-    done = subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", WATCH_SCRIPT, str(ROOT), mode],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.split()
+    return store_python(WATCH_SCRIPT, mode)
 
 
 def test_an_unwatched_collection_skips_the_change_delivery_and_a_watched_one_sees_every_write():
@@ -255,8 +252,5 @@ print(patched, len(walks), before, len(list(events.find({"subject_case": "C7"}))
 
 
 def test_opening_a_store_file_again_reads_no_document_and_its_indexes_still_answer():
-    done = [subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", REOPEN_SCRIPT, str(ROOT), mode],
-                           capture_output=True, text=True, timeout=120) for mode in ("patched", "plain")]
-    assert all(run.returncode == 0 for run in done), done[0].stderr[-2000:] + done[1].stderr[-2000:]
-    assert done[0].stdout.split() == ["True", "0", "10", "11"]      # no rebuild; the index finds all
-    assert done[1].stdout.split()[:2] == ["False", "2"]             # mongoeco alone walks the collection
+    assert store_python(REOPEN_SCRIPT, "patched") == ["True", "0", "10", "11"]   # no rebuild; the index finds all
+    assert store_python(REOPEN_SCRIPT, "plain")[:2] == ["False", "2"]           # mongoeco alone walks the collection
