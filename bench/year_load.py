@@ -227,7 +227,7 @@ def load(path: str, sqlite: str, overwrite: tuple = (), batch: int = 2000) -> di
         engine = SQLiteEngine(sqlite)
         await engine.connect()
         groups: dict[tuple, list] = defaultdict(list)
-        total, begin = 0, time.time()
+        total, begin, loaded = 0, time.time(), set()
 
         async def flush(key):
             nonlocal total
@@ -238,6 +238,7 @@ def load(path: str, sqlite: str, overwrite: tuple = (), batch: int = 2000) -> di
             elif docs:
                 await engine.insert_documents(key[0], key[1], docs)
             total += len(docs)
+            loaded.add(key)
 
         with open(path, "rb") as source:
             for record in bson.decode_file_iter(source, bson.CodecOptions(tz_aware=True)):
@@ -247,10 +248,12 @@ def load(path: str, sqlite: str, overwrite: tuple = (), batch: int = 2000) -> di
                     await flush(key)
         for key in list(groups):
             await flush(key)
+        indexes = {f"{db}.{coll}": sorted(name for name in await engine.index_information(db, coll) if name != "_id_")
+                   for db, coll in sorted(loaded)}
         await engine.disconnect()
         with sqlite3.connect(sqlite) as connection:      # everything into the file: it is renamed next
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return {"documents": total, "load_seconds": round(time.time() - begin, 1)}
+        return {"documents": total, "load_seconds": round(time.time() - begin, 1), "indexes": indexes}
 
     return asyncio.run(run())
 
@@ -259,8 +262,9 @@ def load(path: str, sqlite: str, overwrite: tuple = (), batch: int = 2000) -> di
 # its reports ``received_day``, ``report_cases`` names each report's case, intake's migrations
 # are marked as run; v3: scoring's log entries carry ``subject_<kind>``; v4: dispatch's
 # ``case_days``, every service's start-up migration marked as run; v5: loaded into a store whose
-# indexes the services made while it was empty; v6: dispatch's day lists in shards)
-CACHE_VERSION = "v6"
+# indexes the services made while it was empty; v6: dispatch's day lists in shards; v7: scoring's
+# indexes made at its start, not by its first worker — v6's year had none of them)
+CACHE_VERSION = "v7"
 # the collections whose timer loop migrates them once (shared/timers.migrate)
 TIMER_COLLECTIONS = (("dispatch", "cases"), ("intake", "disputes"), ("coordination", "operations"),
                      ("coordination", "parties"))
@@ -313,7 +317,9 @@ def prepare(workdir: Path, count: int, cache: Path | None = None) -> dict:
         if done.returncode:
             raise RuntimeError(f"year load failed: {done.stderr[-800:]}")
         figures.update(built, **json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"year loaded in {figures['load_seconds']} s", flush=True)
+        bare = [name for name, names in figures["indexes"].items() if not names]
+        print(f"year loaded in {figures['load_seconds']} s; collections with no index but _id: "
+              f"{', '.join(bare) or 'none'}", flush=True)
         partial.rename(cache)
         out.unlink()
         (cache.with_suffix(".json")).write_text(json.dumps(figures, ensure_ascii=False), encoding="utf-8")

@@ -6,6 +6,7 @@ ranking, exposure); the store in store.py. See docs/scoring.md.
 from __future__ import annotations
 
 import base64
+import logging
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
@@ -22,9 +23,13 @@ from .periods import local_iso, parse_period
 from .schemas import load_query
 from .settings import load_settings
 
+log = logging.getLogger(__name__)
+
 
 class ScoringStore(DependencyProvider):
-    """The scoring database, with its indexes made once per container."""
+    """The scoring database, with its indexes made at start (so that a store loaded afterwards,
+    like the benchmark's year, fills them as its documents go in); if the store is still away
+    at start, by the first worker."""
 
     connection = storage.MongoConnection()
 
@@ -32,6 +37,13 @@ class ScoringStore(DependencyProvider):
         from shared.config import database_name
         self.database = self.connection.client[database_name(self.container.config, "scoring")]
         self.ready = False
+
+    def start(self):
+        try:
+            store.ensure_indexes(self.database)
+            self.ready = True
+        except Exception as exc:  # noqa: BLE001 - the store may still be starting: the first worker tries again
+            log.warning("scoring's indexes not made at start (%s); the first worker makes them", exc)
 
     def get_dependency(self, worker_ctx):
         if not self.ready:

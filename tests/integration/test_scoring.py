@@ -202,3 +202,14 @@ def test_replay_from_the_event_log_equals_the_live_path(container_factory, confi
     for period, before in live.items():
         assert strip_as_of(get(gateway, "/api/scoring/indicators", period=period).json()) == before, period
     assert scoring_db.recomputes.count_documents({}) == 2
+
+
+def test_a_started_service_has_made_its_indexes_before_any_event(container_factory, config, scoring_db):
+    """A store loaded after the service started (the benchmark's year) fills the indexes as its
+    documents go in; an index made lazily by the first worker would be built over all of them."""
+    from services.scoring import rules as scoring_rules
+    from services.scoring import store
+    container_factory(ScoringService, config).start()
+    events = scoring_db[store.EVENTS].index_information()
+    assert {f"{field}_1" for field in scoring_rules.SUBJECT_FIELDS} | {"correlation_id_1"} <= set(events)
+    assert "kind_1_due_at_1" in scoring_db[store.FACTS].index_information()
