@@ -60,13 +60,15 @@ class ScoringService:
     config = Config()
 
     @consume_batches("scoring.lifecycle-events", max_batch=store.MAX_BATCH, linger_seconds=1.0,
-                     linger_config="SCORING_BATCH_SECONDS")
+                     linger_config="SCORING_BATCH_SECONDS", backlog_share=store.BACKLOG_SHARE,
+                     share_config="SCORING_BACKLOG_SHARE")
     def on_lifecycle_events(self, events: list[dict]):
         """The events that arrived within a second (shared/messaging/batch.py): one log insert,
         one read and one facts write per batch, acked after the writes. Nothing a page shows
         waits for it (the case timeline is intake's and dispatch's); the indicators are a
         second later. Behind a backlog the batches grow to MAX_BATCH, and a case's events in
-        one batch cost one read and one fact write together."""
+        one batch cost one read and one fact write together; and scoring takes only
+        BACKLOG_SHARE of the time, leaving the store to the case path."""
         store.record_batch(self.db, events, self._district())
 
     def _district(self):

@@ -41,6 +41,9 @@ READS_AT_ONCE = 8      # a batch's subjects are read this many at a time (one in
 # one batch share one read and one fact write, so the bigger the batch, the fewer store trips per
 # event (at 100 a batch scoring fell behind the chaos load after a fault and never caught up)
 MAX_BATCH = 500
+# behind a backlog (full batches) scoring runs this share of the time and rests the rest, so that
+# new reports are still registered and dispatched while it catches up (shared/messaging/batch.py)
+BACKLOG_SHARE = 0.5
 
 
 def ensure_indexes(db, facts: str = FACTS) -> None:

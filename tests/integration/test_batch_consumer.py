@@ -4,6 +4,8 @@ acked only after the handler returned (a container killed mid-batch loses nothin
 whose handler fails is retried and dead-lettered alone while the rest of its batch goes through;
 an invalid one is dead-lettered at once; a batch that could not reach the store is run again
 whole, not split."""
+import time
+
 import eventlet
 from pymongo.errors import AutoReconnect
 
@@ -137,4 +139,31 @@ def test_a_batch_that_cannot_reach_the_store_is_run_again_whole(container_factor
     assert len(sizes) >= 3 and min(sizes[:3]) == sizes[0] > 1     # the first batch three times, whole
     assert all(doc["n"] == 1 for doc in db("scoring").done.find({}))
     wait_until(lambda: queue_depth(config, QUEUE) == 0 or None, what="the queue acked empty")
+    assert drain(config, f"{QUEUE}.dlq") == []
+
+
+class Background:
+    """A background consumer (as scoring): a quarter of the time while it is behind."""
+    name = "scoring"
+    db = storage.MongoDatabase()
+
+    @consume_batches(QUEUE, max_batch=4, linger_seconds=0.3, backlog_share=0.25)
+    def handle(self, events):
+        begun = time.monotonic()
+        eventlet.sleep(0.3)                              # the batch's store work
+        self.db.calls.insert_one({"size": len(events), "begun": begun, "ended": time.monotonic()})
+
+
+def test_a_background_consumer_behind_a_backlog_rests_between_full_batches(container_factory, config, db):
+    """While scoring catches up, the store is left to the case path three quarters of the time:
+    after each full batch the consumer rests three times as long as the batch took."""
+    container_factory(Background, config).start()
+    send(config, [case_registered() for _ in range(14)])
+    wait_until(lambda: sum(doc["size"] for doc in db("scoring").calls.find({})) == 14 or None, timeout=30,
+               what="every event handled")
+    calls = sorted(db("scoring").calls.find({}), key=lambda doc: doc["begun"])
+    assert [doc["size"] for doc in calls] == [4, 4, 4, 2]
+    for before, after in zip(calls, calls[1:]):
+        took = before["ended"] - before["begun"]
+        assert after["begun"] - before["ended"] >= 0.9 * 3 * took      # rested after each full batch
     assert drain(config, f"{QUEUE}.dlq") == []
