@@ -64,6 +64,22 @@ def outcome(stack, report_id) -> str:
     return "done"
 
 
+def through(stack, report_id) -> str:
+    """Where a probe report stands on the case path, as its reporter and its owner see it: "done"
+    once intake has registered it and dispatch has saved its case with the owner's dispatch
+    notification and published them (outbox empty); "refused"; else "pending". The final check
+    (``outcome``) reads scoring's log, which may lag while scoring catches up (it takes only a
+    share of the store while behind: services/scoring/store.BACKLOG_SHARE)."""
+    report = stack.db("intake")["reports"].find_one({"_id": report_id})
+    if report is None:
+        return "pending"
+    if report["status"] != "registered":
+        return "refused"
+    case = stack.db("dispatch")["cases"].find_one({"_id": report["case_id"]}, {"notifications": 1, "_outbox": 1})
+    notified = case and any(note.get("kind") == "dispatch" for note in case.get("notifications") or [])
+    return "done" if notified and not case.get("_outbox") else "pending"
+
+
 def duplicate_deliveries(stack, log):
     """Publish again events that were already delivered (as a broker redelivery would)."""
     from shared.messaging.publisher import ConfirmedPublisher
@@ -156,7 +172,7 @@ def run(stack, nodes, faults, args, log, title) -> int:
     """Steady load on ``stack`` while ``faults`` are carried out one after another; then the
     check, the printout and the JSON report (artifacts/chaos/<title>.json)."""
     began = time.time()
-    load = Load(stack, args.rate, args.reports, outcome)
+    load = Load(stack, args.rate, args.reports, through)
     load.thread.start()
     injector = Injector(stack, load, nodes, log, duplicate_deliveries, args.probe_timeout)
     try:

@@ -78,7 +78,7 @@ class Load:
 
     def __init__(self, stack, rate, total, outcome, seed=11, workers=WORKERS):
         from shared.refdata import load_district
-        self.stack, self.outcome = stack, outcome      # outcome(stack, report_id): bench.chaos.outcome
+        self.stack, self.outcome = stack, outcome      # outcome(stack, report_id): bench.chaos.through
         self.district = load_district()
         self.rng = random.Random(seed)
         self.lock = threading.Lock()

@@ -3,9 +3,10 @@ from each fault.
 
 Recovery time: from the moment the fault is injected until a probe report sent after it has
 come all the way through (registered, dispatched, its owner notified) and the backlog has
-drained (no message ready in the killed service's queues — in every platform queue after a
-broker or store fault); for a department that was gone, until its inbox has drained after it
-came back. For a broker node that is
+drained (no message ready in the killed service's queues — in every platform queue but
+scoring's after a broker or store fault: scoring catches up in the background, at a share of
+the store, and how far behind it still was is recorded as ``scoring_behind``); for a department
+that was gone, until its inbox has drained after it came back. For a broker node that is
 killed or stopped, the probe is sent while the node is still down (the platform must fail over);
 ``restored_s`` is then the time the node took to come back.
 """
@@ -24,6 +25,7 @@ from shared.messaging import topology
 SERVICE_OUTAGE = 2.0       # seconds a killed service, or the store, stays dead
 BROKER_OUTAGE = 2.0        # seconds between stop_app and start_app
 DEPARTMENT_OUTAGE = 15.0   # seconds the department program stays away
+BACKGROUND = ("scoring",)   # owners whose backlog a broker or store fault's recovery does not wait for
 PROBE_TIMEOUT = 120.0      # default: a fault not recovered within 2 min counts as not recovered (and a
                            # 20-minute run has no room for more); --probe-timeout changes it
 
@@ -49,6 +51,7 @@ class Injector:
         self.records: list[dict] = []
         self.consumed: set[str] = set()       # queues seen with a consumer
         self.why: str | None = None           # why the last probe did not complete
+        self.behind: int | None = None        # messages still ready for scoring when it recovered
 
     # ------------------------------------------------------------------ run
     def run(self, faults: list[Fault], pause: float, stop_at: float = float("inf")):
@@ -59,19 +62,20 @@ class Injector:
             if time.time() > stop_at:
                 self.log(f"time is up: {len(faults) - number + 1} faults of the schedule left out")
                 break
-            began, self.why = time.time(), None
+            began, self.why, self.behind = time.time(), None, None
             self.log(f"fault {number}/{len(faults)} (round {fault.round}): {fault.name}")
             try:
                 record = getattr(self, f"_{fault.kind}")(fault, began)
             except (Exception, SystemExit) as exc:     # a fault not carried out is reported, not hidden
                 record = {"error": f"{type(exc).__name__}: {exc}"[:300], "recovered_s": None}
             record = {"number": number, "round": fault.round, "kind": fault.kind,
-                      "target": record.pop("target", fault.target), **record}
+                      "target": record.pop("target", fault.target), **record, "scoring_behind": self.behind}
             if record.get("recovered_s") is None and self.why and "error" not in record:
                 record["error"] = self.why
             self.records.append(record)
             recovered = record.get("recovered_s")
             extra = f", node back after {record['restored_s']:.1f} s" if record.get("restored_s") else ""
+            extra += f", scoring {self.behind} behind" if self.behind else ""
             self.log(f"  recovered after {recovered:.1f} s{extra}" if recovered is not None
                      else f"  NOT recovered ({record.get('error') or 'probe did not complete'})")
 
@@ -136,7 +140,8 @@ class Injector:
         deadline = time.time() + self.probe_timeout
         if not self.report_through(deadline):
             return None
-        names = {spec.name for spec in topology.consumer_queues() if owner in (None, spec.owner)}
+        names = {spec.name for spec in topology.consumer_queues()
+                 if spec.owner == owner or (owner is None and spec.owner not in BACKGROUND)}
         try:
             until(lambda: self.ready(names) == 0, "the backlog to drain", max(deadline - time.time(), 1))
         except RuntimeError:
@@ -144,6 +149,7 @@ class Injector:
                 f"{row['name']} {row.get('messages_ready')} ready, {row.get('consumers')} consumers"
                 for row in self.queue_rows() if row["name"] in names & self.consumed and row.get("messages_ready"))
             return None
+        self.behind = self.ready({spec.name for spec in topology.consumer_queues() if spec.owner in BACKGROUND})
         return round(time.time() - began, 1)
 
     def ready(self, names) -> int | None:
