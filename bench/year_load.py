@@ -321,6 +321,8 @@ def prepare(workdir: Path, count: int, cache: Path | None = None) -> dict:
         print(f"year loaded in {figures['load_seconds']} s; collections with no index but _id: "
               f"{', '.join(bare) or 'none'}", flush=True)
         partial.rename(cache)
+        for suffix in ("-wal", "-shm"):                     # emptied by the checkpoint
+            Path(f"{partial}{suffix}").unlink(missing_ok=True)
         out.unlink()
         (cache.with_suffix(".json")).write_text(json.dumps(figures, ensure_ascii=False), encoding="utf-8")
     else:
