@@ -13,9 +13,9 @@ negotiates correctly). mongoeco checks WHO connects but not WHAT they may do: an
 authenticated user may read and write every database, so one user serves all services here
 (MongoDB in docker-compose.yml has one user per service, each on its own database).
 
-Before serving it applies deploy/store_patches.py, six fixes that keep the store from walking
+Before serving it applies deploy/store_patches.py, seven fixes that keep the store from walking
 whole collections (a search by a string ``_id``, a find by an indexed field, an insert's unique
-check), from delivering every write's change to change-stream hubs nobody watches and from
+check, the question whether a field holds arrays), from delivering every write's change to change-stream hubs nobody watches and from
 rebuilding every index each time it opens its file.
 """
 from __future__ import annotations

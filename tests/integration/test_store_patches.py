@@ -254,3 +254,50 @@ print(patched, len(walks), before, len(list(events.find({"subject_case": "C7"}))
 def test_opening_a_store_file_again_reads_no_document_and_its_indexes_still_answer():
     assert store_python(REOPEN_SCRIPT, "patched") == ["True", "0", "10", "11"]   # no rebuild; the index finds all
     assert store_python(REOPEN_SCRIPT, "plain")[:2] == ["False", "2"]           # mongoeco alone walks the collection
+
+
+ARRAY_SCRIPT = r'''
+import os, sqlite3, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+statements = []
+connect = sqlite3.connect
+def traced(*args, **kwargs):
+    connection = connect(*args, **kwargs)
+    connection.set_trace_callback(statements.append)
+    return connection
+sqlite3.connect = traced
+from deploy import store_patches
+from mongoeco import MongoClient
+from mongoeco.engines.sqlite import SQLiteEngine
+
+asked = SQLiteEngine._field_is_top_level_array_in_collection
+patched = store_patches.apply()
+if sys.argv[2] == "without":                 # every other patch, this one taken out
+    SQLiteEngine._field_is_top_level_array_in_collection, patched = asked, False
+events = MongoClient(SQLiteEngine(os.path.join(tempfile.mkdtemp(), "store.sqlite3"))).db.events
+events.create_index("subject_case")
+events.insert_many([{"_id": f"e{i}", "subject_case": f"C{i % 30}", "n": i} for i in range(300)])
+def reads():
+    events.update_one({"_id": "e0"}, {"$inc": {"writes": 1}})       # a write: mongoeco forgets what it knew
+    statements.clear()
+    found = sorted(doc["n"] for doc in events.find({"subject_case": "C7"}))
+    return found, sum(1 for sql in statements if "= 'array'" in sql and "FROM documents" in sql)
+scalars = reads()
+events.update_one({"_id": "e1"}, {"$set": {"subject_case": ["C7", "C8"]}})      # now an array there
+array = reads()
+events.update_one({"_id": "e1"}, {"$set": {"subject_case": "C1"}})              # and a scalar again
+back = reads()
+expected = list(range(7, 300, 30))
+print(patched, scalars[0] == expected, scalars[1], array[0] == sorted(expected + [1]), back[0] == expected, back[1])
+'''
+
+
+def test_whether_a_field_holds_arrays_is_read_from_its_index_and_follows_the_writes():
+    """After every write mongoeco asked, before a find by an indexed field, whether any document
+    holds an array there, with a walk of the collection (91 % of the store's time on the year).
+    Patched, the find walks for it no more, and its answers follow a value that becomes an array
+    and a scalar again."""
+    patched, same, walks, with_array, back, walks_after = store_python(ARRAY_SCRIPT, "patched")
+    assert (patched, same, walks, with_array, back, walks_after) == ("True", "True", "0", "True", "True", "0")
+    patched, same, walks, with_array, back, walks_after = store_python(ARRAY_SCRIPT, "without")
+    assert (patched, same, with_array, back) == ("False", "True", "True", "True") and int(walks) == 1
