@@ -67,7 +67,8 @@ class Indexes(DependencyProvider):
     def setup(self):
         database = self.connection.client[database_name(self.container.config, self.container.service_name)]
         wanted = [("reports", "token"), ("reports", "case_id"), ("reports", "received_day"),
-                  ("cases", "dup_cell"), ("cases", "class_code"), ("disputes", "state")]
+                  ("cases", "dup_cell"), ("cases", "class_code"), ("disputes", "state"),
+                  ("filing_claims", "until")]          # the sweep of run-out claims (filing_store)
         for collection, key in wanted:
             try:
                 database[collection].create_index(key)
