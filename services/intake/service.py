@@ -68,7 +68,9 @@ class Indexes(DependencyProvider):
         database = self.connection.client[database_name(self.container.config, self.container.service_name)]
         wanted = [("reports", "token"), ("reports", "case_id"), ("reports", "received_day"),
                   ("cases", "dup_cell"), ("cases", "class_code"), ("disputes", "state"),
-                  ("filing_claims", "until")]          # the sweep of run-out claims (filing_store)
+                  ("filing_claims", "until")]   # the sweep of run-out claims (filing_store): MongoDB
+                                                # serves its range by it; the embedded store plans no
+                                                # range on a date by an index and reads the (small) set
         for collection, key in wanted:
             try:
                 database[collection].create_index(key)
