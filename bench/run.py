@@ -198,6 +198,8 @@ def run_load(stack, reports, rate, hotline_share, seed=7) -> dict:
     time.sleep(3)                      # let the last department requests land
     observer.stop()
     cases = {case for case, report in observer.case_to_report.items() if report in sent}
+    unsettled = [report for report in sent if report not in registered] + \
+        [observer.case_to_report[case] for case in cases if case not in notified]
     reg_lat = [registered[r] - sent[r] for r in sent if r in registered]
     note_pairs = [(notified[c] - sent[observer.case_to_report[c]], notified[c]) for c in cases if c in notified]
     first = min(sent.values())
@@ -205,7 +207,21 @@ def run_load(stack, reports, rate, hotline_share, seed=7) -> dict:
     return {"sent": sent, "errors": errors, "observer": observer, "reg_lat": reg_lat, "note_pairs": note_pairs,
             "first": first, "throughput": len(note_pairs) / max(1e-9, last_notified - first),
             "fan": fan_out(stack, {k: v for k, v in observer.operations.items()}),
-            "offered": rate, "reports": reports}
+            "offered": rate, "reports": reports, "unsettled": where(stack, unsettled[:10])}
+
+
+def where(stack, report_ids) -> list[dict]:
+    """What intake says of reports not seen registered or notified (refused with a reason, a
+    duplicate merged into a case, or still in progress)."""
+    found = []
+    for report_id in report_ids:
+        try:
+            doc = stack.db("intake")["reports"].find_one({"_id": report_id}, {"status": 1, "case_id": 1, "reason": 1})
+        except Exception as exc:  # noqa: BLE001 - a diagnosis, not the figure
+            doc = {"error": str(exc)[:100]}
+        found.append({"report_id": report_id, **{k: v for k, v in (doc or {"status": "not stored"}).items()
+                                                 if k != "_id"}})
+    return found
 
 
 def loads(stack, args) -> tuple:
@@ -252,10 +268,12 @@ def year_loaded(args, out: Path) -> dict:
             "capacity_cases_per_s": round(saturating["throughput"], 2),
             "saturating_load": {"reports": args.reports, "rate": args.rate, "sent": len(saturating["sent"]),
                                 "owner_notified": len(saturating["note_pairs"]),
+                                "send_errors": len(saturating["errors"]), "first_error": saturating["errors"][:1],
+                                "unsettled": saturating["unsettled"],
                                 "latency_ms": latency(saturating["note_pairs"])},
             "realistic_load": {"reports": args.realistic_reports, "rate": realistic_rate,
                                "sent": len(realistic["sent"]), "owner_notified": len(realistic["note_pairs"]),
-                               "send_errors": len(realistic["errors"])},
+                               "send_errors": len(realistic["errors"]), "unsettled": realistic["unsettled"]},
             "latency_ms": latency(realistic["note_pairs"]),
             "report_to_registered_ms": latency(realistic["reg_lat"]),
             "fanout_ms": latency(realistic["fan"]),
@@ -498,7 +516,8 @@ def main(argv=None):
                             "capacity_cases_per_s": round(throughput, 2),
                             "latency_ms": {q: percentile([l for l, _ in saturating["note_pairs"]], v)
                                            for q, v in (("p50", .5), ("p95", .95), ("p99", .99))}},
-        "realistic_load": {"reports": args.realistic_reports, "rate": realistic_rate},
+        "realistic_load": {"reports": args.realistic_reports, "rate": realistic_rate,
+                           "unsettled": realistic["unsettled"]},
         "load_average": list(__import__("os").getloadavg()),
         "reports": args.reports, "rate": args.rate, "store": "MONGO_URI" if __import__("os").environ.get("MONGO_URI") else args.store,
         "sent": len(sent), "send_errors": len(errors), "registered": len(reg_lat),
