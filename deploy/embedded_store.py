@@ -15,8 +15,8 @@ authenticated user may read and write every database, so one user serves all ser
 
 Before serving it applies deploy/store_patches.py, seven fixes that keep the store from walking
 whole collections (a search by a string ``_id``, a find by an indexed field, an insert's unique
-check, the question whether a field holds arrays), from delivering every write's change to change-stream hubs nobody watches and from
-rebuilding every index each time it opens its file.
+check, the question whether a field holds arrays), from delivering every write's change to
+change-stream hubs nobody watches and from rebuilding every index each time it opens its file.
 """
 from __future__ import annotations
 

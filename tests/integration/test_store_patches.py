@@ -3,9 +3,7 @@ an insert of one document with a string ``_id`` decodes no stored document and s
 duplicate; an update by ``_id`` and a version — every optimistic save of shared.storage — finds
 its document by storage key, compiles no SQL search over the collection, and still refuses a
 stale version."""
-import subprocess
-
-from tests.conftest import ROOT
+from tests.store_support import TRACE_SQL, store_python
 
 SCRIPT = r'''
 import os, sys, tempfile
@@ -49,17 +47,13 @@ print(patched, saved, stale, absent, other, cases.find_one({"_id": "c1"})["state
 '''
 
 
-def store_python(script, *args):
-    """Run ``script`` on the store's own Python (.venv-store) with the project root as argv[1];
-    its printed words."""
-    done = subprocess.run([str(ROOT / ".venv-store" / "bin" / "python"), "-c", script, str(ROOT), *args],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.split()
+def store_words(script, *args):
+    """What ``script`` printed on the store's own Python, word by word."""
+    return store_python(script, *args, timeout=120).split()
 
 
 def run(mode):
-    return store_python(SCRIPT, mode)
+    return store_words(SCRIPT, mode)
 
 
 def test_an_insert_by_a_string_id_decodes_nothing_and_a_duplicate_is_still_refused():
@@ -116,20 +110,13 @@ print(len(errors), sum(1 for key in cache if key[1] == "cases"), sum(1 for key i
 
 
 def test_forgetting_a_collections_cached_facts_is_safe_while_other_threads_add_some():
-    assert store_python(CACHE_SCRIPT) == ["0", "0", "200"]      # no error; that collection's gone, the other's kept
+    assert store_words(CACHE_SCRIPT) == ["0", "0", "200"]      # no error; that collection's gone, the other's kept
 
 
 FIND_SCRIPT = r'''
-import os, sqlite3, sys, tempfile
+import os, sys, tempfile
 sys.path.insert(0, sys.argv[1])
-statements = []
-connect = sqlite3.connect
-def traced(*args, **kwargs):                 # every SQL statement of every connection of the store
-    connection = connect(*args, **kwargs)
-    connection.set_trace_callback(statements.append)
-    return connection
-sqlite3.connect = traced
-from deploy import store_patches
+''' + TRACE_SQL + r'''from deploy import store_patches
 from mongoeco import MongoClient
 from mongoeco.engines.sqlite import SQLiteEngine
 
@@ -164,7 +151,7 @@ print(patched, one[0] == list(range(7, 300, 30)), one[1], one[1 + 1], counted,
 
 
 def run_find(mode):
-    return store_python(FIND_SCRIPT, mode)
+    return store_words(FIND_SCRIPT, mode)
 
 
 def test_a_find_by_an_indexed_field_reads_the_index_and_finds_the_same_documents():
@@ -216,7 +203,7 @@ print(patched, unwatched, ",".join(seen), cases.find_one({"_id": "a"})["v"])
 
 
 def run_watch(mode):
-    return store_python(WATCH_SCRIPT, mode)
+    return store_words(WATCH_SCRIPT, mode)
 
 
 def test_an_unwatched_collection_skips_the_change_delivery_and_a_watched_one_sees_every_write():
@@ -252,21 +239,14 @@ print(patched, len(walks), before, len(list(events.find({"subject_case": "C7"}))
 
 
 def test_opening_a_store_file_again_reads_no_document_and_its_indexes_still_answer():
-    assert store_python(REOPEN_SCRIPT, "patched") == ["True", "0", "10", "11"]   # no rebuild; the index finds all
-    assert store_python(REOPEN_SCRIPT, "plain")[:2] == ["False", "2"]           # mongoeco alone walks the collection
+    assert store_words(REOPEN_SCRIPT, "patched") == ["True", "0", "10", "11"]   # no rebuild; the index finds all
+    assert store_words(REOPEN_SCRIPT, "plain")[:2] == ["False", "2"]           # mongoeco alone walks the collection
 
 
 ARRAY_SCRIPT = r'''
-import os, sqlite3, sys, tempfile
+import os, sys, tempfile
 sys.path.insert(0, sys.argv[1])
-statements = []
-connect = sqlite3.connect
-def traced(*args, **kwargs):
-    connection = connect(*args, **kwargs)
-    connection.set_trace_callback(statements.append)
-    return connection
-sqlite3.connect = traced
-from deploy import store_patches
+''' + TRACE_SQL + r'''from deploy import store_patches
 from mongoeco import MongoClient
 from mongoeco.engines.sqlite import SQLiteEngine
 
@@ -297,7 +277,7 @@ def test_whether_a_field_holds_arrays_is_read_from_its_index_and_follows_the_wri
     holds an array there, with a walk of the collection (91 % of the store's time on the year).
     Patched, the find walks for it no more, and its answers follow a value that becomes an array
     and a scalar again."""
-    patched, same, walks, with_array, back, walks_after = store_python(ARRAY_SCRIPT, "patched")
+    patched, same, walks, with_array, back, walks_after = store_words(ARRAY_SCRIPT, "patched")
     assert (patched, same, walks, with_array, back, walks_after) == ("True", "True", "0", "True", "True", "0")
-    patched, same, walks, with_array, back, walks_after = store_python(ARRAY_SCRIPT, "without")
+    patched, same, walks, with_array, back, walks_after = store_words(ARRAY_SCRIPT, "without")
     assert (patched, same, with_array, back) == ("False", "True", "True", "True") and int(walks) == 1

@@ -7,6 +7,7 @@ import subprocess
 from bench import year_load
 from shared import storage
 from tests.conftest import ROOT
+from tests.store_support import TRACE_SQL, store_python
 
 PREFIX = "yt_"
 
@@ -24,16 +25,9 @@ client.close()
 '''
 
 READ_BACK = r'''
-import json, sqlite3, sys
+import json, sys
 sys.path.insert(0, sys.argv[1])
-statements = []
-connect = sqlite3.connect
-def traced(*args, **kwargs):
-    connection = connect(*args, **kwargs)
-    connection.set_trace_callback(statements.append)
-    return connection
-sqlite3.connect = traced
-from deploy import store_patches
+''' + TRACE_SQL + r'''from deploy import store_patches
 from mongoeco import MongoClient
 from mongoeco.engines.sqlite import SQLiteEngine
 store_patches.apply()
@@ -47,13 +41,6 @@ print(json.dumps({"cases": len(cases), "by_unit": by_unit,
                   "indexed": any("scalar_index_entries" in sql for sql in statements),
                   "marker": db.migrations.find_one({"_id": "case_days"})}, default=str))
 '''
-
-
-def store_python(script, *args):
-    done = subprocess.run([str(year_load.STORE_PYTHON), "-c", script, str(ROOT), *map(str, args)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 def test_the_year_loads_into_the_indexes_the_empty_start_made(tmp_path):
